@@ -1,0 +1,3 @@
+// tsgrid's public API. What users need first; what libraries and generated code need below.
+export * from "./types.js";
+export * from "./errors.js";

@@ -1,0 +1,305 @@
+/**
+ * The frame: the unit of the wire protocol (see docs/PROTOCOL.md).
+ *
+ * A fixed 20-byte little-endian header, an optional subroute, the payload, an optional CRC32.
+ * A binary header (not a msgpack tuple) because it is read and written with a handful of
+ * DataView calls and no allocation; every field is bounds-checked on decode because the
+ * bytes come from another process.
+ *
+ *   off size field
+ *     0    1 op           Op
+ *     1    1 flags        Flag bits
+ *     2    2 handler      handler id (0 when the op has none)
+ *     4    4 muxId        call id, allocated by the side that starts the call
+ *     8    4 seq          per-mux sequence number of MUX_*_MSG frames; credits on UNBLOCK_*;
+ *                         frame count on MERGED
+ *    12    4 deadlineMs   relative deadline in ms (0 = none), on REQUEST and CONNECT_MUX
+ *    16    4 length       payload length in bytes
+ *    20    -  [subroute]  u8 length + UTF-8 bytes, when Flag.HasSubroute
+ *     -    -  payload     `length` bytes
+ *     -    4  [crc32]     of every byte of the frame before it, when Flag.Checksum
+ */
+import { crc32 } from "node:zlib";
+import { ProtocolError } from "../errors.js";
+
+/** Frame operations. Numbers are stable wire values. */
+export const Op = {
+  /** Handshake, dialling side → listening side. */
+  Connect: 1,
+  /** Handshake answer: accepted, or the reason for refusal. */
+  ConnectResponse: 2,
+  /** Liveness probe; connection-level when muxId is 0, stream-level otherwise. */
+  Ping: 3,
+  /** Answer to Ping, echoing its payload. */
+  Pong: 4,
+  /** Single request, caller → server. */
+  Request: 5,
+  /** Single response (or error, with Flag.PayloadIsError), server → caller. */
+  Response: 6,
+  /** Opens a stream, caller → server: handler, deadline, initial payload. */
+  ConnectMux: 7,
+  /** Stream could not be opened (unknown handler, ...), server → caller. */
+  MuxConnectError: 8,
+  /** Stream opened, server → caller: carries the capacities. */
+  AckMux: 9,
+  /** A stream message from the caller (the input stream). */
+  MuxClientMsg: 10,
+  /** A stream message from the server (the output stream); Flag.EOF ends it. */
+  MuxServerMsg: 11,
+  /** Credits for the caller's input stream, server → caller (seq = credits). */
+  UnblockClientMux: 12,
+  /** Credits for the server's output stream, caller → server (seq = credits). */
+  UnblockServerMux: 13,
+  /** The caller cancels a request or stream it started, caller → server. */
+  DisconnectClientMux: 14,
+  /** The server ends or fails a stream it serves, server → caller. */
+  DisconnectServerMux: 15,
+  /** The whole connection is being closed; the payload says why. */
+  Disconnect: 16,
+  /** Several frames in one WebSocket message: the payload is their concatenation. */
+  Merged: 17,
+} as const;
+export type Op = (typeof Op)[keyof typeof Op];
+
+const opNames: readonly string[] = (() => {
+  const names: string[] = [];
+  for (const [name, value] of Object.entries(Op)) names[value] = name;
+  return names;
+})();
+
+/** Human-readable name of an op, for logs and errors. */
+export function opName(op: number): string {
+  return opNames[op] ?? `op(${op})`;
+}
+
+/** Frame flag bits. */
+export const Flag = {
+  /** Last message of its direction of the stream (travels in band, after the data). */
+  EOF: 0x01,
+  /** The payload is an encoded error (see `encodeErrorPayload`). */
+  PayloadIsError: 0x02,
+  /** A subroute follows the header. */
+  HasSubroute: 0x04,
+  /** A CRC32 of the frame follows the payload. */
+  Checksum: 0x08,
+  /** The frame carries no payload at all (distinct from an empty one). */
+  NoPayload: 0x10,
+} as const;
+export type Flag = (typeof Flag)[keyof typeof Flag];
+
+const knownFlags = Flag.EOF | Flag.PayloadIsError | Flag.HasSubroute | Flag.Checksum | Flag.NoPayload;
+
+export const HEADER_SIZE = 20;
+const CHECKSUM_SIZE = 4;
+const MAX_SUBROUTE_BYTES = 255;
+const MAX_OP = Op.Merged;
+/** Largest value of a u32 header field (muxId, seq, deadlineMs). */
+export const MAX_U32 = 0xffff_ffff;
+export const MAX_HANDLER_ID = 0xffff;
+
+/**
+ * A decoded frame, or one to encode. On decode, `payload` is a view into the received
+ * message (no copy): copy it if it must outlive the message, or not pin a large one.
+ */
+export interface Frame {
+  op: Op;
+  flags: number;
+  handler: number;
+  muxId: number;
+  seq: number;
+  deadlineMs: number;
+  subroute: string | undefined;
+  payload: Uint8Array | undefined;
+}
+
+/** A frame with every field zeroed, to fill in (or to reuse as a decode target). */
+export function emptyFrame(): Frame {
+  return {
+    op: Op.Ping,
+    flags: 0,
+    handler: 0,
+    muxId: 0,
+    seq: 0,
+    deadlineMs: 0,
+    subroute: undefined,
+    payload: undefined,
+  };
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Bytes `frame` takes on the wire. The subroute's bytes are passed in to encode them once. */
+export function frameSize(frame: Frame, subrouteBytes: Uint8Array | undefined): number {
+  let size = HEADER_SIZE + (frame.payload?.byteLength ?? 0);
+  if (subrouteBytes !== undefined) size += 1 + subrouteBytes.byteLength;
+  if ((frame.flags & Flag.Checksum) !== 0) size += CHECKSUM_SIZE;
+  return size;
+}
+
+/** UTF-8 bytes of a subroute, checked against the one-byte length prefix. */
+export function encodeSubroute(subroute: string): Uint8Array {
+  const bytes = encoder.encode(subroute);
+  if (bytes.byteLength === 0 || bytes.byteLength > MAX_SUBROUTE_BYTES) {
+    throw new RangeError(`subroute must be 1..${MAX_SUBROUTE_BYTES} UTF-8 bytes, got ${bytes.byteLength}`);
+  }
+  return bytes;
+}
+
+/**
+ * Writes `frame` into `buf` at `offset` and returns the offset after it. The caller sized
+ * `buf` with `frameSize`. Flags HasSubroute and NoPayload are derived from the frame, so a
+ * caller never has to keep them in step by hand.
+ */
+export function encodeFrameInto(
+  buf: Uint8Array,
+  view: DataView,
+  offset: number,
+  frame: Frame,
+  subrouteBytes: Uint8Array | undefined,
+): number {
+  const payload = frame.payload;
+  let flags = frame.flags & ~(Flag.HasSubroute | Flag.NoPayload);
+  if (subrouteBytes !== undefined) flags |= Flag.HasSubroute;
+  if (payload === undefined) flags |= Flag.NoPayload;
+  const start = offset;
+  view.setUint8(offset, frame.op);
+  view.setUint8(offset + 1, flags);
+  view.setUint16(offset + 2, frame.handler, true);
+  view.setUint32(offset + 4, frame.muxId, true);
+  view.setUint32(offset + 8, frame.seq, true);
+  view.setUint32(offset + 12, frame.deadlineMs, true);
+  view.setUint32(offset + 16, payload?.byteLength ?? 0, true);
+  offset += HEADER_SIZE;
+  if (subrouteBytes !== undefined) {
+    buf[offset++] = subrouteBytes.byteLength;
+    buf.set(subrouteBytes, offset);
+    offset += subrouteBytes.byteLength;
+  }
+  if (payload !== undefined) {
+    buf.set(payload, offset);
+    offset += payload.byteLength;
+  }
+  if ((flags & Flag.Checksum) !== 0) {
+    view.setUint32(offset, crc32(buf.subarray(start, offset)), true);
+    offset += CHECKSUM_SIZE;
+  }
+  return offset;
+}
+
+/** Encodes one frame into a new buffer (for tests and cold paths; the writer batches). */
+export function encodeFrame(frame: Frame): Uint8Array {
+  const subrouteBytes = frame.subroute === undefined ? undefined : encodeSubroute(frame.subroute);
+  const buf = new Uint8Array(frameSize(frame, subrouteBytes));
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  encodeFrameInto(buf, view, 0, frame, subrouteBytes);
+  return buf;
+}
+
+/** Limits the decoder enforces; every one is an option of the Manager. */
+export interface DecodeLimits {
+  /** Largest payload accepted in one frame. */
+  maxPayloadBytes: number;
+}
+
+/**
+ * Decodes the frame at `offset` of `buf` into `out` (reused by the caller to avoid an
+ * allocation per frame) and returns the offset after it. Throws ProtocolError on any
+ * malformed field; the caller closes the connection.
+ */
+export function decodeFrameAt(
+  buf: Uint8Array,
+  view: DataView,
+  offset: number,
+  limits: DecodeLimits,
+  out: Frame,
+): number {
+  const start = offset;
+  const available = buf.byteLength - offset;
+  if (available < HEADER_SIZE) {
+    throw new ProtocolError(`truncated frame header: ${available} of ${HEADER_SIZE} bytes`);
+  }
+  const op = view.getUint8(offset);
+  if (op === 0 || op > MAX_OP) throw new ProtocolError(`unknown op ${op}`);
+  const flags = view.getUint8(offset + 1);
+  if ((flags & ~knownFlags) !== 0) {
+    throw new ProtocolError(`unknown flag bits 0x${(flags & ~knownFlags).toString(16)} on ${opName(op)}`);
+  }
+  const length = view.getUint32(offset + 16, true);
+  if (length > limits.maxPayloadBytes) {
+    throw new ProtocolError(`${opName(op)} payload of ${length} bytes exceeds the limit of ${limits.maxPayloadBytes}`);
+  }
+  if ((flags & Flag.NoPayload) !== 0 && length !== 0) {
+    throw new ProtocolError(`${opName(op)} has NoPayload set but a length of ${length}`);
+  }
+  out.op = op as Op;
+  out.flags = flags;
+  out.handler = view.getUint16(offset + 2, true);
+  out.muxId = view.getUint32(offset + 4, true);
+  out.seq = view.getUint32(offset + 8, true);
+  out.deadlineMs = view.getUint32(offset + 12, true);
+  offset += HEADER_SIZE;
+  out.subroute = undefined;
+  if ((flags & Flag.HasSubroute) !== 0) {
+    if (offset >= buf.byteLength) throw new ProtocolError(`truncated subroute on ${opName(op)}`);
+    const subrouteLength = buf[offset]!;
+    offset += 1;
+    if (subrouteLength === 0 || offset + subrouteLength > buf.byteLength) {
+      throw new ProtocolError(`bad subroute length ${subrouteLength} on ${opName(op)}`);
+    }
+    try {
+      out.subroute = decoder.decode(buf.subarray(offset, offset + subrouteLength));
+    } catch {
+      throw new ProtocolError(`subroute on ${opName(op)} is not valid UTF-8`);
+    }
+    offset += subrouteLength;
+  }
+  if (offset + length > buf.byteLength) {
+    throw new ProtocolError(`truncated ${opName(op)} payload: ${buf.byteLength - offset} of ${length} bytes`);
+  }
+  out.payload = (flags & Flag.NoPayload) !== 0 ? undefined : buf.subarray(offset, offset + length);
+  offset += length;
+  if ((flags & Flag.Checksum) !== 0) {
+    if (offset + CHECKSUM_SIZE > buf.byteLength) throw new ProtocolError(`truncated checksum on ${opName(op)}`);
+    const expected = view.getUint32(offset, true);
+    const actual = crc32(buf.subarray(start, offset));
+    if (expected !== actual) throw new ProtocolError(`checksum mismatch on ${opName(op)}`);
+    offset += CHECKSUM_SIZE;
+  }
+  return offset;
+}
+
+/**
+ * Decodes one WebSocket message (a frame, or a Merged frame holding several) and calls
+ * `onFrame` for each frame in order, with the same reused `out` object. Throws
+ * ProtocolError on malformed input; frames already delivered stay delivered.
+ */
+export function decodeMessage(
+  message: Uint8Array,
+  limits: DecodeLimits,
+  out: Frame,
+  onFrame: (frame: Frame) => void,
+): void {
+  const view = new DataView(message.buffer, message.byteOffset, message.byteLength);
+  const end = decodeFrameAt(message, view, 0, limits, out);
+  if (end !== message.byteLength) {
+    throw new ProtocolError(`${message.byteLength - end} trailing bytes after ${opName(out.op)}`);
+  }
+  if (out.op !== Op.Merged) {
+    onFrame(out);
+    return;
+  }
+  const inner = out.payload;
+  const count = out.seq;
+  if (inner === undefined || count === 0) throw new ProtocolError("empty Merged frame");
+  const innerView = new DataView(inner.buffer, inner.byteOffset, inner.byteLength);
+  let offset = 0;
+  for (let i = 0; i < count; i++) {
+    offset = decodeFrameAt(inner, innerView, offset, limits, out);
+    if (out.op === Op.Merged) throw new ProtocolError("nested Merged frame");
+    onFrame(out);
+  }
+  if (offset !== inner.byteLength) {
+    throw new ProtocolError(`Merged frame declares ${count} frames but has ${inner.byteLength - offset} bytes left`);
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * The seam between the mux and whatever carries its bytes: an ordered, reliable,
+ * message-oriented link between two servers. A `ws` WebSocket is the usual one
+ * (`wsTransport`); an in-memory pair makes tests fast (`memoryTransportPair`).
+ */
+export interface TransportHandlers {
+  /** One whole message, in order. The buffer may be a view; copy what must outlive the call. */
+  onMessage(data: Uint8Array): void;
+  /** The link is gone (error, remote close, or our own close). Called exactly once. */
+  onClose(reason: Error | undefined): void;
+}
+
+export interface MessageTransport {
+  /** Queues one message. Never blocks; watch `bufferedAmount` for backpressure. */
+  send(data: Uint8Array): void;
+  /** Bytes queued by `send` and not yet handed to the OS. */
+  readonly bufferedAmount: number;
+  /** Installs the receiver. Messages that arrived before are delivered after this call. */
+  setHandlers(handlers: TransportHandlers): void;
+  /** Closes gracefully (idempotent); `onClose` follows. */
+  close(code?: number, reason?: string): void;
+  /** Drops the link at once, without a closing handshake (idempotent); `onClose` follows. */
+  terminate(): void;
+}

@@ -1,0 +1,99 @@
+/**
+ * The public shapes of calls and handlers, shared by the connection (runtime core), the
+ * Manager and the code that gridgen emits. Implementation-free on purpose: generated code
+ * depends only on these.
+ */
+
+/** A handler's stable numeric id: a small positive integer (1..65535). */
+export type HandlerID = number;
+
+/** Options of one call. */
+export interface CallOptions {
+  /** Aborting rejects the call at once with `AbortError` and cancels it on the server too. */
+  signal?: AbortSignal;
+  /** Deadline relative to now; travels to the server. Default: the connection's (60 s). */
+  timeoutMs?: number;
+}
+
+/** The caller's half of a stream's input. */
+export interface StreamWriter {
+  /**
+   * Sends one message. Resolves when the message is queued within the server's credit;
+   * so awaiting every send is what gives the caller backpressure.
+   */
+  send(msg: Uint8Array): Promise<void>;
+  /** Ends the input stream (EOF travels in band, after the messages already sent). */
+  close(): void;
+}
+
+/** A stream as the caller sees it. */
+export interface Stream {
+  /** The server's messages; ends when the server ends; throws the server's error. */
+  responses: AsyncIterable<Uint8Array>;
+  /** Present when the handler takes an input stream. */
+  requests?: StreamWriter;
+  /** Cancels the stream on both sides. Idempotent. */
+  cancel(reason?: unknown): void;
+}
+
+/** Anything that can make calls: a Connection, or a subroute view of one. */
+export interface Caller {
+  request(handler: HandlerID, payload: Uint8Array, opts?: CallOptions): Promise<Uint8Array>;
+  newStream(handler: HandlerID, payload?: Uint8Array, opts?: CallOptions): Promise<Stream>;
+}
+
+/** What a handler knows about the call it serves. */
+export interface HandlerContext {
+  /** Aborted on caller cancel, deadline or disconnect; `reason` is the matching GridError. */
+  signal: AbortSignal;
+  /** Name (address) of the calling server. */
+  caller: string;
+  /** Absolute deadline (ms since the epoch, as `Date.now()`), or undefined if none. */
+  deadline: number | undefined;
+  /** The subroute the call was addressed to, if any. */
+  subroute: string | undefined;
+}
+
+/** Serves a single request: bytes in, bytes out (or throw). */
+export type SingleHandler = (payload: Uint8Array, ctx: HandlerContext) => Uint8Array | Promise<Uint8Array>;
+
+/**
+ * Serves a stream: an async generator whose `yield` waits for the caller's credit.
+ * `input` is present when the handler was registered with an `inCapacity`.
+ */
+export type StreamHandler = (
+  payload: Uint8Array | undefined,
+  input: AsyncIterable<Uint8Array> | undefined,
+  ctx: HandlerContext,
+) => AsyncIterable<Uint8Array>;
+
+export interface SingleHandlerOptions {
+  /** Serve this handler only under this subroute (see `Connection.subroute`). */
+  subroute?: string;
+}
+
+export interface StreamHandlerOptions {
+  /**
+   * Credits of the caller's input stream: how many messages the server buffers. When set
+   * (> 0), the handler takes an input stream. Default: no input.
+   */
+  inCapacity?: number;
+  /** Credits of the output stream: how many messages the caller buffers. Default 32. */
+  outCapacity?: number;
+  /** Serve this handler only under this subroute. */
+  subroute?: string;
+}
+
+/** Anything that handlers can be registered on: the Manager, or a bare HandlerRegistry. */
+export interface HandlerRegistrar {
+  registerSingle(id: HandlerID, handler: SingleHandler, opts?: SingleHandlerOptions): void;
+  registerStream(id: HandlerID, handler: StreamHandler, opts?: StreamHandlerOptions): void;
+}
+
+/** Where tsgrid writes what it has to say. Defaults to a console-backed logger. */
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
