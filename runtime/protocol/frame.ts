@@ -141,15 +141,35 @@ export function frameSize(frame: Frame, subrouteBytes: Uint8Array | undefined): 
 export function encodeSubroute(subroute: string): Uint8Array {
   const bytes = encoder.encode(subroute);
   if (bytes.byteLength === 0 || bytes.byteLength > MAX_SUBROUTE_BYTES) {
-    throw new RangeError(`subroute must be 1..${MAX_SUBROUTE_BYTES} UTF-8 bytes, got ${bytes.byteLength}`);
+    throw new ProtocolError(`subroute must be 1..${MAX_SUBROUTE_BYTES} UTF-8 bytes, got ${bytes.byteLength}`);
   }
   return bytes;
 }
 
 /**
+ * Throws ProtocolError if a header field does not fit its wire width. DataView setters
+ * silently wrap (a 2^32 ms deadline would go out as 0) and unknown flag bits would make the
+ * peer close the connection, so a bad field must fail the one call, here.
+ */
+function checkHeader(frame: Frame): void {
+  const { op, flags, handler, muxId, seq, deadlineMs } = frame;
+  if (!(op >= 1 && op <= MAX_OP && (op | 0) === op)) throw new ProtocolError(`cannot encode unknown op ${op}`);
+  if ((flags & knownFlags) !== flags) throw new ProtocolError(`cannot encode ${opName(op)}: bad flags ${flags}`);
+  if ((handler & MAX_HANDLER_ID) !== handler) {
+    throw new ProtocolError(`cannot encode ${opName(op)}: handler ${handler} is not a u16`);
+  }
+  if (muxId >>> 0 !== muxId) throw new ProtocolError(`cannot encode ${opName(op)}: muxId ${muxId} is not a u32`);
+  if (seq >>> 0 !== seq) throw new ProtocolError(`cannot encode ${opName(op)}: seq ${seq} is not a u32`);
+  if (deadlineMs >>> 0 !== deadlineMs) {
+    throw new ProtocolError(`cannot encode ${opName(op)}: deadlineMs ${deadlineMs} is not a u32`);
+  }
+}
+
+/**
  * Writes `frame` into `buf` at `offset` and returns the offset after it. The caller sized
  * `buf` with `frameSize`. Flags HasSubroute and NoPayload are derived from the frame, so a
- * caller never has to keep them in step by hand.
+ * caller never has to keep them in step by hand. Throws ProtocolError (before writing) if a
+ * header field does not fit its wire width.
  */
 export function encodeFrameInto(
   buf: Uint8Array,
@@ -158,6 +178,7 @@ export function encodeFrameInto(
   frame: Frame,
   subrouteBytes: Uint8Array | undefined,
 ): number {
+  checkHeader(frame);
   const payload = frame.payload;
   let flags = frame.flags & ~(Flag.HasSubroute | Flag.NoPayload);
   if (subrouteBytes !== undefined) flags |= Flag.HasSubroute;
@@ -295,6 +316,7 @@ export function decodeMessage(
   const innerView = new DataView(inner.buffer, inner.byteOffset, inner.byteLength);
   let offset = 0;
   for (let i = 0; i < count; i++) {
+    if (offset === inner.byteLength) throw new ProtocolError(`Merged frame declares ${count} frames but holds ${i}`);
     offset = decodeFrameAt(inner, innerView, offset, limits, out);
     if (out.op === Op.Merged) throw new ProtocolError("nested Merged frame");
     onFrame(out);
