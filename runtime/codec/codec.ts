@@ -1,0 +1,44 @@
+/**
+ * `Codec<T>`: what gridgen emits for every schema interface (`DiskInfoCodec`): msgpack encode,
+ * and decode WITH validation against the schema.
+ */
+import { decodeMsgpack, encodeMsgpack } from "./msgpack.js";
+import { invalidPayload } from "./check.js";
+
+/**
+ * Validates a msgpack-decoded value in place (normalising it: nil optional fields become
+ * `undefined`, maps become `Map`s, small integers become `bigint`s where the schema says so).
+ * Returns undefined when it matches, else the path below the root and the reason:
+ * `.metrics["a"]: expected number, got string`.
+ */
+export type Check = (value: unknown) => string | undefined;
+
+export interface Codec<T> {
+  /** The schema type's name; the root of every error path. */
+  readonly name: string;
+  /** Encodes a value as msgpack (a plain map keyed by field name). */
+  encode(value: T): Uint8Array;
+  /**
+   * Decodes and validates. Throws `InvalidPayloadError` naming the path of the first field that
+   * does not match (`DiskInfo.metrics["a"]: expected number, got string`), for malformed
+   * msgpack, and for a missing (`undefined`) message. Unknown fields are ignored.
+   */
+  decode(bytes: Uint8Array | undefined): T;
+  /** The validator behind `decode`, for generated code of other schemas. */
+  readonly check: Check;
+}
+
+/** Builds the codec of a schema interface from its generated validator. */
+export function messageCodec<T>(name: string, check: Check): Codec<T> {
+  return {
+    name,
+    check,
+    encode: encodeMsgpack,
+    decode(bytes: Uint8Array | undefined): T {
+      const value = decodeMsgpack(bytes, name);
+      const err = check(value);
+      if (err !== undefined) throw invalidPayload(name, err);
+      return value as T;
+    },
+  };
+}
