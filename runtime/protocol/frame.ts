@@ -127,7 +127,9 @@ export function emptyFrame(): Frame {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: keep a leading U+FEFF in a subroute; the default strips it, so "\uFEFFa"
+// decoded as "a" and a lone BOM as an empty (unencodable) subroute.
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Bytes `frame` takes on the wire. The subroute's bytes are passed in to encode them once. */
 export function frameSize(frame: Frame, subrouteBytes: Uint8Array | undefined): number {

@@ -259,6 +259,8 @@ describe("subroute", () => {
     ["255 bytes", "r".repeat(255)],
     ["multi-byte UTF-8", "bücket/オブジェクト/🪣"],
     ["255 bytes of 3-byte characters", "あ".repeat(85)],
+    ["a leading BOM (TextDecoder strips it by default)", "\uFEFFroute"],
+    ["a lone BOM", "\uFEFF"],
   ])("round trips %s", (_name, subroute) => {
     const f = frame({ op: Op.ConnectMux, handler: 3, subroute, payload: bytes(7) });
     expectSameFrame(decodeOne(encodeFrame(f)), f);
