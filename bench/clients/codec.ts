@@ -1,0 +1,82 @@
+/**
+ * Codec rows: encode+decode of the same small objects with plain msgpackr (useRecords:false),
+ * @msgpack/msgpack, JSON, and (when gridgen output exists) the generated validating codec.
+ * One operation = one encode plus one decode. No server.
+ */
+import { decode as mpDecode, encode as mpEncode } from "@msgpack/msgpack";
+import { Packr } from "msgpackr";
+import type { ClientModule } from "../lib/client-child.js";
+import type { Phase } from "../lib/phase.js";
+import { generatedCodec } from "./generated-codec.js";
+
+/** The benchmark object: a typical small cluster message (a node status report). */
+export interface NodeStatus {
+  id: number;
+  name: string;
+  online: boolean;
+  load: number;
+  tags: string[];
+  updatedAt: number;
+}
+
+export function sampleObjects(n: number): NodeStatus[] {
+  const out: NodeStatus[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push({
+      id: 1000 + i,
+      name: `node-${i % 8}`,
+      online: i % 3 !== 0,
+      load: (i % 100) / 7,
+      tags: ["zone-a", i % 2 === 0 ? "ssd" : "hdd"],
+      updatedAt: 1_764_000_000_000 + i,
+    });
+  }
+  return out;
+}
+
+interface Codec {
+  encode(v: NodeStatus): Uint8Array;
+  decode(b: Uint8Array): NodeStatus;
+}
+
+/** Operations per batch between two checks of the phase (keeps the clock out of the loop). */
+const BATCH = 256;
+
+export const codecClient: ClientModule = async (ctx) => {
+  const which = ctx.str("codec");
+  const objects = sampleObjects(64);
+  let codec: Codec;
+  if (which === "msgpackr") {
+    const packr = new Packr({ useRecords: false });
+    codec = { encode: (v) => packr.pack(v), decode: (b) => packr.unpack(b) as NodeStatus };
+  } else if (which === "msgpack") {
+    codec = { encode: (v) => mpEncode(v), decode: (b) => mpDecode(b) as NodeStatus };
+  } else if (which === "json") {
+    codec = {
+      encode: (v) => Buffer.from(JSON.stringify(v)),
+      decode: (b) => JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString()) as NodeStatus,
+    };
+  } else if (which === "generated") {
+    const g = await generatedCodec();
+    if (g === undefined) throw new Error("no generated codec (run gridgen first)");
+    codec = g;
+  } else throw new Error(`codec: unknown codec ${which}`);
+
+  const size = codec.encode(objects[0]!).length;
+  let sink = 0;
+  return {
+    close: () => {},
+    extra: () => ({ bytes: size, sink }),
+    driver: async (phase: Phase) => {
+      let i = 0;
+      while (!phase.done) {
+        for (let k = 0; k < BATCH; k++) {
+          const v = codec.decode(codec.encode(objects[i]!));
+          sink += v.id;
+          i = (i + 1) & 63;
+        }
+        phase.ops += BATCH;
+      }
+    },
+  };
+};

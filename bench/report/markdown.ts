@@ -1,0 +1,85 @@
+/** The Markdown table of one run (bench/results/latest.md, and the README section). */
+import type { Ratio, RowResult } from "./ratios.js";
+
+export interface RunMeta {
+  date: string;
+  mode: "full" | "quick";
+  machine: { cpu: string; cores: number; node: string; os: string; pinned: boolean };
+  durationMs: number;
+  warmupMs: number;
+}
+
+const fmtInt = (n: number): string => Math.round(n).toLocaleString("en-US");
+function fmtNum(n: number | undefined, digits = 1): string {
+  if (n === undefined || !Number.isFinite(n)) return "–";
+  if (Math.abs(n) >= 1000) return fmtInt(n);
+  return n.toFixed(digits);
+}
+export function fmtRatio(v: number | undefined): string {
+  if (v === undefined) return "–";
+  return v >= 10 ? `${v.toFixed(0)}×` : `${v.toFixed(2)}×`;
+}
+
+export function machineLine(meta: RunMeta): string {
+  const m = meta.machine;
+  return `${meta.date} · ${m.cpu}, ${m.cores} cores · Node ${m.node} · ${m.os} · ${m.pinned ? "server and client pinned to one core each" : "not pinned"} · ${meta.mode} run, ${meta.durationMs} ms per row`;
+}
+
+export function ratiosTable(ratios: Ratio[]): string {
+  const lines = ["| target | ratio | goal | |", "|---|---:|---:|:---:|"];
+  for (const r of ratios) {
+    const goal = r.target === undefined ? "" : `${r.better === "higher" ? "≥" : "≤"} ${r.target}×`;
+    const mark = r.pass === undefined ? (r.value === undefined ? "not run" : "") : r.pass ? "✅" : "❌";
+    lines.push(`| ${r.name} | ${fmtRatio(r.value)} | ${goal} | ${mark} |`);
+  }
+  return lines.join("\n");
+}
+
+export function rowsTable(rows: RowResult[]): string {
+  const lines = [
+    "| row | ops/s | p50 µs | p99 µs | CPU µs/op client + server | peak RSS MiB client / server |",
+    "|---|---:|---:|---:|---:|---:|",
+  ];
+  for (const r of rows) {
+    if (r.skipped !== undefined) {
+      lines.push(`| ${r.title} | skipped: ${r.skipped} | | | | |`);
+      continue;
+    }
+    if (r.error !== undefined) {
+      lines.push(`| ${r.title} | error: ${r.error.split("\n")[0]!.slice(0, 80)} | | | | |`);
+      continue;
+    }
+    const cpu = r.serverCpuPerOpUs === undefined ? fmtNum(r.clientCpuPerOpUs, 2) : `${fmtNum(r.clientCpuPerOpUs, 2)} + ${fmtNum(r.serverCpuPerOpUs, 2)}`;
+    const rss = r.serverMaxRssMiB === undefined ? fmtNum(r.clientMaxRssMiB, 0) : `${fmtNum(r.clientMaxRssMiB, 0)} / ${fmtNum(r.serverMaxRssMiB, 0)}`;
+    lines.push(`| ${r.title} | ${fmtInt(r.throughput)} ${r.unit === "messages" ? "msgs" : ""} | ${fmtNum(r.p50Us)} | ${fmtNum(r.p99Us)} | ${cpu} | ${rss} |`);
+  }
+  return lines.join("\n");
+}
+
+export function extrasTable(rows: RowResult[]): string {
+  const withExtra = rows.filter((r) => r.extra !== undefined && r.group === "memory");
+  if (withExtra.length === 0) return "";
+  const lines = ["| row | measurement | value |", "|---|---|---:|"];
+  for (const r of withExtra) {
+    for (const [k, v] of Object.entries(r.extra!)) lines.push(`| ${r.title} | ${k} | ${typeof v === "number" ? fmtNum(v) : String(v)} |`);
+  }
+  return lines.join("\n");
+}
+
+export function renderMarkdown(meta: RunMeta, rows: RowResult[], ratios: Ratio[], chartPath: string | undefined): string {
+  const parts = [
+    `### Benchmark: ${meta.date}`,
+    "",
+    machineLine(meta),
+    "",
+    "Ratios measured in this run (only ratios within one run are meaningful on a shared machine):",
+    "",
+    ratiosTable(ratios),
+    "",
+  ];
+  if (chartPath !== undefined) parts.push(`![tsgrid ratios against the references](${chartPath})`, "");
+  parts.push(rowsTable(rows), "");
+  const extras = extrasTable(rows);
+  if (extras) parts.push(extras, "");
+  return parts.join("\n");
+}

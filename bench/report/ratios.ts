@@ -1,0 +1,75 @@
+/**
+ * The issue's targets as ratios between rows of ONE run (absolute numbers drift on shared
+ * machines; ratios measured side by side do not, much).
+ */
+export interface RowResult {
+  id: string;
+  title: string;
+  group: string;
+  unit: string;
+  params: Record<string, number | string | boolean>;
+  /** Operations per second. */
+  throughput: number;
+  ops: number;
+  elapsedMs: number;
+  p50Us: number | undefined;
+  p99Us: number | undefined;
+  /** CPU µs per operation: client and server processes. */
+  clientCpuPerOpUs: number;
+  serverCpuPerOpUs: number | undefined;
+  clientMaxRssMiB: number;
+  serverMaxRssMiB: number | undefined;
+  extra?: Record<string, number | string | boolean>;
+  error?: string;
+  skipped?: string;
+}
+
+export interface RatioDef {
+  name: string;
+  /** Row whose metric is divided... */
+  row: string;
+  /** ...by this reference row's. */
+  ref: string;
+  metric: "throughput" | "p50";
+  /** The target for the ratio, when it sets one. */
+  target?: number;
+  /** "higher": ratio >= target passes; "lower": ratio <= target passes. */
+  better: "higher" | "lower";
+}
+
+export interface Ratio extends RatioDef {
+  value: number | undefined;
+  pass: boolean | undefined;
+}
+
+export const RATIO_DEFS: RatioDef[] = [
+  { name: "single, 128 in flight, 32 B vs ws merged", row: "tsgrid.single.c128.b32", ref: "ws.merged.c128.b32", metric: "throughput", target: 0.5, better: "higher" },
+  { name: "single, 128 in flight, 32 B vs ws unbatched", row: "tsgrid.single.c128.b32", ref: "ws.echo.c128.b32", metric: "throughput", target: 4, better: "higher" },
+  { name: "single, 128 in flight, 32 B vs grpc-js unary", row: "tsgrid.single.c128.b32", ref: "grpc.unary.c128.b32", metric: "throughput", target: 100, better: "higher" },
+  { name: "single, 1 in flight, 32 B: p50 vs ws", row: "tsgrid.single.c1.b32", ref: "ws.echo.c1.b32", metric: "p50", target: 1.25, better: "lower" },
+  { name: "bidi echo, 32 B vs ws one-stream", row: "tsgrid.bidi.b32", ref: "ws.stream.b32", metric: "throughput", target: 2, better: "higher" },
+  { name: "bidi echo, 32 B vs grpc-js bidi", row: "tsgrid.bidi.b32", ref: "grpc.bidi.b32", metric: "throughput", target: 6, better: "higher" },
+  { name: "generated codec vs msgpackr", row: "codec.generated", ref: "codec.msgpackr", metric: "throughput", target: 1, better: "higher" },
+  // Context (no target): how the references and the other rows compare.
+  { name: "typed client vs raw bytes, 128 in flight, 32 B", row: "tsgrid.typed.c128", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
+  { name: "single, 128 in flight, 1 KiB vs ws unbatched", row: "tsgrid.single.c128.b1024", ref: "ws.echo.c128.b1024", metric: "throughput", better: "higher" },
+  { name: "single, 128 in flight, 64 KiB vs ws unbatched", row: "tsgrid.single.c128.b65536", ref: "ws.echo.c128.b65536", metric: "throughput", better: "higher" },
+  { name: "ws merged vs ws unbatched (128, 32 B)", row: "ws.merged.c128.b32", ref: "ws.echo.c128.b32", metric: "throughput", better: "higher" },
+  { name: "@msgpack/msgpack vs msgpackr", row: "codec.msgpack", ref: "codec.msgpackr", metric: "throughput", better: "higher" },
+];
+
+export function computeRatios(rows: RowResult[]): Ratio[] {
+  const byId = new Map(rows.filter((r) => r.error === undefined && r.skipped === undefined).map((r) => [r.id, r]));
+  return RATIO_DEFS.map((def) => {
+    const a = byId.get(def.row);
+    const b = byId.get(def.ref);
+    let value: number | undefined;
+    if (a && b) {
+      if (def.metric === "throughput" && b.throughput > 0) value = a.throughput / b.throughput;
+      if (def.metric === "p50" && a.p50Us !== undefined && b.p50Us !== undefined && b.p50Us > 0) value = a.p50Us / b.p50Us;
+    }
+    const pass =
+      value === undefined || def.target === undefined ? undefined : def.better === "higher" ? value >= def.target : value <= def.target;
+    return { ...def, value, pass };
+  });
+}

@@ -1,0 +1,130 @@
+/**
+ * Every row of the benchmark: which server child, which client module, which parameters.
+ * Rows marked `quick` form the ~30 s smoke run.
+ */
+import { GENERATED_CODEC_AVAILABLE } from "./clients/generated-codec.js";
+export interface Row {
+  id: string;
+  group: "reference" | "tsgrid" | "codec" | "memory";
+  title: string;
+  /** Server entry under dist/bench/servers/, with argv; none for in-process rows (codecs). */
+  server?: { script: string; args?: string[] };
+  client: string;
+  params: Record<string, number | string | boolean>;
+  /** What one operation is. */
+  unit: "round trips" | "messages" | "encode+decode";
+  quick: boolean;
+  /** Skip reason when the row cannot run in this checkout (e.g. no gridgen output yet). */
+  unavailable?: string;
+}
+
+const KIB = 1024;
+export const PAYLOADS = [32, KIB, 64 * KIB] as const;
+export const INFLIGHTS = [1, 16, 128] as const;
+
+export function sizeLabel(bytes: number): string {
+  return bytes >= KIB ? `${bytes / KIB} KiB` : `${bytes} B`;
+}
+
+export function buildRows(): Row[] {
+  const rows: Row[] = [];
+  const wsServer = (mode: string) => ({ script: "servers/raw-ws-server.js", args: [mode] });
+  const grpcServer = { script: "servers/grpc-server.js" };
+
+  // --- references: raw ws ---
+  for (const payload of PAYLOADS) {
+    for (const inflight of INFLIGHTS) {
+      rows.push({
+        id: `ws.echo.c${inflight}.b${payload}`,
+        group: "reference",
+        title: `raw ws echo, ${inflight} in flight, ${sizeLabel(payload)}`,
+        server: wsServer("echo"),
+        client: "raw-ws",
+        params: { mode: "echo", payload, inflight },
+        unit: "round trips",
+        quick: payload === 32 && inflight !== 16,
+      });
+    }
+  }
+  for (const payload of [32, KIB]) {
+    rows.push({
+      id: `ws.merged.c128.b${payload}`,
+      group: "reference",
+      title: `raw ws echo, 128 merged per frame, ${sizeLabel(payload)}`,
+      server: wsServer("merged"),
+      client: "raw-ws",
+      params: { mode: "merged", payload, inflight: 128 },
+      unit: "round trips",
+      quick: payload === 32,
+    });
+    rows.push({
+      id: `ws.stream.b${payload}`,
+      group: "reference",
+      title: `raw ws one-stream echo, backpressure, ${sizeLabel(payload)}`,
+      server: wsServer("stream"),
+      client: "raw-ws",
+      params: { mode: "stream", payload },
+      unit: "messages",
+      quick: payload === 32,
+    });
+  }
+
+  // --- references: grpc-js ---
+  for (const inflight of INFLIGHTS) {
+    rows.push({
+      id: `grpc.unary.c${inflight}.b32`,
+      group: "reference",
+      title: `grpc-js unary, ${inflight} in flight, 32 B`,
+      server: grpcServer,
+      client: "grpc",
+      params: { mode: "unary", payload: 32, inflight },
+      unit: "round trips",
+      quick: inflight === 128,
+    });
+  }
+  for (const payload of [KIB, 64 * KIB]) {
+    rows.push({
+      id: `grpc.unary.c128.b${payload}`,
+      group: "reference",
+      title: `grpc-js unary, 128 in flight, ${sizeLabel(payload)}`,
+      server: grpcServer,
+      client: "grpc",
+      params: { mode: "unary", payload, inflight: 128 },
+      unit: "round trips",
+      quick: false,
+    });
+  }
+  for (const payload of [32, KIB]) {
+    rows.push({
+      id: `grpc.bidi.b${payload}`,
+      group: "reference",
+      title: `grpc-js bidi echo (retry buffer 0), ${sizeLabel(payload)}`,
+      server: grpcServer,
+      client: "grpc",
+      params: { mode: "bidi", payload },
+      unit: "messages",
+      quick: payload === 32,
+    });
+  }
+
+  // --- codecs ---
+  for (const codec of ["msgpackr", "msgpack", "json", "generated"] as const) {
+    const titles = {
+      msgpackr: "msgpackr (useRecords: false)",
+      msgpack: "@msgpack/msgpack",
+      json: "JSON",
+      generated: "gridgen validating codec",
+    };
+    rows.push({
+      id: `codec.${codec}`,
+      group: "codec",
+      title: `codec: ${titles[codec]}`,
+      client: "codec",
+      params: { codec },
+      unit: "encode+decode",
+      quick: codec !== "json",
+      ...(codec === "generated" && !GENERATED_CODEC_AVAILABLE ? { unavailable: "no gridgen output yet" } : {}),
+    });
+  }
+  return rows;
+}
