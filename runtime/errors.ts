@@ -50,8 +50,7 @@ export class GridError extends Error {
    */
   static from(reason: unknown): GridError {
     if (reason instanceof GridError) return reason;
-    if (reason instanceof Error) return new RemoteError(reason.message, { cause: reason });
-    return new RemoteError(String(reason), { cause: reason });
+    return new RemoteError(thrownMessage(reason), { cause: reason });
   }
 
   /** Rebuilds the error class for a code received from the wire. Unknown codes become `remote`. */
@@ -76,6 +75,23 @@ export class GridError extends Error {
         return new InvalidPayloadError(message);
       case ErrorCode.Unauthenticated:
         return new UnauthenticatedError(message);
+    }
+  }
+}
+
+/**
+ * The message of anything thrown. Never throws itself: `String()` does for an object without
+ * a prototype, or whose toString (or an Error's message getter) throws, and `from` runs in
+ * the catch path of a handler, where a second throw would escape.
+ */
+function thrownMessage(reason: unknown): string {
+  try {
+    return reason instanceof Error ? String(reason.message) : String(reason);
+  } catch {
+    try {
+      return Object.prototype.toString.call(reason);
+    } catch {
+      return "unprintable thrown value";
     }
   }
 }
