@@ -21,6 +21,15 @@ export interface LockEvent {
   at: number;
 }
 
+export interface SubscribeOptions {
+  /** Events that may wait for a slow reader before the oldest are dropped. Default 1024. */
+  capacity?: number;
+  /** Ends the subscription when aborted. */
+  signal?: AbortSignal;
+  /** Only events this returns true for are delivered (and can be dropped). Default: all. */
+  filter?: (event: LockEvent) => boolean;
+}
+
 /** Default number of events a subscriber may fall behind before the oldest are dropped. */
 export const DEFAULT_SUBSCRIPTION_CAPACITY = 1024;
 
@@ -37,6 +46,7 @@ export class LockSubscription implements AsyncIterableIterator<LockEvent> {
   constructor(
     readonly capacity: number,
     private readonly onClose: (sub: LockSubscription) => void,
+    readonly filter: ((event: LockEvent) => boolean) | undefined = undefined,
   ) {
     this.buffer = new Array<LockEvent | undefined>(capacity);
   }
@@ -107,10 +117,10 @@ export class LockEventFeed {
     this.seq++;
     if (this.subscribers.size === 0) return;
     const numbered: LockEvent = { seq: this.seq, ...event };
-    for (const sub of this.subscribers) sub.push(numbered);
+    for (const sub of this.subscribers) if (!sub.filter || sub.filter(numbered)) sub.push(numbered);
   }
 
-  subscribe(options: { capacity?: number; signal?: AbortSignal } = {}): LockSubscription {
+  subscribe(options: SubscribeOptions = {}): LockSubscription {
     const capacity = options.capacity ?? DEFAULT_SUBSCRIPTION_CAPACITY;
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`subscription capacity must be a positive integer, got ${capacity}`);
     const signal = options.signal;
@@ -119,7 +129,7 @@ export class LockEventFeed {
       this.subscribers.delete(sub);
       // A long-lived signal must not pin a subscription that already ended.
       signal?.removeEventListener("abort", onAbort);
-    });
+    }, options.filter);
     if (signal?.aborted) {
       sub.close();
       return sub;

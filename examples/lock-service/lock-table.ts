@@ -7,7 +7,7 @@
  * client that died cannot hold a resource forever. Every change is published as a
  * `LockEvent` to the subscribers of `subscribe()`.
  */
-import { LockEventFeed, type LockEvent, type LockEventKind, type LockSubscription } from "./lock-events.js";
+import { LockEventFeed, type LockEvent, type LockEventKind, type LockSubscription, type SubscribeOptions } from "./lock-events.js";
 
 /** One lock request, as the quorum client sends it to every node. */
 export interface LockArgs {
@@ -18,7 +18,7 @@ export interface LockArgs {
   /** Who holds the lock (the node that runs the client). */
   owner: string;
   /** Free text saying where in the client the lock was taken (for operators). */
-  source: string;
+  source?: string;
 }
 
 /** One granted lock on one resource. */
@@ -147,7 +147,7 @@ export class LockTable {
    * Follows the table's changes. At most `capacity` events wait for a slow reader; older ones
    * are dropped and counted, and the gap shows in the events' `seq`.
    */
-  subscribe(options: { capacity?: number; signal?: AbortSignal } = {}): LockSubscription {
+  subscribe(options: SubscribeOptions = {}): LockSubscription {
     return this.feed.subscribe(options);
   }
 
@@ -178,7 +178,7 @@ export class LockTable {
 }
 
 function entry(args: LockArgs, writer: boolean, at: number): LockEntry {
-  return { uid: args.uid, owner: args.owner, source: args.source, writer, acquiredAt: at, refreshedAt: at };
+  return { uid: args.uid, owner: args.owner, source: args.source ?? "", writer, acquiredAt: at, refreshedAt: at };
 }
 
 /** A request without a uid or resources is refused rather than half applied. */

@@ -16,14 +16,17 @@ import { randomUUID } from "node:crypto";
 import type { CallOptions } from "tsgrid";
 import type { LockArgs } from "./lock-table.js";
 
-/** One node of the lock service, as the quorum client sees it. */
+/** What the client sends to every node: the lock, and the quorum it counts on. */
+export type QuorumLockArgs = LockArgs & { quorum: number };
+
+/** One node of the lock service, as the quorum client sees it: true = granted / released / refreshed. */
 export interface LockPeer {
   readonly name: string;
-  lock(args: LockArgs, opts: CallOptions): Promise<boolean>;
-  rLock(args: LockArgs, opts: CallOptions): Promise<boolean>;
-  unlock(args: LockArgs, opts: CallOptions): Promise<boolean>;
-  rUnlock(args: LockArgs, opts: CallOptions): Promise<boolean>;
-  refresh(args: LockArgs, opts: CallOptions): Promise<boolean>;
+  lock(args: QuorumLockArgs, opts: CallOptions): Promise<boolean>;
+  rLock(args: QuorumLockArgs, opts: CallOptions): Promise<boolean>;
+  unlock(args: QuorumLockArgs, opts: CallOptions): Promise<boolean>;
+  rUnlock(args: QuorumLockArgs, opts: CallOptions): Promise<boolean>;
+  refresh(args: QuorumLockArgs, opts: CallOptions): Promise<boolean>;
 }
 
 export interface QuorumMutexOptions {
@@ -57,7 +60,7 @@ type Outcome = "pending" | "acquired" | "failed";
 
 /** One acquisition's state: which nodes granted it, and how the attempt ended. */
 interface Attempt {
-  args: LockArgs;
+  args: QuorumLockArgs;
   mode: Mode;
   granted: boolean[];
   outcome: Outcome;
@@ -121,7 +124,7 @@ export class QuorumMutex {
     for (;;) {
       opts.signal?.throwIfAborted();
       const attempt: Attempt = {
-        args: { uid: randomUUID(), resources: [...this.resources], owner: this.options.owner, source: this.options.source ?? "" },
+        args: { uid: randomUUID(), resources: [...this.resources], owner: this.options.owner, source: this.options.source ?? "", quorum },
         mode,
         granted: this.peers.map(() => false),
         outcome: "pending",

@@ -170,3 +170,18 @@ describe("LockSubscription", () => {
     expect(() => new LockTable().subscribe({ capacity: 0 })).toThrow(RangeError);
   });
 });
+
+describe("LockSubscription filter", () => {
+  it("delivers only matching events and keeps the table's seq", async () => {
+    const table = new LockTable();
+    const sub = table.subscribe({ filter: (e) => e.resource.startsWith("a/") && e.kind === "lock" });
+    table.lock(args("1", "b/x"));
+    table.lock(args("2", "a/x"));
+    table.unlock(args("2", "a/x"));
+    table.lock(args("3", "a/y"));
+    expect(sub.pending).toBe(2);
+    expect((await sub.next()).value).toMatchObject({ seq: 2, uid: "2" });
+    expect((await sub.next()).value).toMatchObject({ seq: 4, uid: "3" });
+    sub.close();
+  });
+});

@@ -1,0 +1,119 @@
+/** The demo's live progress line and final summary, as plain strings (printed by main.ts). */
+import { LatencyHistogram } from "./latency.js";
+import type { MetricsSnapshot } from "./metrics.js";
+
+/** What happened to the node killed with --chaos, as the orchestrator saw it (ms since start). */
+export interface ChaosReport {
+  node: string;
+  killedAtMs: number;
+  restartedAtMs?: number;
+  /** When every surviving node was connected to the restarted one again. */
+  reconnectedAtMs?: number;
+  /** Quorum locks the surviving nodes took while it was down. */
+  locksWhileDown: number;
+}
+
+export interface SummaryInput {
+  nodes: number;
+  elapsedMs: number;
+  metrics: MetricsSnapshot;
+  chaos?: ChaosReport;
+}
+
+/** The handlers of the lock schema, in display order, with their form. */
+const HANDLERS: readonly (readonly [string, string])[] = [
+  ["lock", "single"],
+  ["unlock", "single"],
+  ["rLock", "single"],
+  ["rUnlock", "single"],
+  ["refresh", "single"],
+  ["forceUnlock", "single"],
+  ["lockEvents", "stream"],
+  ["refreshMany", "bidi"],
+];
+
+export function formatProgress(elapsedMs: number, durationMs: number, up: number, nodes: number, m: MetricsSnapshot): string {
+  const calls = Object.values(m.calls).reduce((n, c) => n + c.calls, 0);
+  const messages = Object.values(m.streamMessages).reduce((n, c) => n + c, 0);
+  const down = Object.values(m.disconnected).reduce((n, d) => n + d.count, 0);
+  return (
+    `[${(elapsedMs / 1000).toFixed(1).padStart(5)}s/${(durationMs / 1000).toFixed(0)}s] ` +
+    `nodes up ${up}/${nodes} · locks ${fmt(m.locks.acquired)} · calls ${fmt(calls)} · ` +
+    `stream msgs ${fmt(messages)} · fail-fast ${fmt(down)} · errors ${fmt(m.unexpected.count)}`
+  );
+}
+
+/** True when the run proves what it should: no unexpected error, and chaos fully recovered. */
+export function verdict(input: SummaryInput): { ok: boolean; problems: string[] } {
+  const { metrics: m, chaos } = input;
+  const problems: string[] = [];
+  if (m.unexpected.count > 0) problems.push(`${m.unexpected.count} unexpected errors`);
+  if (m.locks.acquired === 0) problems.push("no lock was acquired");
+  for (const [peer, d] of Object.entries(m.disconnected)) {
+    if (!chaos || peer !== chaos.node) problems.push(`${d.count} calls to ${peer} failed with DisconnectedError`);
+  }
+  if (chaos) {
+    if (chaos.restartedAtMs === undefined) problems.push(`${chaos.node} was not restarted`);
+    else if (chaos.reconnectedAtMs === undefined) problems.push(`${chaos.node} was not reconnected`);
+    if (chaos.locksWhileDown === 0) problems.push(`no quorum lock was taken while ${chaos.node} was down`);
+  }
+  return { ok: problems.length === 0, problems };
+}
+
+export function formatSummary(input: SummaryInput): string {
+  const { metrics: m, chaos } = input;
+  const lines: string[] = [];
+  lines.push(`tsgrid lock service: ${input.nodes} nodes, ${(input.elapsedMs / 1000).toFixed(1)} s, shared-secret auth${chaos ? ", chaos" : ""}`);
+  lines.push("");
+  lines.push(row("handler", "form", "calls", "errors", "p50 ms", "p99 ms", "served"));
+  for (const [name, form] of HANDLERS) {
+    const c = m.calls[name];
+    const served = m.served[name] ?? 0;
+    if (!c && served === 0) continue;
+    const h = c ? LatencyHistogram.from(c.latency) : undefined;
+    const timed = h && h.count > 0 && form === "single";
+    lines.push(
+      row(name, form, fmt(c?.calls ?? 0), fmt(c?.errors ?? 0), timed ? ms(h.quantile(0.5)) : "-", timed ? ms(h.quantile(0.99)) : "-", fmt(served)),
+    );
+  }
+  lines.push("");
+  const streams = Object.entries(m.streamMessages)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k} ${fmt(v)}`);
+  lines.push(`stream messages: ${streams.join(" · ") || "none"}${m.eventGaps ? ` (${fmt(m.eventGaps)} events skipped by slow subscribers)` : ""}`);
+  lines.push(`quorum locks:    ${fmt(m.locks.acquired)} acquired · ${fmt(m.locks.busy)} busy (held elsewhere, retried later) · ${fmt(m.locks.lost)} lost`);
+  lines.push(`errors:          ${fmt(m.unexpected.count)}${m.unexpected.samples.length ? ` (${m.unexpected.samples.join("; ")})` : ""}`);
+  if (chaos) {
+    lines.push("");
+    const at = (t: number | undefined): string => (t === undefined ? "never" : `${(t / 1000).toFixed(1)} s`);
+    lines.push(`chaos: ${chaos.node} killed with SIGKILL at ${at(chaos.killedAtMs)}, restarted at ${at(chaos.restartedAtMs)}`);
+    const d = m.disconnected[chaos.node];
+    if (d) {
+      const h = LatencyHistogram.from(d.latency);
+      lines.push(`  ${fmt(d.count)} calls to ${chaos.node} failed fast with DisconnectedError (p50 ${ms(h.quantile(0.5))} ms, max ${ms(h.maxMs)} ms)`);
+    }
+    lines.push(`  quorum held: ${fmt(chaos.locksWhileDown)} locks taken by the other nodes while it was down`);
+    if (chaos.reconnectedAtMs !== undefined && chaos.restartedAtMs !== undefined) {
+      lines.push(`  every node reconnected to it ${((chaos.reconnectedAtMs - chaos.restartedAtMs) / 1000).toFixed(2)} s after its restart`);
+    } else {
+      lines.push("  it was NOT reconnected");
+    }
+  }
+  const v = verdict(input);
+  lines.push("");
+  lines.push(v.ok ? "result: OK" : `result: FAILED (${v.problems.join("; ")})`);
+  return lines.join("\n");
+}
+
+function row(...cells: string[]): string {
+  const widths = [13, 7, 9, 7, 8, 8, 9];
+  return cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 8) : c.padStart(widths[i] ?? 8))).join(" ");
+}
+
+function fmt(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+function ms(v: number): string {
+  return v < 10 ? v.toFixed(2) : v.toFixed(1);
+}

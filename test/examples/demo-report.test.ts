@@ -1,0 +1,65 @@
+import { describe, expect, it } from "vitest";
+import { DisconnectedError, RemoteError } from "tsgrid";
+import { LatencyHistogram } from "../../examples/lock-service/latency.js";
+import { Metrics, mergeSnapshots } from "../../examples/lock-service/metrics.js";
+import { formatProgress, formatSummary, verdict } from "../../examples/lock-service/summary.js";
+
+describe("LatencyHistogram", () => {
+  it("percentiles within 5% and mergeable through JSON", () => {
+    const a = new LatencyHistogram();
+    const b = new LatencyHistogram();
+    for (let i = 1; i <= 1000; i++) (i % 2 ? a : b).record(i / 10);
+    const merged = LatencyHistogram.from(JSON.parse(JSON.stringify(a.snapshot()))).merge(b.snapshot());
+    expect(merged.count).toBe(1000);
+    expect(merged.quantile(0.5)).toBeGreaterThanOrEqual(50 * 0.95);
+    expect(merged.quantile(0.5)).toBeLessThanOrEqual(50 * 1.05);
+    expect(merged.quantile(0.99)).toBeGreaterThanOrEqual(99 * 0.95);
+    expect(merged.quantile(1)).toBe(100);
+    expect(new LatencyHistogram().quantile(0.5)).toBe(0);
+  });
+});
+
+describe("Metrics and summary", () => {
+  async function nodeMetrics(deadPeer?: string): Promise<Metrics> {
+    const m = new Metrics();
+    for (let i = 0; i < 10; i++) await m.time("lock", "n2", async () => true);
+    m.locks.acquired += 10;
+    m.message("lockEvents in", 42);
+    m.serve("lock");
+    if (deadPeer) await m.time("lock", deadPeer, () => Promise.reject(new DisconnectedError("gone"))).catch(() => {});
+    return m;
+  }
+
+  it("merges nodes and prints a summary that says OK", async () => {
+    const merged = mergeSnapshots([(await nodeMetrics()).snapshot(), (await nodeMetrics()).snapshot()]);
+    expect(merged.calls["lock"]?.calls).toBe(20);
+    expect(merged.locks.acquired).toBe(20);
+    expect(merged.streamMessages["lockEvents in"]).toBe(84);
+    const text = formatSummary({ nodes: 2, elapsedMs: 1000, metrics: merged });
+    expect(text).toMatch(/^lock\s+single\s+20\s+0\s/m);
+    expect(text).toContain("lockEvents in 84");
+    expect(text).toContain("result: OK");
+    expect(formatProgress(500, 1000, 2, 2, merged)).toContain("locks 20");
+  });
+
+  it("fails the verdict on unexpected errors and on disconnects outside chaos", async () => {
+    const m = await nodeMetrics("n3");
+    await m.time("unlock", "n2", () => Promise.reject(new RemoteError("boom"))).catch(() => {});
+    const v = verdict({ nodes: 3, elapsedMs: 1, metrics: m.snapshot() });
+    expect(v.ok).toBe(false);
+    expect(v.problems.join()).toContain("1 unexpected errors");
+    expect(v.problems.join()).toContain("calls to n3 failed with DisconnectedError");
+  });
+
+  it("reports the chaos kill, the fast failures and the reconnect", async () => {
+    const metrics = (await nodeMetrics("n3")).snapshot();
+    const chaos = { node: "n3", killedAtMs: 1000, restartedAtMs: 2000, reconnectedAtMs: 2300, locksWhileDown: 7 };
+    const text = formatSummary({ nodes: 3, elapsedMs: 4000, metrics, chaos });
+    expect(text).toContain("n3 killed with SIGKILL at 1.0 s, restarted at 2.0 s");
+    expect(text).toContain("1 calls to n3 failed fast with DisconnectedError");
+    expect(text).toContain("reconnected to it 0.30 s after its restart");
+    expect(text).toContain("result: OK");
+    const notBack = formatSummary({ nodes: 3, elapsedMs: 4000, metrics, chaos: { ...chaos, reconnectedAtMs: undefined } });
+    expect(notBack).toContain("result: FAILED (n3 was not reconnected)");
+  });
+});
