@@ -1,0 +1,92 @@
+/**
+ * A fresh link during the handshake: reads the handshake message, holds back whatever
+ * follows it, then hands the link over to the Connection with nothing lost.
+ *
+ * The hand-over cannot always happen in the same tick as the handshake message arrives (an
+ * auth verifier may be async), and the peer may already send calls by then: they are
+ * queued here and replayed, in order, when the Connection installs its handlers.
+ */
+import { DisconnectedError } from "../errors.js";
+import type { MessageTransport, TransportHandlers } from "../transport/message-transport.js";
+
+export class HandshakeLink {
+  private readonly queue: Uint8Array[] = [];
+  private waiter: { resolve(data: Uint8Array): void; reject(err: Error): void } | undefined;
+  private closed = false;
+  private closeReason: Error | undefined;
+  /** Set once handed over: from then on messages no longer pass through here. */
+  private owner: TransportHandlers | undefined;
+
+  /** `onClosed` is called if the link closes before it is handed over. */
+  constructor(
+    readonly transport: MessageTransport,
+    onClosed?: () => void,
+  ) {
+    transport.setHandlers({
+      onMessage: (data) => {
+        const waiter = this.waiter;
+        if (waiter !== undefined) {
+          this.waiter = undefined;
+          waiter.resolve(data);
+        } else {
+          this.queue.push(data);
+        }
+      },
+      onClose: (reason) => {
+        this.closed = true;
+        this.closeReason = reason ?? new DisconnectedError("link closed during the handshake");
+        // Once handed over, `setHandlers` reports the close to the new owner itself.
+        if (this.owner !== undefined) return;
+        const waiter = this.waiter;
+        this.waiter = undefined;
+        waiter?.reject(this.closeReason);
+        onClosed?.();
+      },
+    });
+  }
+
+  /** The next message; rejects when the link closes first. Only one read at a time. */
+  next(): Promise<Uint8Array> {
+    const queued = this.queue.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    if (this.closed) return Promise.reject(this.closeReason);
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  send(data: Uint8Array): void {
+    this.transport.send(data);
+  }
+
+  /** Drops the link (idempotent); a pending `next` rejects. */
+  terminate(): void {
+    this.transport.terminate();
+  }
+
+  /**
+   * The link as a MessageTransport for the Connection: its `setHandlers` first replays the
+   * messages held back, then wires the handlers straight to the underlying transport.
+   */
+  handOver(): MessageTransport {
+    const inner = this.transport;
+    return {
+      send: (data) => inner.send(data),
+      get bufferedAmount() {
+        return inner.bufferedAmount;
+      },
+      setHandlers: (handlers) => {
+        this.owner = handlers;
+        while (this.queue.length > 0 && this.owner === handlers) handlers.onMessage(this.queue.shift()!);
+        if (this.owner !== handlers) return;
+        if (this.closed) {
+          handlers.onClose(this.closeReason);
+          return;
+        }
+        inner.setHandlers(handlers);
+      },
+      close: (code, reason) => inner.close(code, reason),
+      terminate: () => inner.terminate(),
+    };
+  }
+}
