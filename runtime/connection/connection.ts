@@ -1,0 +1,337 @@
+/**
+ * A Connection: everything one server has in flight with one peer, over whichever transport
+ * is currently attached. The Manager dials, authenticates, and `attach`es a transport; the
+ * Connection carries calls in both directions, keeps the link alive with pings, and fails
+ * every call when the link goes.
+ */
+import { AbortError, DisconnectedError, GridError, ProtocolError } from "../errors.js";
+import type { HandlerRegistry } from "../handlers/handler-registry.js";
+import { Mux } from "../mux/mux.js";
+import { Op, decodeMessage, emptyFrame, encodeSubroute, opName } from "../protocol/frame.js";
+import type { DecodeLimits, Frame } from "../protocol/frame.js";
+import type { MessageTransport, TransportHandlers } from "../transport/message-transport.js";
+import type { Caller, CallOptions, HandlerID, Stream } from "../types.js";
+import { resolveConnectionOptions } from "./options.js";
+import type { ConnectionOptions } from "./options.js";
+
+export type ConnectionState = "disconnected" | "connecting" | "connected" | "closed";
+
+export interface ConnectionStats {
+  /** Calls this side started (requests and streams), since creation. */
+  callsOut: number;
+  /** Calls the peer started, since creation. */
+  callsIn: number;
+  bytesIn: number;
+  bytesOut: number;
+  framesIn: number;
+  framesOut: number;
+  /** Transport messages (a Merged message counts once). */
+  messagesIn: number;
+  messagesOut: number;
+  /** Attaches after the first one. */
+  reconnects: number;
+  /** Calls in both tables right now. */
+  inFlight: number;
+  /** Last connection-level ping round trip, ms (undefined before the first pong). */
+  rttMs: number | undefined;
+}
+
+type StateListener = (state: ConnectionState, previous: ConnectionState, reason?: Error) => void;
+
+interface ConnectedWaiter {
+  resolve: () => void;
+  reject: (err: GridError) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/** A view of a connection whose calls carry a subroute. */
+class SubrouteCaller implements Caller {
+  private readonly bytes: Uint8Array;
+  constructor(
+    private readonly mux: Mux,
+    private readonly name: string,
+  ) {
+    this.bytes = encodeSubroute(name);
+  }
+  request(handler: HandlerID, payload: Uint8Array, opts?: CallOptions): Promise<Uint8Array> {
+    return this.mux.request(handler, payload, opts, this.name, this.bytes);
+  }
+  newStream(handler: HandlerID, payload?: Uint8Array, opts?: CallOptions): Promise<Stream> {
+    return this.mux.newStream(handler, payload, opts, this.name, this.bytes);
+  }
+}
+
+export class Connection implements Caller {
+  readonly local: string;
+  readonly remote: string;
+  readonly options: ConnectionOptions;
+  private readonly mux: Mux;
+  private _state: ConnectionState = "disconnected";
+  private transport: MessageTransport | undefined;
+  private readonly listeners = new Set<StateListener>();
+  private waiters: ConnectedWaiter[] = [];
+  private readonly limits: DecodeLimits;
+  private readonly decoded: Frame = emptyFrame();
+  private attaches = 0;
+  private lastReceived = 0;
+  private lastPingSent = 0;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private counters = { bytesIn: 0, framesIn: 0, messagesIn: 0 };
+  private rttMs: number | undefined;
+  private remoteInstanceId: string | undefined;
+
+  constructor(init: {
+    local: string;
+    remote: string;
+    handlers: HandlerRegistry;
+    options?: Partial<ConnectionOptions>;
+  }) {
+    this.local = init.local;
+    this.remote = init.remote;
+    this.options = resolveConnectionOptions(init.options);
+    this.limits = { maxPayloadBytes: this.options.maxMessageBytes };
+    this.mux = new Mux({ local: init.local, remote: init.remote, registry: init.handlers, options: this.options });
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  /** The peer's instance id given at the last attach, if any. */
+  get peerInstanceId(): string | undefined {
+    return this.remoteInstanceId;
+  }
+
+  get stats(): ConnectionStats {
+    const w = this.mux.writer.counters;
+    return {
+      callsOut: this.mux.callsOut,
+      callsIn: this.mux.callsIn,
+      bytesIn: this.counters.bytesIn,
+      bytesOut: w.bytesOut,
+      framesIn: this.counters.framesIn,
+      framesOut: w.framesOut,
+      messagesIn: this.counters.messagesIn,
+      messagesOut: w.messagesOut,
+      reconnects: Math.max(0, this.attaches - 1),
+      inFlight: this.mux.inFlight,
+      rttMs: this.rttMs,
+    };
+  }
+
+  onStateChange(listener: StateListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  setConnecting(): void {
+    if (this._state === "closed" || this._state === "connected") return;
+    this.setState("connecting");
+  }
+
+  attach(transport: MessageTransport, info?: { remoteInstanceId?: string }): void {
+    if (this._state === "closed") {
+      transport.terminate();
+      return;
+    }
+    if (this.transport !== undefined) this.detach(new DisconnectedError("replaced by a new transport"));
+    this.transport = transport;
+    this.remoteInstanceId = info?.remoteInstanceId;
+    this.attaches++;
+    this.mux.attach(transport);
+    this.lastReceived = this.lastPingSent = performance.now();
+    this.startPings();
+    const handlers: TransportHandlers = {
+      onMessage: (data) => {
+        if (this.transport === transport) this.onMessage(data);
+      },
+      onClose: (reason) => {
+        if (this.transport === transport) this.detach(reason ?? new DisconnectedError("transport closed"));
+      },
+    };
+    this.setState("connected");
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) this.settleWaiter(w, undefined);
+    // Last: setHandlers may deliver messages that arrived during the handshake right away.
+    if (this.transport === transport) transport.setHandlers(handlers);
+  }
+
+  detach(reason: Error): void {
+    this.drop(reason, false);
+  }
+
+  close(): void {
+    if (this._state === "closed") return;
+    this.drop(new DisconnectedError("connection closed"), true);
+    this.setState("closed");
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) this.settleWaiter(w, new DisconnectedError("connection closed"));
+  }
+
+  waitConnected(opts?: { signal?: AbortSignal }): Promise<void> {
+    if (this._state === "connected") return Promise.resolve();
+    if (this._state === "closed") return Promise.reject(new DisconnectedError("connection closed"));
+    const signal = opts?.signal;
+    if (signal?.aborted) return Promise.reject(new AbortError("wait cancelled", { cause: signal.reason }));
+    return new Promise<void>((resolve, reject) => {
+      const w: ConnectedWaiter = { resolve, reject, signal, onAbort: undefined };
+      if (signal !== undefined) {
+        w.onAbort = () => {
+          this.waiters = this.waiters.filter((x) => x !== w);
+          this.settleWaiter(w, new AbortError("wait cancelled", { cause: signal.reason }));
+        };
+        signal.addEventListener("abort", w.onAbort, { once: true });
+      }
+      this.waiters.push(w);
+    });
+  }
+
+  subroute(name: string): Caller {
+    return new SubrouteCaller(this.mux, name);
+  }
+
+  request(handler: HandlerID, payload: Uint8Array, opts?: CallOptions): Promise<Uint8Array> {
+    return this.mux.request(handler, payload, opts, undefined, undefined);
+  }
+
+  newStream(handler: HandlerID, payload?: Uint8Array, opts?: CallOptions): Promise<Stream> {
+    return this.mux.newStream(handler, payload, opts, undefined, undefined);
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private drop(reason: Error, graceful: boolean): void {
+    const transport = this.transport;
+    if (transport === undefined) {
+      if (this._state === "connecting") this.setState("disconnected", reason);
+      return;
+    }
+    this.transport = undefined;
+    this.stopPings();
+    if (graceful) {
+      // Tell the peer why, flush what is queued, then close the socket cleanly.
+      this.mux.writeControl(Op.Disconnect, 0, 0, new TextEncoder().encode(reason.message));
+      this.mux.writer.flush();
+    }
+    const why = reason instanceof GridError ? reason.rawMessage : reason.message;
+    const err = new DisconnectedError(`connection to ${this.remote} lost: ${why}`, { cause: reason });
+    this.mux.detach(err);
+    if (graceful) transport.close(1000, "closed");
+    else transport.terminate();
+    this.setState("disconnected", reason);
+  }
+
+  private onMessage(data: Uint8Array): void {
+    this.lastReceived = performance.now();
+    const c = this.counters;
+    c.messagesIn++;
+    c.bytesIn += data.byteLength;
+    try {
+      decodeMessage(data, this.limits, this.decoded, this.onFrame);
+    } catch (err) {
+      if (this.transport === undefined) return; // already detached by a frame of this message
+      const protocolError =
+        err instanceof ProtocolError
+          ? err
+          : new ProtocolError(`internal error handling a frame: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      this.options.logger.error("protocol error from peer, dropping the connection", {
+        local: this.local,
+        remote: this.remote,
+        reason: protocolError.rawMessage,
+      });
+      this.detach(protocolError);
+    }
+  }
+
+  private readonly onFrame = (frame: Frame): void => {
+    if (this.transport === undefined) return; // detached while handling an earlier frame
+    this.counters.framesIn++;
+    if (frame.muxId === 0) {
+      switch (frame.op) {
+        case Op.Ping:
+          this.mux.writeControl(Op.Pong, 0, 0, frame.payload);
+          return;
+        case Op.Pong:
+          this.onPong(frame.payload);
+          return;
+        case Op.Disconnect: {
+          const why = frame.payload === undefined ? "" : new TextDecoder().decode(frame.payload);
+          this.detach(new DisconnectedError(`peer closed the connection${why ? `: ${why}` : ""}`));
+          return;
+        }
+        case Op.Connect:
+        case Op.ConnectResponse:
+          throw new ProtocolError(`${opName(frame.op)} after the handshake`);
+        default:
+          break;
+      }
+    }
+    if (frame.op === Op.Merged) throw new ProtocolError("nested Merged frame");
+    if (frame.op === Op.Disconnect || frame.op === Op.Connect || frame.op === Op.ConnectResponse) {
+      throw new ProtocolError(`${opName(frame.op)} with mux id ${frame.muxId}`);
+    }
+    this.mux.dispatch(frame);
+  };
+
+  private onPong(payload: Uint8Array | undefined): void {
+    if (payload === undefined || payload.byteLength !== 8) return;
+    const sent = new DataView(payload.buffer, payload.byteOffset, 8).getFloat64(0, true);
+    const rtt = performance.now() - sent;
+    if (rtt >= 0 && Number.isFinite(rtt)) this.rttMs = rtt;
+  }
+
+  private startPings(): void {
+    this.stopPings();
+    const tick = Math.max(1, Math.min(this.options.pingIntervalMs, this.options.pingTimeoutMs / 4));
+    this.pingTimer = setInterval(this.checkPing, tick);
+    this.pingTimer.unref();
+  }
+
+  private stopPings(): void {
+    if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+  }
+
+  private readonly checkPing = (): void => {
+    if (this.transport === undefined) return;
+    const now = performance.now();
+    const silent = now - this.lastReceived;
+    if (silent > this.options.pingTimeoutMs) {
+      this.options.logger.warn("peer silent, dropping the connection", {
+        local: this.local,
+        remote: this.remote,
+        silentMs: Math.round(silent),
+      });
+      this.detach(new DisconnectedError(`no frame from ${this.remote} for ${Math.round(silent)} ms (ping timeout)`));
+      return;
+    }
+    if (now - this.lastPingSent >= this.options.pingIntervalMs) {
+      this.lastPingSent = now;
+      const stamp = new Uint8Array(8);
+      new DataView(stamp.buffer).setFloat64(0, now, true);
+      this.mux.writeControl(Op.Ping, 0, 0, stamp);
+    }
+  };
+
+  private setState(state: ConnectionState, reason?: Error): void {
+    const previous = this._state;
+    if (previous === state) return;
+    this._state = state;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(state, previous, reason);
+      } catch (err) {
+        this.options.logger.warn("state listener threw", { error: err });
+      }
+    }
+  }
+
+  private settleWaiter(w: ConnectedWaiter, err: GridError | undefined): void {
+    if (w.signal !== undefined && w.onAbort !== undefined) w.signal.removeEventListener("abort", w.onAbort);
+    if (err === undefined) w.resolve();
+    else w.reject(err);
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Options of a Connection, with their defaults. Every limit and timeout of the mux is here.
+ */
+import { consoleLogger } from "../logger.js";
+import type { GridError } from "../errors.js";
+import type { HandlerID, Logger } from "../types.js";
+
+/** One finished call, for tracing and metrics. */
+export interface CallTrace {
+  handler: HandlerID;
+  subroute: string | undefined;
+  /** Name of the server at the other end. */
+  peer: string;
+  /** `out`: this side called; `in`: this side served. */
+  direction: "out" | "in";
+  kind: "single" | "stream";
+  durationMs: number;
+  /** Payload bytes received for this call (for a stream: every message). */
+  bytesIn: number;
+  /** Payload bytes sent for this call. */
+  bytesOut: number;
+  /** Why the call failed, when it did. */
+  error?: GridError;
+}
+
+export interface ConnectionOptions {
+  /** Deadline of a single request without `timeoutMs`. Streams have none unless given. Default 60 000. */
+  defaultTimeoutMs: number;
+  /** Period of connection-level pings. Default 10 000. */
+  pingIntervalMs: number;
+  /** No frame at all from the peer for this long: the connection is dead. Default 20 000. */
+  pingTimeoutMs: number;
+  /** Period of stream-level pings (sent by the caller of each open stream). Default 15 000. */
+  streamPingIntervalMs: number;
+  /** A stream whose peer sent nothing for this long fails, on either side. Default 60 000. */
+  streamTimeoutMs: number;
+  /** Largest payload sent or accepted in one frame (MessageTooLargeError). Default 16 MiB. */
+  maxMessageBytes: number;
+  /** New calls wait while this many bytes are queued and not yet written. Default 8 MiB. */
+  maxQueuedBytes: number;
+  /** Largest WebSocket message built by merging frames. Default 64 KiB. */
+  maxMergeBytes: number;
+  /** Add a CRC32 to every frame (for links without TLS). Default false. */
+  checksum: boolean;
+  /** Granularity of deadlines (they never fire early). Default 5. */
+  deadlineResolutionMs: number;
+  /** How often calls waiting for room in the outgoing queue re-check it. Default 2. */
+  roomPollMs: number;
+  /** Where the connection logs. Default: the console logger. */
+  logger: Logger;
+  /** Called once per finished call, when set. */
+  trace?: ((record: CallTrace) => void) | undefined;
+}
+
+export const DEFAULT_CONNECTION_OPTIONS: Readonly<Omit<ConnectionOptions, "logger" | "trace">> = {
+  defaultTimeoutMs: 60_000,
+  pingIntervalMs: 10_000,
+  pingTimeoutMs: 20_000,
+  streamPingIntervalMs: 15_000,
+  streamTimeoutMs: 60_000,
+  maxMessageBytes: 16 * 1024 * 1024,
+  maxQueuedBytes: 8 * 1024 * 1024,
+  maxMergeBytes: 64 * 1024,
+  checksum: false,
+  deadlineResolutionMs: 5,
+  roomPollMs: 2,
+};
+
+function positive(name: string, value: number): void {
+  if (!(typeof value === "number" && value > 0 && Number.isFinite(value))) {
+    throw new RangeError(`option ${name} must be a positive number, got ${value}`);
+  }
+}
+
+/** Fills defaults and checks every field. */
+export function resolveConnectionOptions(partial: Partial<ConnectionOptions> | undefined): ConnectionOptions {
+  const opts: ConnectionOptions = {
+    ...DEFAULT_CONNECTION_OPTIONS,
+    logger: partial?.logger ?? consoleLogger(),
+    ...stripUndefined(partial),
+  };
+  positive("defaultTimeoutMs", opts.defaultTimeoutMs);
+  positive("pingIntervalMs", opts.pingIntervalMs);
+  positive("pingTimeoutMs", opts.pingTimeoutMs);
+  positive("streamPingIntervalMs", opts.streamPingIntervalMs);
+  positive("streamTimeoutMs", opts.streamTimeoutMs);
+  positive("maxMessageBytes", opts.maxMessageBytes);
+  positive("maxQueuedBytes", opts.maxQueuedBytes);
+  positive("maxMergeBytes", opts.maxMergeBytes);
+  positive("deadlineResolutionMs", opts.deadlineResolutionMs);
+  positive("roomPollMs", opts.roomPollMs);
+  if (opts.maxMessageBytes > 0xffff_ffff) throw new RangeError("option maxMessageBytes must fit a u32");
+  return opts;
+}
+
+function stripUndefined<T extends object>(value: T | undefined): Partial<T> {
+  const out: Partial<T> = {};
+  if (value === undefined) return out;
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

@@ -1,0 +1,189 @@
+/**
+ * Sends frames, merging those queued in the same tick into one WebSocket message.
+ *
+ * The first frame queued schedules a flush on the microtask queue, so a lone frame goes out
+ * before the event loop turns (no added latency), while every frame queued by the same
+ * synchronous run (a loop of calls, the answers to one received Merged message) rides in the
+ * same message: one syscall instead of hundreds.
+ *
+ * Each flush encodes into one exactly-sized buffer per WebSocket message (pooled by
+ * `Buffer.allocUnsafe` when small). A reused scratch buffer would need a second copy: the
+ * socket keeps a reference to what it was given until the kernel takes it, so the bytes
+ * cannot be overwritten by the next flush.
+ *
+ * The queue is bounded: `hasRoom()` tells new calls whether the backlog (queued + not yet
+ * written by the transport) is under `maxQueuedBytes`; a call without room waits in a FIFO
+ * (`waitForRoom`), polled by one shared timer. Control frames (answers, credits, cancel,
+ * ping, disconnect) never wait.
+ */
+import { Flag, HEADER_SIZE, Op, encodeFrameInto, frameSize } from "../protocol/frame.js";
+import type { Frame } from "../protocol/frame.js";
+import type { MessageTransport } from "../transport/message-transport.js";
+
+/** Something waiting for room in the outgoing queue. */
+export interface RoomWaiter {
+  /** True while queued; the waiter clears it to give up its place (e.g. on cancel). */
+  waitingForRoom: boolean;
+  /** Called once when there is room. */
+  onRoom(): void;
+}
+
+export interface FrameWriterOptions {
+  /** Bound of the backlog new calls wait for. */
+  maxQueuedBytes: number;
+  /** Largest Merged message built; bigger frames go alone. */
+  maxMergeBytes: number;
+  /** Add a CRC32 to every frame. */
+  checksum: boolean;
+  /** Poll period while calls wait for room. */
+  roomPollMs: number;
+}
+
+export interface WriterCounters {
+  framesOut: number;
+  messagesOut: number;
+  bytesOut: number;
+}
+
+export class FrameWriter {
+  private frames: Frame[] = [];
+  private subroutes: (Uint8Array | undefined)[] = [];
+  private sizes: number[] = [];
+  private pendingBytes = 0;
+  private scheduled = false;
+  private waiters: RoomWaiter[] = [];
+  private waitersHead = 0;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private transport: MessageTransport | undefined;
+  readonly counters: WriterCounters = { framesOut: 0, messagesOut: 0, bytesOut: 0 };
+
+  constructor(private readonly opts: FrameWriterOptions) {}
+
+  /** Starts writing to `transport` (frames queued for an old one are dropped). */
+  attach(transport: MessageTransport): void {
+    this.reset();
+    this.transport = transport;
+  }
+
+  /** Drops whatever is queued and every room waiter (their owners fail them separately). */
+  detach(): void {
+    this.reset();
+    this.transport = undefined;
+  }
+
+  /** Bytes queued here and in the transport. */
+  get backlog(): number {
+    return this.pendingBytes + (this.transport?.bufferedAmount ?? 0);
+  }
+
+  /** Whether a new call may queue now (nobody waits ahead of it, backlog under the bound). */
+  hasRoom(): boolean {
+    return this.waitersHead === this.waiters.length && this.backlog < this.opts.maxQueuedBytes;
+  }
+
+  /** Queues `waiter` until there is room; FIFO. */
+  waitForRoom(waiter: RoomWaiter): void {
+    waiter.waitingForRoom = true;
+    this.waiters.push(waiter);
+    if (this.pollTimer === undefined) {
+      this.pollTimer = setTimeout(this.poll, this.opts.roomPollMs);
+      this.pollTimer.unref();
+    }
+  }
+
+  /** Queues a frame; it goes out at the end of the current microtask run. */
+  write(frame: Frame, subrouteBytes?: Uint8Array): void {
+    if (this.transport === undefined) return;
+    if (this.opts.checksum) frame.flags |= Flag.Checksum;
+    const size = frameSize(frame, subrouteBytes);
+    this.frames.push(frame);
+    this.subroutes.push(subrouteBytes);
+    this.sizes.push(size);
+    this.pendingBytes += size;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(this.flush);
+    }
+  }
+
+  /** Sends everything queued now (used before a graceful close). */
+  readonly flush = (): void => {
+    this.scheduled = false;
+    const transport = this.transport;
+    const frames = this.frames;
+    const n = frames.length;
+    if (transport === undefined || n === 0) return;
+    const subroutes = this.subroutes;
+    const sizes = this.sizes;
+    this.frames = [];
+    this.subroutes = [];
+    this.sizes = [];
+    this.pendingBytes = 0;
+    const counters = this.counters;
+    counters.framesOut += n;
+    const maxMerge = this.opts.maxMergeBytes;
+    let i = 0;
+    while (i < n) {
+      // Take frames [i, j) into one message while they fit in maxMerge.
+      let bytes = sizes[i]!;
+      let j = i + 1;
+      while (j < n && bytes + sizes[j]! <= maxMerge) bytes += sizes[j++]!;
+      let buf: Buffer;
+      if (j - i === 1) {
+        buf = Buffer.allocUnsafe(bytes);
+        const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+        encodeFrameInto(buf, view, 0, frames[i]!, subroutes[i]);
+      } else {
+        buf = Buffer.allocUnsafe(HEADER_SIZE + bytes);
+        const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+        // The Merged header: seq = frame count, length = bytes of the inner frames.
+        view.setUint8(0, Op.Merged);
+        view.setUint8(1, 0);
+        view.setUint16(2, 0, true);
+        view.setUint32(4, 0, true);
+        view.setUint32(8, j - i, true);
+        view.setUint32(12, 0, true);
+        view.setUint32(16, bytes, true);
+        let off = HEADER_SIZE;
+        for (let k = i; k < j; k++) off = encodeFrameInto(buf, view, off, frames[k]!, subroutes[k]);
+      }
+      counters.messagesOut++;
+      counters.bytesOut += buf.byteLength;
+      transport.send(buf);
+      i = j;
+    }
+  };
+
+  private readonly poll = (): void => {
+    this.pollTimer = undefined;
+    const waiters = this.waiters;
+    while (this.waitersHead < waiters.length && this.backlog < this.opts.maxQueuedBytes) {
+      const w = waiters[this.waitersHead]!;
+      waiters[this.waitersHead++] = undefined as unknown as RoomWaiter;
+      if (!w.waitingForRoom) continue;
+      w.waitingForRoom = false;
+      w.onRoom();
+    }
+    // Skip waiters that gave up, so a queue of cancelled calls does not look busy.
+    while (this.waitersHead < waiters.length && !waiters[this.waitersHead]!.waitingForRoom) this.waitersHead++;
+    if (this.waitersHead === waiters.length) {
+      this.waiters = [];
+      this.waitersHead = 0;
+    } else {
+      this.pollTimer = setTimeout(this.poll, this.opts.roomPollMs);
+      this.pollTimer.unref();
+    }
+  };
+
+  private reset(): void {
+    this.frames = [];
+    this.subroutes = [];
+    this.sizes = [];
+    this.pendingBytes = 0;
+    for (let i = this.waitersHead; i < this.waiters.length; i++) this.waiters[i]!.waitingForRoom = false;
+    this.waiters = [];
+    this.waitersHead = 0;
+    if (this.pollTimer !== undefined) clearTimeout(this.pollTimer);
+    this.pollTimer = undefined;
+  }
+}

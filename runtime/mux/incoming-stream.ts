@@ -1,0 +1,209 @@
+/**
+ * The server's side of a stream (an entry of the INCOMING table).
+ *
+ * The handler is an async generator: each value it yields is sent when an output credit is
+ * available, and the generator stays suspended at its `yield` until then, so a slow caller
+ * slows the producer instead of filling memory. Its input (when registered with an
+ * `inCapacity`) is an InboundQueue that returns credits as the handler reads.
+ */
+import { DisconnectedError, GridError, MessageTooLargeError, ProtocolError, RemoteError } from "../errors.js";
+import type { StreamEntry } from "../handlers/handler-registry.js";
+import { encodeErrorPayload } from "../protocol/error-payload.js";
+import { Flag, Op } from "../protocol/frame.js";
+import type { Frame } from "../protocol/frame.js";
+import type { Bucket, DeadlineEntry } from "./deadline-wheel.js";
+import { IncomingContext } from "./incoming-calls.js";
+import type { Mux } from "./mux.js";
+import { CallKind } from "./outgoing-calls.js";
+import { InboundQueue } from "./stream-flow.js";
+import type { InboundOwner } from "./stream-flow.js";
+import { DeadlineExceededError } from "../errors.js";
+
+export class IncomingStream extends IncomingContext implements DeadlineEntry, InboundOwner {
+  readonly kind = CallKind.Stream;
+  lastSeen = performance.now();
+  /** The caller's messages, when the handler takes input. */
+  input: InboundQueue | undefined;
+  private outCredits = 0;
+  private sendSeq = 0;
+  private recvSeq = 0;
+  private done = false;
+  private creditWaiter: (() => void) | undefined;
+  private readonly startedAt = performance.now();
+  private bytesIn = 0;
+  private bytesOut = 0;
+
+  deadlineAt = 0;
+  wheelBucket: Bucket | undefined;
+  wheelPrev: DeadlineEntry | undefined;
+  wheelNext: DeadlineEntry | undefined;
+
+  constructor(
+    readonly mux: Mux,
+    readonly muxId: number,
+    readonly handler: number,
+    private readonly entry: StreamEntry,
+    caller: string,
+    deadline: number | undefined,
+    subroute: string | undefined,
+  ) {
+    super(caller, deadline, subroute);
+  }
+
+  /** Acknowledges the stream with its capacities and starts the handler. */
+  start(payload: Uint8Array | undefined): void {
+    const ack = new Uint8Array(8);
+    const view = new DataView(ack.buffer);
+    view.setUint32(0, this.entry.inCapacity, true);
+    view.setUint32(4, this.entry.outCapacity, true);
+    this.mux.writeControl(Op.AckMux, this.muxId, 0, ack);
+    if (this.entry.inCapacity > 0) this.input = new InboundQueue(this.entry.inCapacity, this);
+    this.outCredits = this.entry.outCapacity;
+    this.bytesIn += payload?.byteLength ?? 0;
+    void this.run(payload);
+  }
+
+  private async run(payload: Uint8Array | undefined): Promise<void> {
+    let it: AsyncIterator<Uint8Array> | undefined;
+    try {
+      it = this.entry.handler(payload, this.input, this)[Symbol.asyncIterator]();
+      for (;;) {
+        const r = await it.next();
+        if (this.done) break;
+        if (r.done === true) {
+          this.writeOutput(undefined, Flag.EOF);
+          this.finish(undefined);
+          return;
+        }
+        const value: unknown = r.value;
+        if (!(value instanceof Uint8Array)) {
+          throw new RemoteError(`stream handler ${this.handler} yielded ${typeof value}, not a Uint8Array`);
+        }
+        if (value.byteLength > this.mux.options.maxMessageBytes) {
+          throw new MessageTooLargeError(
+            `stream message of ${value.byteLength} bytes exceeds maxMessageBytes ${this.mux.options.maxMessageBytes}`,
+          );
+        }
+        if (this.outCredits === 0) {
+          await new Promise<void>((resolve) => (this.creditWaiter = resolve));
+          if (this.done) break;
+        }
+        this.outCredits--;
+        this.writeOutput(value, 0);
+      }
+    } catch (err) {
+      if (!this.done) {
+        const grid = GridError.from(err);
+        this.mux.writeControl(Op.DisconnectServerMux, this.muxId, Flag.PayloadIsError, encodeErrorPayload(grid));
+        this.finish(grid);
+      }
+      return;
+    }
+    // Stopped from outside (cancel, deadline, disconnect) while suspended: run its finally blocks.
+    try {
+      await it?.return?.();
+    } catch {
+      // The handler's cleanup failed after the stream ended; nobody is left to tell.
+    }
+  }
+
+  onClientMessage(frame: Frame): void {
+    if (this.done) return;
+    const input = this.input;
+    if (input === undefined) {
+      this.stop(new ProtocolError(`stream ${this.muxId}: input sent to a handler that takes none`), true);
+      return;
+    }
+    if (frame.seq !== this.recvSeq) {
+      this.stop(new ProtocolError(`stream ${this.muxId}: message ${frame.seq} out of sequence (expected ${this.recvSeq})`), true);
+      return;
+    }
+    this.recvSeq = (this.recvSeq + 1) >>> 0;
+    const payload = frame.payload;
+    if (payload !== undefined) {
+      this.bytesIn += payload.byteLength;
+      if (!input.push(payload)) {
+        this.stop(new ProtocolError(`stream ${this.muxId}: caller sent beyond its ${input.capacity} credits`), true);
+        return;
+      }
+    }
+    if ((frame.flags & Flag.EOF) !== 0) input.end();
+  }
+
+  onCredits(n: number): void {
+    if (this.done) return;
+    this.outCredits += n;
+    const wake = this.creditWaiter;
+    if (wake !== undefined && this.outCredits > 0) {
+      this.creditWaiter = undefined;
+      wake();
+    }
+  }
+
+  /**
+   * Ends the stream from outside the handler: the caller cancelled (DisconnectClientMux),
+   * the deadline passed, the caller went silent, or the connection is gone. Aborts
+   * `ctx.signal`; `notifyPeer` tells the caller (DisconnectServerMux with the error).
+   */
+  stop(err: GridError, notifyPeer: boolean): void {
+    if (this.done) return;
+    if (notifyPeer && this.mux.connected) {
+      this.mux.writeControl(Op.DisconnectServerMux, this.muxId, Flag.PayloadIsError, encodeErrorPayload(err));
+    }
+    this.finish(err);
+    this.abort(err);
+    this.input?.fail(err, true);
+    const wake = this.creditWaiter;
+    this.creditWaiter = undefined;
+    wake?.();
+  }
+
+  onDeadline(): void {
+    this.stop(new DeadlineExceededError(`stream of handler ${this.handler} exceeded its deadline`), true);
+  }
+
+  peerSilent(limitMs: number): void {
+    this.stop(new DisconnectedError(`stream ${this.muxId}: no ping from the caller for ${limitMs} ms`), true);
+  }
+
+  returnCredits(n: number): void {
+    if (!this.done) this.mux.writeControl(Op.UnblockClientMux, this.muxId, 0, undefined, n);
+  }
+
+  consumerStopped(): void {
+    // The handler stopped reading its input; later input messages are dropped by the queue.
+  }
+
+  private writeOutput(msg: Uint8Array | undefined, flags: number): void {
+    if (msg !== undefined) this.bytesOut += msg.byteLength;
+    this.mux.writer.write({
+      op: Op.MuxServerMsg,
+      flags,
+      handler: 0,
+      muxId: this.muxId,
+      seq: this.sendSeq,
+      deadlineMs: 0,
+      subroute: undefined,
+      payload: msg,
+    });
+    this.sendSeq = (this.sendSeq + 1) >>> 0;
+  }
+
+  private finish(err: GridError | undefined): void {
+    if (this.done) return;
+    this.done = true;
+    this.mux.forgetStream(this);
+    if (this.mux.options.trace !== undefined) {
+      this.mux.trace({
+        handler: this.handler,
+        subroute: this.subroute,
+        direction: "in",
+        kind: "stream",
+        durationMs: performance.now() - this.startedAt,
+        bytesIn: this.bytesIn,
+        bytesOut: this.bytesOut,
+        error: err,
+      });
+    }
+  }
+}

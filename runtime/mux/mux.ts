@@ -1,0 +1,560 @@
+/**
+ * The mux: every call in flight on one connection, in two tables.
+ *
+ * - `outgoing`: calls this side started. Ids are allocated here. Frames from the server side
+ *   of a call (Response, AckMux, MuxConnectError, MuxServerMsg, UnblockClientMux,
+ *   DisconnectServerMux, stream Pong) are looked up here.
+ * - `incoming`: calls the peer started, under the peer's ids. Frames from the caller side
+ *   (Request, ConnectMux, MuxClientMsg, UnblockServerMux, DisconnectClientMux, stream Ping)
+ *   are looked up here.
+ *
+ * The two id spaces are independent: the same number can name one call in each table. A
+ * frame for an id that is not (or no longer) in its table is a normal race (an answer after
+ * a cancel or a deadline) and is dropped; it is never answered with a frame that would be
+ * looked up in the wrong table.
+ */
+import {
+  AbortError,
+  DeadlineExceededError,
+  DisconnectedError,
+  GridError,
+  MessageTooLargeError,
+  ProtocolError,
+  RemoteError,
+  UnknownHandlerError,
+} from "../errors.js";
+import type { ConnectionOptions } from "../connection/options.js";
+import type { HandlerRegistry } from "../handlers/handler-registry.js";
+import { decodeErrorPayload, encodeErrorPayload } from "../protocol/error-payload.js";
+import { Flag, MAX_HANDLER_ID, MAX_U32, Op } from "../protocol/frame.js";
+import type { Frame } from "../protocol/frame.js";
+import type { MessageTransport } from "../transport/message-transport.js";
+import type { CallOptions, SingleHandler, Stream } from "../types.js";
+import { DeadlineWheel } from "./deadline-wheel.js";
+import { FrameWriter } from "./frame-writer.js";
+import { IncomingRequest } from "./incoming-calls.js";
+import { IncomingStream } from "./incoming-stream.js";
+import { CallKind, OutgoingRequest } from "./outgoing-calls.js";
+import { OutgoingStream } from "./outgoing-stream.js";
+
+export type OutgoingCall = OutgoingRequest | OutgoingStream;
+export type IncomingCall = IncomingRequest | IncomingStream;
+
+const EMPTY = new Uint8Array(0);
+
+export interface MuxInit {
+  local: string;
+  remote: string;
+  registry: HandlerRegistry;
+  options: ConnectionOptions;
+}
+
+/** Converts a call's timeoutMs into the wire's relative deadline; throws on nonsense. */
+function wireDeadline(timeoutMs: number): number {
+  if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
+  return Math.min(Math.ceil(timeoutMs), MAX_U32);
+}
+
+function checkCall(handler: number, payload: Uint8Array | undefined, maxBytes: number): GridError | Error | undefined {
+  if (!Number.isInteger(handler) || handler < 1 || handler > MAX_HANDLER_ID) {
+    return new RangeError(`handler id must be an integer in 1..${MAX_HANDLER_ID}, got ${handler}`);
+  }
+  if (payload !== undefined) {
+    if (!(payload instanceof Uint8Array)) return new TypeError("payload must be a Uint8Array");
+    if (payload.byteLength > maxBytes) {
+      return new MessageTooLargeError(`payload of ${payload.byteLength} bytes exceeds maxMessageBytes ${maxBytes}`);
+    }
+  }
+  return undefined;
+}
+
+export class Mux {
+  readonly outgoing = new Map<number, OutgoingCall>();
+  readonly incoming = new Map<number, IncomingCall>();
+  /** Open streams of both tables, visited by the stream liveness timer. */
+  readonly streams = new Set<OutgoingStream | IncomingStream>();
+  readonly writer: FrameWriter;
+  readonly wheel: DeadlineWheel;
+  readonly options: ConnectionOptions;
+  readonly remote: string;
+  readonly local: string;
+  readonly registry: HandlerRegistry;
+  connected = false;
+  callsOut = 0;
+  callsIn = 0;
+  private nextId = 1;
+  private streamTimer: NodeJS.Timeout | undefined;
+
+  constructor(init: MuxInit) {
+    this.options = init.options;
+    this.remote = init.remote;
+    this.local = init.local;
+    this.registry = init.registry;
+    this.writer = new FrameWriter({
+      maxQueuedBytes: init.options.maxQueuedBytes,
+      maxMergeBytes: Math.min(init.options.maxMergeBytes, init.options.maxMessageBytes),
+      checksum: init.options.checksum,
+      roomPollMs: init.options.roomPollMs,
+    });
+    this.wheel = new DeadlineWheel(init.options.deadlineResolutionMs);
+  }
+
+  get inFlight(): number {
+    return this.outgoing.size + this.incoming.size;
+  }
+
+  attach(transport: MessageTransport): void {
+    this.writer.attach(transport);
+    this.connected = true;
+  }
+
+  /** Fails every call of both tables with `reason` and forgets them. */
+  detach(reason: DisconnectedError): void {
+    this.connected = false;
+    const outgoing = [...this.outgoing.values()];
+    const incoming = [...this.incoming.values()];
+    this.outgoing.clear();
+    this.incoming.clear();
+    this.streams.clear();
+    this.stopStreamTimer();
+    this.wheel.clear();
+    this.writer.detach();
+    for (const call of outgoing) {
+      if (call.kind === CallKind.Request) this.settleOutgoing(call, undefined, reason);
+      else call.fail(reason, true, false);
+    }
+    for (const call of incoming) {
+      if (call.kind === CallKind.Request) {
+        call.done = true;
+        call.abort(reason);
+        this.traceIncoming(call, 0, reason);
+      } else call.stop(reason, false);
+    }
+  }
+
+  allocId(): number {
+    for (;;) {
+      const id = this.nextId;
+      this.nextId = id === MAX_U32 ? 1 : id + 1;
+      if (!this.outgoing.has(id)) return id;
+    }
+  }
+
+  // ---- single requests, caller side ------------------------------------------------------
+
+  request(
+    handler: number,
+    payload: Uint8Array,
+    opts: CallOptions | undefined,
+    subroute: string | undefined,
+    subrouteBytes: Uint8Array | undefined,
+  ): Promise<Uint8Array> {
+    const bad = checkCall(handler, payload, this.options.maxMessageBytes);
+    if (bad !== undefined) return Promise.reject(bad);
+    if (!this.connected) return Promise.reject(new DisconnectedError(`not connected to ${this.remote}`));
+    const signal = opts?.signal;
+    if (signal?.aborted) return Promise.reject(new AbortError("call cancelled by the caller", { cause: signal.reason }));
+    let deadlineMs: number;
+    try {
+      deadlineMs = wireDeadline(opts?.timeoutMs ?? this.options.defaultTimeoutMs);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const id = this.allocId();
+    const call = new OutgoingRequest(this, id, handler, subroute);
+    const promise = new Promise<Uint8Array>((resolve, reject) => {
+      call.resolve = resolve;
+      call.reject = reject;
+    });
+    this.outgoing.set(id, call);
+    this.callsOut++;
+    if (this.options.trace !== undefined) call.startedAt = performance.now();
+    call.deadlineAt = performance.now() + deadlineMs;
+    this.wheel.add(call);
+    if (signal !== undefined) {
+      call.signal = signal;
+      signal.addEventListener("abort", call);
+    }
+    const frame: Frame = {
+      op: Op.Request,
+      flags: 0,
+      handler,
+      muxId: id,
+      seq: 0,
+      deadlineMs,
+      subroute,
+      payload,
+    };
+    call.bytesOut = payload.byteLength;
+    if (this.writer.hasRoom()) {
+      call.sent = true;
+      this.writer.write(frame, subrouteBytes);
+    } else {
+      call.pendingFrame = frame;
+      call.pendingSubroute = subrouteBytes;
+      this.writer.waitForRoom(call);
+    }
+    return promise;
+  }
+
+  /** A request that waited for room in the outgoing queue may go now. */
+  sendPendingRequest(call: OutgoingRequest, frame: Frame, subrouteBytes: Uint8Array | undefined): void {
+    if (this.outgoing.get(call.muxId) !== call) return;
+    call.sent = true;
+    call.pendingSubroute = undefined;
+    this.writer.write(frame, subrouteBytes);
+  }
+
+  /** Ends an outgoing request early (caller abort, deadline). */
+  cancelOutgoing(call: OutgoingRequest, err: GridError): void {
+    if (this.outgoing.get(call.muxId) !== call) return;
+    this.outgoing.delete(call.muxId);
+    if (call.waitingForRoom) {
+      call.waitingForRoom = false;
+      call.pendingFrame = undefined;
+    } else if (call.sent && err instanceof AbortError) {
+      // The server has its own copy of the deadline; only a cancel has to travel.
+      this.writeControl(Op.DisconnectClientMux, call.muxId, 0, undefined);
+    }
+    this.settleOutgoing(call, undefined, err);
+  }
+
+  private settleOutgoing(call: OutgoingRequest, value: Uint8Array | undefined, err: GridError | undefined): void {
+    this.wheel.remove(call);
+    if (call.signal !== undefined) {
+      call.signal.removeEventListener("abort", call);
+      call.signal = undefined;
+    }
+    call.pendingFrame = undefined;
+    if (this.options.trace !== undefined) {
+      this.trace({
+        handler: call.handler,
+        subroute: call.subroute,
+        direction: "out",
+        kind: "single",
+        durationMs: performance.now() - call.startedAt,
+        bytesIn: value?.byteLength ?? 0,
+        bytesOut: call.bytesOut,
+        error: err,
+      });
+    }
+    if (err !== undefined) call.reject(err);
+    else call.resolve(value!);
+  }
+
+  private onResponse(frame: Frame): void {
+    const call = this.outgoing.get(frame.muxId);
+    if (call === undefined || call.kind !== CallKind.Request) return; // late answer: dropped
+    // Decode first: a malformed error payload detaches the connection, which fails this call too.
+    const err = (frame.flags & Flag.PayloadIsError) !== 0 ? decodeErrorPayload(frame.payload) : undefined;
+    this.outgoing.delete(frame.muxId);
+    this.settleOutgoing(call, err === undefined ? (frame.payload ?? EMPTY) : undefined, err);
+  }
+
+  // ---- single requests, server side ------------------------------------------------------
+
+  private onRequest(frame: Frame): void {
+    const id = frame.muxId;
+    if (this.incoming.has(id)) throw new ProtocolError(`Request reuses mux id ${id} of a call still in flight`);
+    const handlerId = frame.handler;
+    const handler = this.registry.single(handlerId, frame.subroute);
+    if (handler === undefined) {
+      const where = frame.subroute === undefined ? "" : ` under subroute "${frame.subroute}"`;
+      this.writeControl(Op.Response, id, Flag.PayloadIsError, encodeErrorPayload(
+        new UnknownHandlerError(`no single handler ${handlerId}${where} on ${this.local}`),
+      ));
+      return;
+    }
+    const deadlineMs = frame.deadlineMs;
+    const call = new IncomingRequest(
+      this,
+      id,
+      handlerId,
+      this.remote,
+      deadlineMs > 0 ? Date.now() + deadlineMs : undefined,
+      frame.subroute,
+    );
+    this.incoming.set(id, call);
+    this.callsIn++;
+    if (this.options.trace !== undefined) call.startedAt = performance.now();
+    if (deadlineMs > 0) {
+      call.deadlineAt = performance.now() + deadlineMs;
+      this.wheel.add(call);
+    }
+    const payload = frame.payload ?? EMPTY;
+    call.bytesIn = payload.byteLength;
+    void this.serveSingle(call, handler, payload);
+  }
+
+  private async serveSingle(call: IncomingRequest, handler: SingleHandler, payload: Uint8Array): Promise<void> {
+    let result: Uint8Array;
+    try {
+      result = await handler(payload, call);
+    } catch (err) {
+      this.answerIncoming(call, undefined, err);
+      return;
+    }
+    this.answerIncoming(call, result, undefined);
+  }
+
+  private answerIncoming(call: IncomingRequest, result: Uint8Array | undefined, thrown: unknown): void {
+    if (call.done) return; // cancelled, expired or disconnected: nobody waits for it
+    call.done = true;
+    this.incoming.delete(call.muxId);
+    this.wheel.remove(call);
+    let err: GridError | undefined;
+    if (thrown !== undefined) err = GridError.from(thrown);
+    else if (!(result instanceof Uint8Array)) {
+      err = new RemoteError(`handler ${call.handler} returned ${typeof result}, not a Uint8Array`);
+    } else if (result.byteLength > this.options.maxMessageBytes) {
+      err = new MessageTooLargeError(
+        `response of ${result.byteLength} bytes exceeds maxMessageBytes ${this.options.maxMessageBytes}`,
+      );
+    }
+    const payload = err === undefined ? result! : encodeErrorPayload(err);
+    this.writer.write({
+      op: Op.Response,
+      flags: err === undefined ? 0 : Flag.PayloadIsError,
+      handler: call.handler,
+      muxId: call.muxId,
+      seq: 0,
+      deadlineMs: 0,
+      subroute: undefined,
+      payload,
+    });
+    this.traceIncoming(call, payload.byteLength, err);
+  }
+
+  /** An incoming request's deadline passed: abort its handler; the caller gave up already. */
+  expireIncoming(call: IncomingRequest): void {
+    if (call.done) return;
+    call.done = true;
+    this.incoming.delete(call.muxId);
+    const err = new DeadlineExceededError(`request to handler ${call.handler} exceeded its deadline`);
+    call.abort(err);
+    this.traceIncoming(call, 0, err);
+  }
+
+  private onClientCancel(frame: Frame): void {
+    const call = this.incoming.get(frame.muxId);
+    if (call === undefined) return;
+    const err =
+      (frame.flags & Flag.PayloadIsError) !== 0
+        ? decodeErrorPayload(frame.payload)
+        : new AbortError("call cancelled by the caller");
+    if (call.kind === CallKind.Stream) {
+      call.stop(err, false);
+      return;
+    }
+    call.done = true;
+    this.incoming.delete(call.muxId);
+    this.wheel.remove(call);
+    call.abort(err);
+    this.traceIncoming(call, 0, err);
+  }
+
+  private traceIncoming(call: IncomingRequest, bytesOut: number, err: GridError | undefined): void {
+    if (this.options.trace === undefined) return;
+    this.trace({
+      handler: call.handler,
+      subroute: call.subroute,
+      direction: "in",
+      kind: "single",
+      durationMs: performance.now() - call.startedAt,
+      bytesIn: call.bytesIn,
+      bytesOut,
+      error: err,
+    });
+  }
+
+  // ---- streams ------------------------------------------------------------------------------
+
+  newStream(
+    handler: number,
+    payload: Uint8Array | undefined,
+    opts: CallOptions | undefined,
+    subroute: string | undefined,
+    subrouteBytes: Uint8Array | undefined,
+  ): Promise<Stream> {
+    const bad = checkCall(handler, payload, this.options.maxMessageBytes);
+    if (bad !== undefined) return Promise.reject(bad);
+    if (!this.connected) return Promise.reject(new DisconnectedError(`not connected to ${this.remote}`));
+    const signal = opts?.signal;
+    if (signal?.aborted) return Promise.reject(new AbortError("call cancelled by the caller", { cause: signal.reason }));
+    let deadlineMs = 0;
+    if (opts?.timeoutMs !== undefined) {
+      try {
+        deadlineMs = wireDeadline(opts.timeoutMs);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    const stream = new OutgoingStream(this, this.allocId(), handler, subroute, signal);
+    this.outgoing.set(stream.muxId, stream);
+    this.streams.add(stream);
+    this.startStreamTimer();
+    this.callsOut++;
+    return stream.open(payload, deadlineMs, subrouteBytes);
+  }
+
+  private onConnectMux(frame: Frame): void {
+    const id = frame.muxId;
+    if (this.incoming.has(id)) throw new ProtocolError(`ConnectMux reuses mux id ${id} of a call still in flight`);
+    const entry = this.registry.stream(frame.handler, frame.subroute);
+    if (entry === undefined) {
+      const where = frame.subroute === undefined ? "" : ` under subroute "${frame.subroute}"`;
+      this.writeControl(Op.MuxConnectError, id, Flag.PayloadIsError, encodeErrorPayload(
+        new UnknownHandlerError(`no stream handler ${frame.handler}${where} on ${this.local}`),
+      ));
+      return;
+    }
+    const deadlineMs = frame.deadlineMs;
+    const stream = new IncomingStream(
+      this,
+      id,
+      frame.handler,
+      entry,
+      this.remote,
+      deadlineMs > 0 ? Date.now() + deadlineMs : undefined,
+      frame.subroute,
+    );
+    this.incoming.set(id, stream);
+    this.streams.add(stream);
+    this.startStreamTimer();
+    this.callsIn++;
+    if (deadlineMs > 0) {
+      stream.deadlineAt = performance.now() + deadlineMs;
+      this.wheel.add(stream);
+    }
+    stream.start(frame.payload);
+  }
+
+  /** Removes a finished stream from its table (idempotent). */
+  forgetStream(stream: OutgoingStream | IncomingStream): void {
+    const table = stream instanceof OutgoingStream ? this.outgoing : this.incoming;
+    if (table.get(stream.muxId) === stream) table.delete(stream.muxId);
+    this.wheel.remove(stream);
+    this.streams.delete(stream);
+    if (this.streams.size === 0) this.stopStreamTimer();
+  }
+
+  private startStreamTimer(): void {
+    if (this.streamTimer !== undefined) return;
+    this.streamTimer = setInterval(this.checkStreams, this.options.streamPingIntervalMs);
+    this.streamTimer.unref();
+  }
+
+  private stopStreamTimer(): void {
+    if (this.streamTimer === undefined) return;
+    clearInterval(this.streamTimer);
+    this.streamTimer = undefined;
+  }
+
+  /** Stream liveness: callers ping their streams; either side fails a stream gone silent. */
+  private readonly checkStreams = (): void => {
+    const now = performance.now();
+    const limit = this.options.streamTimeoutMs;
+    for (const stream of [...this.streams]) {
+      if (now - stream.lastSeen > limit) {
+        stream.peerSilent(limit);
+      } else if (stream instanceof OutgoingStream) {
+        this.writeControl(Op.Ping, stream.muxId, 0, undefined);
+      }
+    }
+  };
+
+  // ---- dispatch -------------------------------------------------------------------------------
+
+  /** Routes one received frame (not connection-level ones). Throws ProtocolError on abuse. */
+  dispatch(frame: Frame): void {
+    switch (frame.op) {
+      case Op.Request:
+        this.onRequest(frame);
+        return;
+      case Op.Response:
+        this.onResponse(frame);
+        return;
+      case Op.DisconnectClientMux:
+        this.onClientCancel(frame);
+        return;
+      case Op.ConnectMux:
+        this.onConnectMux(frame);
+        return;
+      case Op.Ping: {
+        // Stream ping, from the caller of one of our incoming streams.
+        const stream = this.incoming.get(frame.muxId);
+        if (stream === undefined || stream.kind !== CallKind.Stream) {
+          // Gone here: tell the caller, in ITS table (outgoing), so it fails at once.
+          this.writeControl(Op.DisconnectServerMux, frame.muxId, Flag.PayloadIsError, encodeErrorPayload(
+            new AbortError("stream is not open on the server"),
+          ));
+          return;
+        }
+        stream.lastSeen = performance.now();
+        this.writeControl(Op.Pong, frame.muxId, 0, undefined);
+        return;
+      }
+      case Op.MuxClientMsg:
+      case Op.UnblockServerMux: {
+        const stream = this.incoming.get(frame.muxId);
+        if (stream === undefined || stream.kind !== CallKind.Stream) return;
+        stream.lastSeen = performance.now();
+        if (frame.op === Op.MuxClientMsg) stream.onClientMessage(frame);
+        else stream.onCredits(frame.seq);
+        return;
+      }
+      case Op.AckMux:
+      case Op.MuxConnectError:
+      case Op.MuxServerMsg:
+      case Op.UnblockClientMux:
+      case Op.DisconnectServerMux:
+      case Op.Pong: {
+        const stream = this.outgoing.get(frame.muxId);
+        if (stream === undefined || stream.kind !== CallKind.Stream) return;
+        stream.lastSeen = performance.now();
+        switch (frame.op) {
+          case Op.AckMux:
+            stream.onAck(frame);
+            return;
+          case Op.MuxConnectError:
+            stream.onServerError(decodeErrorPayload(frame.payload));
+            return;
+          case Op.MuxServerMsg:
+            stream.onServerMessage(frame);
+            return;
+          case Op.UnblockClientMux:
+            stream.onCredits(frame.seq);
+            return;
+          case Op.DisconnectServerMux:
+            stream.onServerError(
+              (frame.flags & Flag.PayloadIsError) !== 0
+                ? decodeErrorPayload(frame.payload)
+                : new AbortError("stream ended by the server"),
+            );
+            return;
+          default:
+            return; // Pong: lastSeen is all it carries
+        }
+      }
+      default:
+        throw new ProtocolError(`unexpected ${frame.op} frame on an established connection`);
+    }
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  /** Writes a frame that never waits for room (answers, credits, cancels, pings). */
+  writeControl(op: Op, muxId: number, flags: number, payload: Uint8Array | undefined, seq = 0): void {
+    this.writer.write({ op, flags, handler: 0, muxId, seq, deadlineMs: 0, subroute: undefined, payload });
+  }
+
+  trace(record: Omit<import("../connection/options.js").CallTrace, "peer">): void {
+    const trace = this.options.trace;
+    if (trace === undefined) return;
+    try {
+      trace({ ...record, peer: this.remote });
+    } catch (err) {
+      this.options.logger.warn("trace callback threw", { error: err });
+    }
+  }
+}

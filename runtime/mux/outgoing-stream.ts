@@ -1,0 +1,306 @@
+/**
+ * The caller's side of a stream (an entry of the OUTGOING table).
+ *
+ * Opening sends ConnectMux and resolves on the server's AckMux, which carries the
+ * capacities: `outCapacity` sizes our response queue (the server starts with that many
+ * credits), `inCapacity` is how many input messages we may send before the server grants
+ * more (0: the handler takes no input, so `requests` is absent).
+ */
+import { AbortError, DeadlineExceededError, DisconnectedError, MessageTooLargeError, ProtocolError } from "../errors.js";
+import type { GridError } from "../errors.js";
+import { MAX_STREAM_CAPACITY } from "../handlers/handler-registry.js";
+import { encodeErrorPayload } from "../protocol/error-payload.js";
+import { Flag, Op } from "../protocol/frame.js";
+import type { Frame } from "../protocol/frame.js";
+import type { Stream, StreamWriter } from "../types.js";
+import type { Bucket, DeadlineEntry } from "./deadline-wheel.js";
+import type { RoomWaiter } from "./frame-writer.js";
+import type { Mux } from "./mux.js";
+import { CallKind } from "./outgoing-calls.js";
+import { InboundQueue } from "./stream-flow.js";
+import type { InboundOwner } from "./stream-flow.js";
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+const State = { Opening: 0, Open: 1, Done: 2 } as const;
+type State = (typeof State)[keyof typeof State];
+
+interface PendingSend {
+  msg: Uint8Array;
+  resolve: () => void;
+  reject: (err: GridError) => void;
+}
+
+/** The input half: `send` resolves once the message is within the server's credits. */
+class StreamInput implements StreamWriter {
+  constructor(private readonly stream: OutgoingStream) {}
+  send(msg: Uint8Array): Promise<void> {
+    return this.stream.sendInput(msg);
+  }
+  close(): void {
+    this.stream.closeInput();
+  }
+}
+
+export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, InboundOwner {
+  readonly kind = CallKind.Stream;
+  responses!: InboundQueue;
+  requests: StreamWriter | undefined;
+  lastSeen = performance.now();
+  private state: State = State.Opening;
+  private openResolve!: (stream: Stream) => void;
+  private openReject!: (err: GridError) => void;
+  private connectFrame: Frame | undefined;
+  private connectSubroute: Uint8Array | undefined;
+  private sent = false;
+  private inCredits = 0;
+  private sendSeq = 0;
+  private recvSeq = 0;
+  private pending: PendingSend[] = [];
+  private inputClosed = false;
+  private inputError: GridError | undefined;
+  private startedAt = performance.now();
+  private bytesIn = 0;
+  private bytesOut = 0;
+
+  deadlineAt = 0;
+  wheelBucket: Bucket | undefined;
+  wheelPrev: DeadlineEntry | undefined;
+  wheelNext: DeadlineEntry | undefined;
+  waitingForRoom = false;
+
+  constructor(
+    readonly mux: Mux,
+    readonly muxId: number,
+    readonly handler: number,
+    readonly subroute: string | undefined,
+    private signal: AbortSignal | undefined,
+  ) {}
+
+  open(payload: Uint8Array | undefined, deadlineMs: number, subrouteBytes: Uint8Array | undefined): Promise<Stream> {
+    const promise = new Promise<Stream>((resolve, reject) => {
+      this.openResolve = resolve;
+      this.openReject = reject;
+    });
+    if (deadlineMs > 0) {
+      this.deadlineAt = performance.now() + deadlineMs;
+      this.mux.wheel.add(this);
+    }
+    this.signal?.addEventListener("abort", this);
+    const frame: Frame = {
+      op: Op.ConnectMux,
+      flags: 0,
+      handler: this.handler,
+      muxId: this.muxId,
+      seq: 0,
+      deadlineMs,
+      subroute: this.subroute,
+      payload,
+    };
+    this.bytesOut += payload?.byteLength ?? 0;
+    if (this.mux.writer.hasRoom()) {
+      this.sent = true;
+      this.mux.writer.write(frame, subrouteBytes);
+    } else {
+      this.connectFrame = frame;
+      this.connectSubroute = subrouteBytes;
+      this.mux.writer.waitForRoom(this);
+    }
+    return promise;
+  }
+
+  onRoom(): void {
+    const frame = this.connectFrame;
+    if (frame === undefined || this.state === State.Done) return;
+    this.connectFrame = undefined;
+    this.sent = true;
+    this.mux.writer.write(frame, this.connectSubroute);
+    this.connectSubroute = undefined;
+  }
+
+  // ---- frames from the server ------------------------------------------------------------
+
+  onAck(frame: Frame): void {
+    if (this.state !== State.Opening) throw new ProtocolError(`AckMux for stream ${this.muxId} that is already open`);
+    const p = frame.payload;
+    if (p === undefined || p.byteLength !== 8) throw new ProtocolError(`AckMux payload must be 8 bytes, got ${p?.byteLength}`);
+    const view = new DataView(p.buffer, p.byteOffset, 8);
+    const inCapacity = view.getUint32(0, true);
+    const outCapacity = view.getUint32(4, true);
+    if (inCapacity > MAX_STREAM_CAPACITY || outCapacity < 1 || outCapacity > MAX_STREAM_CAPACITY) {
+      throw new ProtocolError(`AckMux capacities out of range: in ${inCapacity}, out ${outCapacity}`);
+    }
+    this.state = State.Open;
+    this.responses = new InboundQueue(outCapacity, this);
+    if (inCapacity > 0) {
+      this.inCredits = inCapacity;
+      this.requests = new StreamInput(this);
+    }
+    this.openResolve(this);
+  }
+
+  onServerMessage(frame: Frame): void {
+    if (this.state !== State.Open) throw new ProtocolError(`MuxServerMsg for stream ${this.muxId} before its AckMux`);
+    if (frame.seq !== this.recvSeq) {
+      this.fail(new ProtocolError(`stream ${this.muxId}: message ${frame.seq} out of sequence (expected ${this.recvSeq})`), true, true);
+      return;
+    }
+    this.recvSeq = (this.recvSeq + 1) >>> 0;
+    const payload = frame.payload;
+    if (payload !== undefined) {
+      this.bytesIn += payload.byteLength;
+      if (!this.responses.push(payload)) {
+        this.fail(new ProtocolError(`stream ${this.muxId}: server sent beyond its ${this.responses.capacity} credits`), true, true);
+        return;
+      }
+    }
+    if ((frame.flags & Flag.EOF) !== 0) {
+      this.responses.end();
+      this.finish(new AbortError("the stream was ended by the server"), undefined);
+    }
+  }
+
+  onCredits(n: number): void {
+    if (this.state !== State.Open || this.requests === undefined) return;
+    this.inCredits += n;
+    this.drainPending();
+  }
+
+  /** MuxConnectError, or DisconnectServerMux: the server failed or ended the stream. */
+  onServerError(err: GridError): void {
+    if (this.state === State.Opening) {
+      this.finish(err, err);
+      this.openReject(err);
+      return;
+    }
+    this.responses.fail(err, false); // in band: after the messages already received
+    this.finish(err, err);
+  }
+
+  // ---- local events -----------------------------------------------------------------------
+
+  cancel(reason?: unknown): void {
+    if (this.state === State.Done) return;
+    this.fail(new AbortError("stream cancelled by the caller", { cause: reason }), true, true);
+  }
+
+  /** The caller's AbortSignal fired. */
+  handleEvent(): void {
+    this.cancel(this.signal?.reason);
+  }
+
+  onDeadline(): void {
+    this.fail(new DeadlineExceededError(`stream to handler ${this.handler} exceeded its deadline`), true, true);
+  }
+
+  peerSilent(limitMs: number): void {
+    this.fail(new DisconnectedError(`stream ${this.muxId}: no answer from the server for ${limitMs} ms`), true, true);
+  }
+
+  returnCredits(n: number): void {
+    if (this.state !== State.Open) return;
+    this.mux.writeControl(Op.UnblockServerMux, this.muxId, 0, undefined, n);
+  }
+
+  consumerStopped(): void {
+    this.cancel(new AbortError("the caller stopped reading the stream"));
+  }
+
+  /**
+   * Fails the stream here; `notifyPeer` tells the server (DisconnectClientMux, with the error
+   * so its handler sees the same reason).
+   */
+  fail(err: GridError, immediate: boolean, notifyPeer: boolean): void {
+    if (this.state === State.Done) return;
+    const wasOpening = this.state === State.Opening;
+    if (notifyPeer && this.sent && this.mux.connected) {
+      this.mux.writeControl(Op.DisconnectClientMux, this.muxId, Flag.PayloadIsError, encodeErrorPayload(err));
+    }
+    this.finish(err, err);
+    if (wasOpening) this.openReject(err);
+    else this.responses.fail(err, immediate);
+  }
+
+  // ---- input -----------------------------------------------------------------------------
+
+  sendInput(msg: Uint8Array): Promise<void> {
+    if (this.inputError !== undefined) return Promise.reject(this.inputError);
+    if (this.inputClosed) return Promise.reject(new AbortError("send after requests.close()"));
+    if (!(msg instanceof Uint8Array)) return Promise.reject(new TypeError("stream message must be a Uint8Array"));
+    const max = this.mux.options.maxMessageBytes;
+    if (msg.byteLength > max) {
+      return Promise.reject(new MessageTooLargeError(`stream message of ${msg.byteLength} bytes exceeds maxMessageBytes ${max}`));
+    }
+    if (this.inCredits > 0 && this.pending.length === 0) {
+      this.inCredits--;
+      this.writeInput(msg, 0);
+      return RESOLVED;
+    }
+    return new Promise((resolve, reject) => this.pending.push({ msg, resolve, reject }));
+  }
+
+  closeInput(): void {
+    if (this.inputClosed || this.inputError !== undefined) return;
+    this.inputClosed = true;
+    if (this.pending.length === 0) this.writeInput(undefined, Flag.EOF);
+  }
+
+  private drainPending(): void {
+    const pending = this.pending;
+    let i = 0;
+    while (i < pending.length && this.inCredits > 0) {
+      const p = pending[i++]!;
+      this.inCredits--;
+      this.writeInput(p.msg, 0);
+      p.resolve();
+    }
+    if (i > 0) this.pending = pending.slice(i);
+    if (this.pending.length === 0 && this.inputClosed && this.inputError === undefined) {
+      this.writeInput(undefined, Flag.EOF);
+    }
+  }
+
+  private writeInput(msg: Uint8Array | undefined, flags: number): void {
+    if (msg !== undefined) this.bytesOut += msg.byteLength;
+    this.mux.writer.write({
+      op: Op.MuxClientMsg,
+      flags,
+      handler: 0,
+      muxId: this.muxId,
+      seq: this.sendSeq,
+      deadlineMs: 0,
+      subroute: undefined,
+      payload: msg,
+    });
+    this.sendSeq = (this.sendSeq + 1) >>> 0;
+  }
+
+  /** Leaves the table; rejects pending input sends with `inputErr`. */
+  private finish(inputErr: GridError, traceErr: GridError | undefined): void {
+    if (this.state === State.Done) return;
+    this.state = State.Done;
+    this.waitingForRoom = false;
+    this.connectFrame = undefined;
+    this.mux.forgetStream(this);
+    if (this.signal !== undefined) {
+      this.signal.removeEventListener("abort", this);
+      this.signal = undefined;
+    }
+    this.inputError = inputErr;
+    const pending = this.pending;
+    this.pending = [];
+    for (const p of pending) p.reject(inputErr);
+    if (this.mux.options.trace !== undefined) {
+      this.mux.trace({
+        handler: this.handler,
+        subroute: this.subroute,
+        direction: "out",
+        kind: "stream",
+        durationMs: performance.now() - this.startedAt,
+        bytesIn: this.bytesIn,
+        bytesOut: this.bytesOut,
+        error: traceErr,
+      });
+    }
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Flow control of one direction of a stream, receiving side: a queue bounded by the credits
+ * this side granted, read as an async iterator, that gives credits back in batches.
+ *
+ * The sender may only send as many messages as it holds credits; each message the consumer
+ * takes frees one slot, and the freed slots go back to the sender once half the window is
+ * consumed (one Unblock frame per batch, not per message). So the queue never holds more
+ * than `capacity` messages, however fast the sender, and a consumer that stops reading stalls
+ * only its own stream.
+ */
+import type { GridError } from "../errors.js";
+
+/** What the queue tells the stream it belongs to. */
+export interface InboundOwner {
+  /** The consumer took `n` messages: grant the sender `n` more credits. */
+  returnCredits(n: number): void;
+  /** The consumer stopped iterating early (`break`, `return()`). */
+  consumerStopped(): void;
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
+
+export class InboundQueue implements AsyncIterableIterator<Uint8Array> {
+  private items: Uint8Array[] = [];
+  private head = 0;
+  /** Messages taken by the consumer whose credits were not given back yet. */
+  private unreturned = 0;
+  private readonly batch: number;
+  private ended = false;
+  private error: GridError | undefined;
+  /** The error was thrown to the consumer already: later reads just end. */
+  private errorDelivered = false;
+  private stopped = false;
+  private waitResolve: ((r: IteratorResult<Uint8Array>) => void) | undefined;
+  private waitReject: ((e: unknown) => void) | undefined;
+
+  constructor(
+    readonly capacity: number,
+    private readonly owner: InboundOwner,
+  ) {
+    this.batch = Math.max(1, Math.floor(capacity / 2));
+  }
+
+  /** Messages waiting for the consumer. */
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  /** No more messages will come (EOF, error or stop). */
+  get finished(): boolean {
+    return this.ended || this.error !== undefined || this.stopped;
+  }
+
+  /** Adds a message from the sender. False when it exceeds the credits granted. */
+  push(msg: Uint8Array): boolean {
+    if (this.finished) return true; // late message after an end: dropped
+    if (this.waitResolve !== undefined) {
+      const resolve = this.waitResolve;
+      this.waitResolve = this.waitReject = undefined;
+      this.took();
+      resolve({ value: msg, done: false });
+      return true;
+    }
+    if (this.size >= this.capacity) return false;
+    this.items.push(msg);
+    return true;
+  }
+
+  /** The sender's EOF: the consumer gets what is queued, then the end. */
+  end(): void {
+    if (this.finished) return;
+    this.ended = true;
+    if (this.waitResolve !== undefined && this.size === 0) {
+      const resolve = this.waitResolve;
+      this.waitResolve = this.waitReject = undefined;
+      resolve(DONE);
+    }
+  }
+
+  /**
+   * Fails the stream. In band (`immediate` false) the consumer first gets what is queued;
+   * `immediate` drops the queue (a local cancel or a disconnect).
+   */
+  fail(err: GridError, immediate: boolean): void {
+    if (this.error !== undefined || this.stopped) return;
+    if (this.ended && this.size === 0) return; // already fully ended: nothing left to fail
+    this.ended = false;
+    this.error = err;
+    if (immediate) {
+      this.items = [];
+      this.head = 0;
+    }
+    if (this.waitReject !== undefined && this.size === 0) {
+      const reject = this.waitReject;
+      this.waitResolve = this.waitReject = undefined;
+      this.errorDelivered = true;
+      reject(err);
+    }
+  }
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.size > 0) {
+      const msg = this.items[this.head]!;
+      this.items[this.head++] = undefined as unknown as Uint8Array;
+      if (this.head === this.items.length) {
+        this.items = [];
+        this.head = 0;
+      } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+        this.items = this.items.slice(this.head);
+        this.head = 0;
+      }
+      this.took();
+      return Promise.resolve({ value: msg, done: false });
+    }
+    if (this.error !== undefined) {
+      if (this.errorDelivered) return Promise.resolve(DONE);
+      this.errorDelivered = true;
+      return Promise.reject(this.error);
+    }
+    if (this.ended || this.stopped) return Promise.resolve(DONE);
+    if (this.waitResolve !== undefined) {
+      return Promise.reject(new TypeError("a stream can be read by one consumer at a time"));
+    }
+    return new Promise((resolve, reject) => {
+      this.waitResolve = resolve;
+      this.waitReject = reject;
+    });
+  }
+
+  return(): Promise<IteratorResult<Uint8Array>> {
+    const wasFinished = this.finished;
+    this.stopped = true;
+    this.items = [];
+    this.head = 0;
+    if (this.waitResolve !== undefined) {
+      const resolve = this.waitResolve;
+      this.waitResolve = this.waitReject = undefined;
+      resolve(DONE);
+    }
+    if (!wasFinished) this.owner.consumerStopped();
+    return Promise.resolve(DONE);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private took(): void {
+    if (this.finished) return; // the sender is gone: no credits to return
+    if (++this.unreturned >= this.batch) {
+      const n = this.unreturned;
+      this.unreturned = 0;
+      this.owner.returnCredits(n);
+    }
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * A MessageTransport over a `ws` WebSocket: binary messages only, no compression.
+ *
+ * Messages that arrive before `setHandlers` (during the Manager's handshake hand-over) are
+ * buffered and delivered, in order, when the handlers are installed. `onClose` is called
+ * exactly once, whatever closes the socket.
+ */
+import { WebSocket } from "ws";
+import type { RawData } from "ws";
+import { DisconnectedError } from "../errors.js";
+import type { MessageTransport, TransportHandlers } from "./message-transport.js";
+
+const sendOptions = { binary: true, compress: false } as const;
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return data;
+}
+
+class WsTransport implements MessageTransport {
+  private handlers: TransportHandlers | undefined;
+  private early: Uint8Array[] = [];
+  private closed = false;
+  private closeReason: Error | undefined;
+  private closeReported = false;
+
+  constructor(private readonly ws: WebSocket) {
+    ws.binaryType = "nodebuffer";
+    ws.on("message", (data: RawData) => {
+      const bytes = toBytes(data);
+      if (this.handlers === undefined) this.early.push(bytes);
+      else this.handlers.onMessage(bytes);
+    });
+    ws.on("error", (err: Error) => {
+      this.closeReason ??= new DisconnectedError(`websocket error: ${err.message}`, { cause: err });
+    });
+    ws.on("close", (code: number, reason: Buffer) => {
+      this.closed = true;
+      this.closeReason ??= new DisconnectedError(`websocket closed (${code}${reason.length > 0 ? ` ${reason.toString()}` : ""})`);
+      this.reportClose();
+    });
+    if (ws.readyState === WebSocket.CLOSED) {
+      this.closed = true;
+      this.closeReason = new DisconnectedError("websocket already closed");
+    }
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  send(data: Uint8Array): void {
+    // After close the bytes have nowhere to go; onClose tells the owner.
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.send(data, sendOptions);
+  }
+
+  setHandlers(handlers: TransportHandlers): void {
+    this.handlers = handlers;
+    const early = this.early;
+    this.early = [];
+    for (const bytes of early) {
+      if (this.handlers !== handlers) return; // replaced while delivering
+      handlers.onMessage(bytes);
+    }
+    if (this.closed) this.reportClose();
+  }
+
+  close(code = 1000, reason?: string): void {
+    if (this.ws.readyState === WebSocket.CLOSED || this.ws.readyState === WebSocket.CLOSING) return;
+    try {
+      this.ws.close(code, reason);
+    } catch {
+      this.ws.terminate();
+    }
+  }
+
+  terminate(): void {
+    if (this.ws.readyState === WebSocket.CLOSED) return;
+    this.ws.terminate();
+  }
+
+  private reportClose(): void {
+    if (this.closeReported || this.handlers === undefined) return;
+    this.closeReported = true;
+    this.handlers.onClose(this.closeReason);
+  }
+}
+
+/** Wraps an open (or opening) `ws` WebSocket as a MessageTransport. */
+export function wsTransport(ws: WebSocket): MessageTransport {
+  return new WsTransport(ws);
+}
