@@ -59,6 +59,8 @@ export interface ManagerOptions extends Partial<ConnectionOptions> {
   handshakeTimeoutMs?: number;
   /** Largest accepted difference between a peer's clock and ours. Default 300 000 ms (5 min). */
   maxClockSkewMs?: number;
+  /** How long `close` lets links finish their closing handshake before dropping them. Default 2 000 ms. */
+  closeTimeoutMs?: number;
   /** Delays between redials of a peer. Defaults: 100 ms doubling up to 10 s, 50% jitter. */
   reconnect?: Partial<BackoffOptions>;
   /** Identifies this Manager instance to its peers. Default: a random UUID. */
@@ -78,6 +80,7 @@ export type PeerStateListener = (peer: string, state: ConnectionState, previous:
 const DEFAULT_DIAL_TIMEOUT_MS = 10_000;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
+const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
 /** WebSocket messages may exceed the largest payload by a frame header, subroute and CRC. */
 const FRAME_OVERHEAD_BYTES = 4096;
 /** WebSocket close code for a refused handshake (policy violation). */
@@ -148,6 +151,9 @@ export class Manager implements HandlerRegistrar {
   private readonly backoff: BackoffOptions;
   private readonly dialTimeoutMs: number;
   private readonly handshakeTimeoutMs: number;
+  private readonly closeTimeoutMs: number;
+  /** Resolved when the last tracked stream closes during shutdown. */
+  private allSocketsClosed: (() => void) | undefined;
   private readonly maxPayload: number;
   private readonly localPath: string;
   private readonly localUrl: URL;
@@ -172,6 +178,7 @@ export class Manager implements HandlerRegistrar {
       dialTimeoutMs,
       handshakeTimeoutMs,
       maxClockSkewMs,
+      closeTimeoutMs,
       reconnect,
       instanceId,
       ...connectionPartial
@@ -193,6 +200,7 @@ export class Manager implements HandlerRegistrar {
     this.backoff = resolveBackoffOptions(reconnect);
     this.dialTimeoutMs = positive("dialTimeoutMs", dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS);
     this.handshakeTimeoutMs = positive("handshakeTimeoutMs", handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    this.closeTimeoutMs = positive("closeTimeoutMs", closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
     this.policy = {
       local,
       hosts: all,
@@ -350,6 +358,7 @@ export class Manager implements HandlerRegistrar {
     socket.once("close", () => {
       clearTimeout(this.sockets.get(socket));
       this.sockets.delete(socket);
+      if (this.sockets.size === 0) this.allSocketsClosed?.();
     });
   }
 
@@ -439,7 +448,7 @@ export class Manager implements HandlerRegistrar {
     let link: HandshakeLink | undefined;
     peer.conn.setConnecting();
     try {
-      const ws = await connectWS(peer.name, { dialer: this.dialer, signal, maxPayload: this.maxPayload });
+      const ws = await connectWS(peer.name, { dialer: this.trackedDialer, signal, maxPayload: this.maxPayload });
       link = this.openLink(ws);
       const dropOnAbort = link.terminate.bind(link);
       signal.addEventListener("abort", dropOnAbort, { once: true });
@@ -488,6 +497,14 @@ export class Manager implements HandlerRegistrar {
     this.scheduleRedial(peer);
   }
 
+  /** The dialer, with every stream it opens tracked so `close` can end it. */
+  private readonly trackedDialer: ConnDialer = async (address, signal) => {
+    const stream = await this.dialer(address, signal);
+    if (this.closed) stream.destroy();
+    else this.track(stream, undefined);
+    return stream;
+  };
+
   // ---- both directions ------------------------------------------------------------------
 
   /** Wraps a fresh WebSocket for its handshake, bounded by a timer. */
@@ -534,7 +551,9 @@ export class Manager implements HandlerRegistrar {
     if (state === "connected") {
       this.logger.info("connected", { local: this.local, peer: peer.name });
     } else if (state === "disconnected" && previous === "connected") {
-      this.logger.warn("connection lost", { local: this.local, peer: peer.name, reason: reason?.message });
+      const fields = { local: this.local, peer: peer.name, reason: reason?.message };
+      if (this.closed) this.logger.debug("connection closed", fields);
+      else this.logger.warn("connection lost", fields);
       if (peer.dials && !this.closed) {
         // A link that stayed up longer than the longest backoff was healthy: start over.
         if (Date.now() - peer.connectedAt > this.backoff.maxDelayMs) peer.attempt = 0;
@@ -572,8 +591,19 @@ export class Manager implements HandlerRegistrar {
       peer.conn.close();
     }
     for (const link of [...this.links.keys()]) this.dropLink(link);
-    for (const socket of [...this.sockets.keys()]) socket.destroy();
     this.wss.close();
+    // Connections closed gracefully (Disconnect frame, WebSocket close): give the peers a
+    // moment to answer, then drop whatever is still open.
+    if (this.sockets.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.allSocketsClosed = resolve;
+        timer = setTimeout(resolve, this.closeTimeoutMs);
+      });
+      clearTimeout(timer);
+      this.allSocketsClosed = undefined;
+    }
+    for (const socket of [...this.sockets.keys()]) socket.destroy();
     const server = this.server;
     if (server !== undefined) {
       await new Promise<void>((resolve) => {
