@@ -1,0 +1,142 @@
+import { describe, expect, it } from "vitest";
+import { DisconnectedError } from "../../runtime/errors.js";
+import { FrameWriter } from "../../runtime/mux/frame-writer.js";
+import type { RoomWaiter } from "../../runtime/mux/frame-writer.js";
+import { Op, decodeMessage, emptyFrame } from "../../runtime/protocol/frame.js";
+import type { Frame } from "../../runtime/protocol/frame.js";
+import type { MessageTransport, TransportHandlers } from "../../runtime/transport/message-transport.js";
+import { bytes, makePair, sleep, until } from "./helpers.js";
+import { rawPeer } from "./raw-peer.js";
+
+class FakeTransport implements MessageTransport {
+  sent: Uint8Array[] = [];
+  bufferedAmount = 0;
+  send(data: Uint8Array): void {
+    this.sent.push(data);
+  }
+  setHandlers(_h: TransportHandlers): void {}
+  close(): void {}
+  terminate(): void {}
+}
+
+const f = (muxId: number, payload?: Uint8Array): Frame => ({ ...emptyFrame(), op: Op.Response, muxId, payload });
+
+function framesOf(message: Uint8Array): Frame[] {
+  const out: Frame[] = [];
+  decodeMessage(message, { maxPayloadBytes: 1 << 24 }, emptyFrame(), (fr) => out.push({ ...fr }));
+  return out;
+}
+
+const opts = { maxQueuedBytes: 1000, maxMergeBytes: 4096, checksum: false, roomPollMs: 1 };
+
+describe("FrameWriter", () => {
+  it("sends a lone frame alone, before the event loop turns", async () => {
+    const t = new FakeTransport();
+    const w = new FrameWriter(opts);
+    w.attach(t);
+    w.write(f(1, bytes("x")));
+    expect(t.sent).toHaveLength(0); // not synchronously: later frames of this tick may join
+    await Promise.resolve();
+    expect(t.sent).toHaveLength(1);
+    expect(t.sent[0]![0]).toBe(Op.Response); // not wrapped in Merged
+  });
+
+  it("merges frames queued in the same tick into one message, in order, capped by maxMergeBytes", async () => {
+    const t = new FakeTransport();
+    const w = new FrameWriter(opts);
+    w.attach(t);
+    for (let i = 1; i <= 100; i++) w.write(f(i, new Uint8Array(10)));
+    await Promise.resolve();
+    // 100 frames of 30 bytes = 3000 bytes: one Merged message.
+    expect(t.sent).toHaveLength(1);
+    expect(t.sent[0]![0]).toBe(Op.Merged);
+    expect(framesOf(t.sent[0]!).map((x) => x.muxId)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    t.sent = [];
+    for (let i = 1; i <= 300; i++) w.write(f(i, new Uint8Array(10)));
+    w.write(f(301, new Uint8Array(5000))); // bigger than maxMergeBytes: alone
+    await Promise.resolve();
+    expect(t.sent.length).toBe(4);
+    for (const m of t.sent) expect(m.byteLength).toBeLessThanOrEqual(4096 + 20 + 20 + 5000);
+    expect(t.sent.flatMap(framesOf).map((x) => x.muxId)).toEqual(Array.from({ length: 301 }, (_, i) => i + 1));
+    expect(w.counters.framesOut).toBe(401);
+  });
+
+  it("makes new calls wait when the backlog is over maxQueuedBytes, FIFO; cancelled waiters are skipped", async () => {
+    const t = new FakeTransport();
+    const w = new FrameWriter(opts);
+    w.attach(t);
+    t.bufferedAmount = 5000;
+    expect(w.hasRoom()).toBe(false);
+    const order: number[] = [];
+    const mk = (n: number): RoomWaiter => ({ waitingForRoom: false, onRoom: () => order.push(n) });
+    const w1 = mk(1);
+    const w2 = mk(2);
+    const w3 = mk(3);
+    w.waitForRoom(w1);
+    w.waitForRoom(w2);
+    w.waitForRoom(w3);
+    w2.waitingForRoom = false; // gave up (cancelled)
+    // Control frames never wait.
+    w.write(f(9));
+    await Promise.resolve();
+    expect(t.sent).toHaveLength(1);
+    await sleep(10);
+    expect(order).toEqual([]);
+    t.bufferedAmount = 0;
+    await until(() => order.length === 2);
+    expect(order).toEqual([1, 3]);
+    expect(w.hasRoom()).toBe(true);
+  });
+
+  it("drops queued frames and waiters on detach", async () => {
+    const t = new FakeTransport();
+    const w = new FrameWriter(opts);
+    w.attach(t);
+    w.write(f(1));
+    const waiter: RoomWaiter = { waitingForRoom: false, onRoom: () => expect.fail("must not run") };
+    t.bufferedAmount = 1e6;
+    w.waitForRoom(waiter);
+    w.detach();
+    expect(waiter.waitingForRoom).toBe(false);
+    await sleep(5);
+    expect(t.sent).toHaveLength(0);
+  });
+});
+
+describe("bounded outgoing queue on a connection", () => {
+  it("requests wait for room; a cancel or close never waits, and waiting calls leave no entries", async () => {
+    const peer = rawPeer({ maxQueuedBytes: 100, roomPollMs: 1 });
+    const transport = (peer.conn as unknown as { transport: { bufferedAmount: number } }).transport;
+    // Pretend the socket is backed up.
+    Object.defineProperty(transport, "bufferedAmount", { get: () => backlog, configurable: true });
+    let backlog = 10_000;
+    const ac = new AbortController();
+    const waiting = peer.conn.request(1, bytes("x"), { signal: ac.signal }).catch((e: unknown) => e);
+    const waiting2 = peer.conn.request(1, bytes("y")).catch((e: unknown) => e);
+    await sleep(10);
+    expect(peer.received.filter((x) => x.op === Op.Request)).toHaveLength(0);
+    ac.abort();
+    expect(await waiting).toMatchObject({ code: "aborted" });
+    await sleep(5);
+    // The cancelled call never went out, so no cancel frame either.
+    expect(peer.received.filter((x) => x.op === Op.DisconnectClientMux)).toHaveLength(0);
+    backlog = 0;
+    await until(() => peer.received.some((x) => x.op === Op.Request));
+    expect(peer.received.filter((x) => x.op === Op.Request)).toHaveLength(1);
+    backlog = 10_000;
+    const stuck = peer.conn.request(1, bytes("z")).catch((e: unknown) => e);
+    peer.conn.close(); // never waits for room
+    expect(await stuck).toBeInstanceOf(DisconnectedError);
+    expect(await waiting2).toBeInstanceOf(DisconnectedError);
+    expect(peer.conn.stats.inFlight).toBe(0);
+  });
+
+  it("merges a burst of calls into few transport messages over ws", async () => {
+    const pair = await makePair("ws");
+    pair.rb.registerSingle(1, (p) => p);
+    const before = pair.a.stats.messagesOut;
+    await Promise.all(Array.from({ length: 128 }, () => pair.a.request(1, new Uint8Array(32))));
+    expect(pair.a.stats.messagesOut - before).toBe(1);
+    await pair.close();
+  });
+});
