@@ -8,4 +8,6 @@ runClientChild({
   "raw-ws": rawWsClient,
   grpc: grpcClient,
   codec: codecClient,
+  // Loaded lazily: the reference rows must run even in a checkout whose runtime is incomplete.
+  tsgrid: async (ctx) => (await import("./clients/tsgrid.js")).tsgridClient(ctx),
 });

@@ -26,7 +26,12 @@ export function sizeLabel(bytes: number): string {
   return bytes >= KIB ? `${bytes / KIB} KiB` : `${bytes} B`;
 }
 
-export function buildRows(): Row[] {
+/** Why the tsgrid rows cannot run in this build, if they cannot. */
+export interface Availability {
+  tsgrid?: string;
+}
+
+export function buildRows(avail: Availability = {}): Row[] {
   const rows: Row[] = [];
   const wsServer = (mode: string) => ({ script: "servers/raw-ws-server.js", args: [mode] });
   const grpcServer = { script: "servers/grpc-server.js" };
@@ -106,6 +111,70 @@ export function buildRows(): Row[] {
       quick: payload === 32,
     });
   }
+
+  // --- tsgrid: two Connections over ws, no Manager ---
+  const tsgridServer = { script: "servers/tsgrid-server.js" };
+  for (const payload of PAYLOADS) {
+    for (const inflight of INFLIGHTS) {
+      rows.push({
+        id: `tsgrid.single.c${inflight}.b${payload}`,
+        group: "tsgrid",
+        title: `tsgrid single request, ${inflight} in flight, ${sizeLabel(payload)}`,
+        server: tsgridServer,
+        client: "tsgrid",
+        params: { mode: "single", payload, inflight },
+        unit: "round trips",
+        quick: payload === 32 && inflight !== 16,
+        ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+      });
+    }
+  }
+  for (const payload of [32, KIB]) {
+    rows.push({
+      id: `tsgrid.source.b${payload}`,
+      group: "tsgrid",
+      title: `tsgrid server stream, ${sizeLabel(payload)}`,
+      server: tsgridServer,
+      client: "tsgrid",
+      params: { mode: "source", payload },
+      unit: "messages",
+      quick: payload === 32,
+      ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+    });
+    rows.push({
+      id: `tsgrid.bidi.b${payload}`,
+      group: "tsgrid",
+      title: `tsgrid bidi stream echo, ${sizeLabel(payload)}`,
+      server: tsgridServer,
+      client: "tsgrid",
+      params: { mode: "bidi", payload },
+      unit: "messages",
+      quick: payload === 32,
+      ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+    });
+  }
+  rows.push({
+    id: "tsgrid.memory.inflight",
+    group: "memory",
+    title: "tsgrid, 10,000 requests in flight",
+    server: tsgridServer,
+    client: "tsgrid",
+    params: { mode: "inflight-memory", calls: 10_000, extraTimeMs: 30_000 },
+    unit: "round trips",
+    quick: true,
+    ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+  });
+  rows.push({
+    id: "tsgrid.memory.idle",
+    group: "memory",
+    title: "tsgrid, 100 idle connections",
+    server: tsgridServer,
+    client: "tsgrid",
+    params: { mode: "idle-memory", connections: 100, extraTimeMs: 30_000 },
+    unit: "round trips",
+    quick: true,
+    ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+  });
 
   // --- codecs ---
   for (const codec of ["msgpackr", "msgpack", "json", "generated"] as const) {

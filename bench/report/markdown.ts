@@ -83,3 +83,17 @@ export function renderMarkdown(meta: RunMeta, rows: RowResult[], ratios: Ratio[]
   if (extras) parts.push(extras, "");
   return parts.join("\n");
 }
+
+/** The README's section (between the bench markers): how to run, then the latest run. */
+export function readmeSection(meta: RunMeta, rows: RowResult[], ratios: Ratio[], chartPath: string): string {
+  return [
+    "## Performance",
+    "",
+    "`npm run bench` runs tsgrid and its references (raw `ws`, `@grpc/grpc-js`, msgpack codecs) side by side,",
+    "each server and each client in its own process, pinned to one core each, over loopback; `npm run bench -- --quick`",
+    "is the 30-second smoke run. Absolute numbers drift on shared machines: compare ratios from one run.",
+    "The JSON of every full run is kept in `bench/results/`.",
+    "",
+    renderMarkdown(meta, rows, ratios, chartPath),
+  ].join("\n");
+}

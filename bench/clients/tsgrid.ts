@@ -1,0 +1,172 @@
+/**
+ * tsgrid client rows over one Connection (no Manager): single requests with N in flight,
+ * a server stream, a bidi echo stream; and the memory rows (10,000 calls in flight, idle
+ * connections).
+ */
+import type { Connection } from "tsgrid";
+import type { ClientContext, ClientModule, CustomResult } from "../lib/client-child.js";
+import { settleGc, usageNow, type Usage } from "../lib/ipc.js";
+import { now, type Phase } from "../lib/phase.js";
+import { connectTsgrid } from "../lib/tsgrid-connect.js";
+import { H, readU32, sourceRequest } from "../lib/tsgrid-handlers.js";
+
+/** Messages one server-stream phase asks for at most (the phase stops it earlier by time). */
+const SOURCE_MESSAGES = 50_000_000;
+/** How long the memory row waits for the server to hold every call, ms. */
+const HOLD_WAIT_MS = 20_000;
+
+export const tsgridClient: ClientModule = async (ctx) => {
+  const mode = ctx.str("mode");
+  if (mode === "inflight-memory") return { close: () => {}, custom: () => inflightMemory(ctx) };
+  if (mode === "idle-memory") return { close: () => {}, custom: () => idleMemory(ctx) };
+
+  const conn = await connectTsgrid(ctx.port);
+  const close = (): void => conn.close();
+  const size = ctx.num("payload", 32);
+  const payload = new Uint8Array(size).fill(7);
+
+  if (mode === "single") {
+    const inflight = ctx.num("inflight");
+    const worker = async (phase: Phase): Promise<void> => {
+      while (!phase.done) {
+        const t0 = now();
+        await conn.request(H.echo, payload);
+        phase.hist.record((now() - t0) * 1000);
+        phase.ops++;
+      }
+    };
+    return {
+      close,
+      driver: async (phase) => {
+        const workers: Promise<void>[] = [];
+        for (let i = 0; i < inflight; i++) workers.push(worker(phase));
+        await Promise.all(workers);
+      },
+    };
+  }
+
+  if (mode === "source") {
+    return {
+      close,
+      driver: async (phase) => {
+        const stream = await conn.newStream(H.source, sourceRequest(SOURCE_MESSAGES, size));
+        for await (const _msg of stream.responses) {
+          phase.ops++;
+          if (phase.done) break; // leaving the loop cancels the stream
+        }
+        stream.cancel();
+      },
+    };
+  }
+
+  if (mode === "bidi") {
+    return {
+      close,
+      driver: async (phase) => {
+        const stream = await conn.newStream(H.bidiEcho);
+        const writer = stream.requests;
+        if (writer === undefined) throw new Error("bidi stream has no input");
+        const pump = (async () => {
+          while (!phase.done) await writer.send(payload);
+          writer.close();
+        })();
+        for await (const _msg of stream.responses) phase.ops++;
+        await pump;
+      },
+    };
+  }
+  throw new Error(`tsgrid: unknown mode ${mode}`);
+};
+
+const MiB = 2 ** 20;
+const KiB = 1024;
+const memOf = (u: Usage): number => u.heapUsed + u.external;
+
+/** 10,000 calls in flight at once: memory per call on both sides, and the return to baseline. */
+async function inflightMemory(ctx: ClientContext): Promise<CustomResult> {
+  const count = ctx.num("calls");
+  const conn = await connectTsgrid(ctx.port);
+  try {
+    // Warm the path first so the baseline holds the code and the connection's steady state.
+    for (let i = 0; i < 1000; i++) await conn.request(H.echo, new Uint8Array(32));
+    await settleGc();
+    const c0 = usageNow();
+    const s0 = (await ctx.serverUsage(true))!;
+    const t0 = now();
+    const calls: Promise<Uint8Array>[] = [];
+    const payload = new Uint8Array(32).fill(7);
+    for (let i = 0; i < count; i++) calls.push(conn.request(H.hold, payload, { timeoutMs: 60_000 }));
+    const waitUntil = now() + HOLD_WAIT_MS;
+    let held = 0;
+    while ((held = readU32(await conn.request(H.heldCount, payload))) < count && now() < waitUntil) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    if (held < count) throw new Error(`server holds ${held} of ${count} calls after ${HOLD_WAIT_MS} ms`);
+    const sendAllMs = now() - t0;
+    await settleGc();
+    const c1 = usageNow();
+    const s1 = (await ctx.serverUsage(true))!;
+    await conn.request(H.release, payload);
+    await Promise.all(calls);
+    const elapsedMs = now() - t0;
+    calls.length = 0;
+    await settleGc();
+    const c2 = usageNow();
+    const s2 = (await ctx.serverUsage(true))!;
+    return {
+      ops: count,
+      elapsedMs,
+      latency: undefined,
+      server: { cpuUs: 0, maxRss: s2.maxRss },
+      extra: {
+        "calls in flight": count,
+        "time to put all in flight, ms": sendAllMs,
+        "client bytes per in-flight call (heap+external)": (memOf(c1) - memOf(c0)) / count,
+        "server bytes per in-flight call (heap+external)": (memOf(s1) - memOf(s0)) / count,
+        "client RSS baseline / peak / after, MiB": `${(c0.rss / MiB).toFixed(1)} / ${(c1.rss / MiB).toFixed(1)} / ${(c2.rss / MiB).toFixed(1)}`,
+        "server RSS baseline / peak / after, MiB": `${(s0.rss / MiB).toFixed(1)} / ${(s1.rss / MiB).toFixed(1)} / ${(s2.rss / MiB).toFixed(1)}`,
+        "client heap+external after - baseline, KiB": (memOf(c2) - memOf(c0)) / KiB,
+        "server heap+external after - baseline, KiB": (memOf(s2) - memOf(s0)) / KiB,
+        "in-flight calls left (client)": conn.stats.inFlight,
+      },
+    };
+  } finally {
+    conn.close();
+  }
+}
+
+/** Idle connections: memory per connection on each side (ws socket + Connection + mux). */
+async function idleMemory(ctx: ClientContext): Promise<CustomResult> {
+  const count = ctx.num("connections");
+  const first = await connectTsgrid(ctx.port, "warm");
+  await first.request(H.echo, new Uint8Array(32));
+  await settleGc();
+  const c0 = usageNow();
+  const s0 = (await ctx.serverUsage(true))!;
+  const t0 = now();
+  const conns: Connection[] = [];
+  try {
+    for (let i = 0; i < count; i++) conns.push(await connectTsgrid(ctx.port, `idle-${i}`));
+    // One round trip each so both sides have finished setting the connection up.
+    await Promise.all(conns.map((c) => c.request(H.echo, new Uint8Array(32))));
+    await settleGc();
+    const c1 = usageNow();
+    const s1 = (await ctx.serverUsage(true))!;
+    return {
+      ops: count,
+      elapsedMs: now() - t0,
+      latency: undefined,
+      server: { cpuUs: 0, maxRss: s1.maxRss },
+      extra: {
+        "idle connections": count,
+        "client KiB per idle connection (heap+external)": (memOf(c1) - memOf(c0)) / count / KiB,
+        "server KiB per idle connection (heap+external)": (memOf(s1) - memOf(s0)) / count / KiB,
+        "client KiB RSS per idle connection": (c1.rss - c0.rss) / count / KiB,
+        "server KiB RSS per idle connection": (s1.rss - s0.rss) / count / KiB,
+      },
+    };
+  } finally {
+    for (const c of conns) c.close();
+    first.close();
+  }
+}
