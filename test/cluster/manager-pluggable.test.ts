@@ -1,0 +1,220 @@
+/**
+ * The Manager over a custom transport: an in-memory byte stream per link, handed to the
+ * listening side with `incomingConn` and opened on the dialling side by a custom
+ * ConnDialer. Also the behaviours easiest to prove on such links: subroutes, liveness on a
+ * half-open link, restart detection without a visible break, state events, stats, trace.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { Manager, type ManagerOptions } from "../../runtime/cluster/manager.js";
+import { shouldDial } from "../../runtime/cluster/who-dials.js";
+import type { CallTrace } from "../../runtime/connection/options.js";
+import { DisconnectedError, RemoteError, UnknownHandlerError } from "../../runtime/errors.js";
+import { silentLogger } from "../../runtime/logger.js";
+import type { ConnDialer } from "../../runtime/transport/dialer.js";
+import { MemoryLink, recordingLogger, until } from "./helpers.js";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const text = (bytes: Uint8Array): string => decoder.decode(bytes);
+
+/** An in-memory network: the dialer finds the target Manager by address. */
+class MemoryNet {
+  readonly managers = new Map<string, Manager>();
+  readonly links: { to: string; link: MemoryLink }[] = [];
+  dials = 0;
+
+  readonly dialer: ConnDialer = async (address) => {
+    this.dials++;
+    const target = this.managers.get(address);
+    if (target === undefined) throw new DisconnectedError(`no route to ${address}`);
+    const link = new MemoryLink();
+    this.links.push({ to: address, link });
+    target.incomingConn(link.b);
+    return link.a;
+  };
+
+  add(options: Omit<ManagerOptions, "dialer">): Manager {
+    const manager = new Manager({
+      logger: silentLogger,
+      reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
+      ...options,
+      dialer: this.dialer,
+    });
+    this.managers.set(options.local, manager);
+    cleanups.push(() => manager.close());
+    return manager;
+  }
+
+  /** The latest link into `to`. */
+  lastLinkTo(to: string): MemoryLink {
+    const found = [...this.links].reverse().find((l) => l.to === to);
+    if (found === undefined) throw new Error(`no link to ${to}`);
+    return found.link;
+  }
+}
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map((fn) => fn()));
+});
+
+/** Two names where the first dials the second. */
+function dialPair(): [string, string] {
+  const x = "ws://mem-x/grid";
+  const y = "ws://mem-y/grid";
+  return shouldDial(x, y) ? [x, y] : [y, x];
+}
+
+describe("a pluggable transport (incomingConn + custom ConnDialer)", () => {
+  it("carries singles and streams in every direction between three Managers", async () => {
+    const net = new MemoryNet();
+    const hosts = ["ws://mem-1/grid", "ws://mem-2/grid", "ws://mem-3/grid"];
+    const managers = hosts.map((local) => {
+      const m = net.add({ local, hosts });
+      m.registerSingle(1, (p, ctx) => encoder.encode(`${local}<-${ctx.caller}:${text(p)}`));
+      m.registerStream(2, async function* (p) {
+        for (let i = 0; i < 3; i++) yield encoder.encode(`${text(p!)}${i}`);
+      });
+      return m;
+    });
+    for (const m of managers) {
+      for (const peer of m.peers) {
+        const conn = m.connection(peer);
+        await conn.waitConnected();
+        expect(text(await conn.request(1, encoder.encode("x")))).toBe(`${peer}<-${m.local}:x`);
+        const stream = await conn.newStream(2, encoder.encode("s"));
+        const got: string[] = [];
+        for await (const msg of stream.responses) got.push(text(msg));
+        expect(got).toEqual(["s0", "s1", "s2"]);
+      }
+    }
+    expect(net.dials).toBe(3);
+  });
+
+  it("routes calls by subroute", async () => {
+    const net = new MemoryNet();
+    const [x, y] = dialPair();
+    const hosts = [x, y];
+    const mx = net.add({ local: x, hosts });
+    const my = net.add({ local: y, hosts });
+    my.registerSingle(10, () => encoder.encode("plain"));
+    my.registerSingle(10, (_p, ctx) => encoder.encode(`a:${ctx.subroute}`), { subroute: "tenant-a" });
+    my.registerSingle(10, (_p, ctx) => encoder.encode(`b:${ctx.subroute}`), { subroute: "tenant-b" });
+    const conn = mx.connection(y);
+    await conn.waitConnected();
+    expect(text(await conn.request(10, new Uint8Array()))).toBe("plain");
+    expect(text(await conn.subroute("tenant-a").request(10, new Uint8Array()))).toBe("a:tenant-a");
+    expect(text(await conn.subroute("tenant-b").request(10, new Uint8Array()))).toBe("b:tenant-b");
+    await expect(conn.subroute("tenant-c").request(10, new Uint8Array())).rejects.toBeInstanceOf(UnknownHandlerError);
+    // And the other way round, over the same link.
+    mx.registerSingle(11, () => encoder.encode("from x"), { subroute: "r" });
+    expect(text(await my.connection(x).subroute("r").request(11, new Uint8Array()))).toBe("from x");
+  });
+
+  it("detects a half-open link by pings, fails in-flight calls within the ping limit, and redials", async () => {
+    const net = new MemoryNet();
+    const [x, y] = dialPair();
+    const hosts = [x, y];
+    const timing = { pingIntervalMs: 50, pingTimeoutMs: 300 };
+    const mx = net.add({ local: x, hosts, ...timing });
+    const my = net.add({ local: y, hosts, ...timing });
+    my.registerSingle(1, (p) => p);
+    my.registerSingle(2, () => new Promise<Uint8Array>(() => {}));
+    mx.registerSingle(2, () => new Promise<Uint8Array>(() => {}));
+    await mx.connection(y).waitConnected();
+    await until(() => my.connection(x).state === "connected");
+    // Both outcomes captured at once: neither rejection goes unhandled while awaiting the other.
+    const outcomes = [mx.connection(y).request(2, new Uint8Array()), my.connection(x).request(2, new Uint8Array())].map(
+      (call) => call.then(() => undefined, (err: unknown) => err),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const start = performance.now();
+    net.lastLinkTo(y).blackhole(); // nothing passes any more, and nothing says so
+    for (const err of await Promise.all(outcomes)) expect(err).toBeInstanceOf(DisconnectedError);
+    const elapsed = performance.now() - start;
+    expect(elapsed).toBeGreaterThanOrEqual(250);
+    expect(elapsed).toBeLessThan(300 + 4 * 50 + 200);
+    // The dialling side redials over a fresh link; the new connection serves new calls.
+    await until(() => mx.connection(y).state === "connected" && mx.connection(y).stats.reconnects === 1);
+    expect([...(await mx.connection(y).request(1, new Uint8Array([4])))]).toEqual([4]);
+  });
+
+  it("treats a restarted peer as a new connection even when the old link never visibly broke", async () => {
+    const net = new MemoryNet();
+    const [x, y] = dialPair(); // x dials y
+    const hosts = [x, y];
+    const loggerY = recordingLogger();
+    // Long ping limit: only the new instance id can explain a quick switch.
+    const timing = { pingIntervalMs: 5_000, pingTimeoutMs: 20_000, closeTimeoutMs: 50 };
+    const mx = net.add({ local: x, hosts, ...timing });
+    const my = net.add({ local: y, hosts, ...timing, logger: loggerY });
+    mx.registerSingle(2, () => new Promise<Uint8Array>(() => {}));
+    await mx.connection(y).waitConnected();
+    await until(() => my.connection(x).state === "connected");
+    const oldInstance = my.connection(x).peerInstanceId;
+    const pending = my.connection(x).request(2, new Uint8Array());
+    await new Promise((resolve) => setTimeout(resolve, 20));
+
+    net.lastLinkTo(y).blackhole(); // x "dies" silently: y's link stays up
+    await mx.close();
+    const start = performance.now();
+    const mx2 = net.add({ local: x, hosts, ...timing });
+    mx2.registerSingle(1, () => encoder.encode("new x"));
+    await expect(pending).rejects.toBeInstanceOf(DisconnectedError);
+    expect(performance.now() - start).toBeLessThan(2_000);
+    await until(() => my.connection(x).state === "connected" && my.connection(x).peerInstanceId === mx2.instanceId);
+    expect(mx2.instanceId).not.toBe(oldInstance);
+    expect(text(await my.connection(x).request(1, new Uint8Array()))).toBe("new x");
+    expect(loggerY.text()).toContain("peer restarted");
+  });
+});
+
+describe("observability", () => {
+  it("reports state changes, per-connection stats and one trace record per call", async () => {
+    const net = new MemoryNet();
+    const [x, y] = dialPair();
+    const hosts = [x, y];
+    const traces: CallTrace[] = [];
+    const states: string[] = [];
+    const mx = net.add({ local: x, hosts, trace: (r) => traces.push(r) });
+    mx.onStateChange((peer, state, previous) => states.push(`${peer === y ? "y" : "?"}:${previous}->${state}`));
+    let my = net.add({ local: y, hosts });
+    my.registerSingle(1, (p) => p);
+    my.registerSingle(3, () => {
+      throw new Error("nope");
+    });
+    const conn = mx.connection(y);
+    await conn.waitConnected();
+    for (let i = 0; i < 5; i++) await conn.request(1, new Uint8Array(100));
+    await expect(conn.request(3, new Uint8Array(10))).rejects.toBeInstanceOf(RemoteError);
+
+    const stats = conn.stats;
+    expect(stats.callsOut).toBe(6);
+    expect(stats.callsIn).toBe(0);
+    expect(stats.inFlight).toBe(0);
+    expect(stats.reconnects).toBe(0);
+    expect(stats.bytesOut).toBeGreaterThan(510);
+    expect(stats.bytesIn).toBeGreaterThan(500);
+    expect(stats.framesOut).toBeGreaterThanOrEqual(6);
+    expect(stats.messagesIn).toBeGreaterThanOrEqual(6);
+    expect(my.connection(x).stats.callsIn).toBe(6);
+
+    const outs = traces.filter((t) => t.direction === "out");
+    expect(outs).toHaveLength(6);
+    expect(outs[0]).toMatchObject({ handler: 1, peer: y, kind: "single", bytesOut: 100, bytesIn: 100, subroute: undefined });
+    expect(outs[0]!.error).toBeUndefined();
+    expect(outs[0]!.durationMs).toBeGreaterThanOrEqual(0);
+    expect(outs[5]).toMatchObject({ handler: 3, peer: y });
+    expect(outs[5]!.error).toBeInstanceOf(RemoteError);
+
+    await my.close();
+    await until(() => conn.state !== "connected");
+    my = net.add({ local: y, hosts });
+    await conn.waitConnected();
+    expect(conn.stats.reconnects).toBe(1);
+    expect(states[0]).toBe("y:disconnected->connecting");
+    expect(states[1]).toBe("y:connecting->connected");
+    expect(states).toContain("y:connected->disconnected");
+    expect(states.at(-1)).toBe("y:connecting->connected");
+  });
+});
