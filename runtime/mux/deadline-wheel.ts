@@ -72,9 +72,9 @@ export class DeadlineWheel {
     entry.wheelBucket = entry.wheelPrev = entry.wheelNext = undefined;
     this.count--;
     if (--bucket.size === 0) this.buckets.delete(bucket.at);
-    // The heap keeps the stale time; the timer may fire for nothing and re-arm. Cheaper than
-    // a heap delete on the hot path.
-    if (this.count === 0) this.disarm();
+    // The heap keeps the stale time and the timer stays armed: it may fire for nothing and
+    // re-arm. Far cheaper than a heap delete, or a clearTimeout + setTimeout per call when
+    // calls run one at a time (the timer is unref'd, so an idle one keeps nothing alive).
   }
 
   /** Stops the timer and forgets every entry (without calling them). */
@@ -133,7 +133,6 @@ export class DeadlineWheel {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAt = Infinity;
-    if (this.count === 0) this.heap.length = 0;
   }
 
   private heapPush(v: number): void {
