@@ -86,6 +86,14 @@ const FRAME_OVERHEAD_BYTES = 4096;
 /** WebSocket close code for a refused handshake (policy violation). */
 const CLOSE_REFUSED = 1008;
 
+/** A raw stream the Manager must end on close. */
+interface TrackedStream {
+  /** Carries (or carried) a WebSocket, so it may need a moment to close cleanly. */
+  upgraded: boolean;
+  /** Bounds the HTTP upgrade of a stream given to `incomingConn`. */
+  upgradeTimer: NodeJS.Timeout | undefined;
+}
+
 /** What the Manager keeps per peer. */
 interface Peer {
   readonly name: string;
@@ -161,8 +169,8 @@ export class Manager implements HandlerRegistrar {
   private readonly stateListeners = new Set<PeerStateListener>();
   /** Handshakes in progress (both directions), with their timers. */
   private readonly links = new Map<HandshakeLink, NodeJS.Timeout | undefined>();
-  /** Raw streams accepted and not closed yet, with the timer bounding their upgrade. */
-  private readonly sockets = new Map<Duplex, NodeJS.Timeout | undefined>();
+  /** Raw streams (accepted or dialled) not closed yet. */
+  private readonly sockets = new Map<Duplex, TrackedStream>();
   private server: Server | undefined;
   /** An http.Server that never listens: it parses upgrades of `incomingConn` streams. */
   private upgradeServer: Server | undefined;
@@ -278,7 +286,7 @@ export class Manager implements HandlerRegistrar {
     const server = createServer();
     this.server = server;
     this.serveUpgrades(server);
-    server.on("connection", (socket: Duplex) => this.track(socket, undefined));
+    server.on("connection", (socket: Duplex) => this.track(socket, false, undefined));
     const defaultPort = this.localUrl.protocol === "wss:" ? 443 : 80;
     const port = options.port ?? (this.localUrl.port === "" ? defaultPort : Number(this.localUrl.port));
     const host = options.host ?? this.localUrl.hostname.replace(/^\[(.*)\]$/, "$1");
@@ -298,12 +306,14 @@ export class Manager implements HandlerRegistrar {
    * `local`'s path is accepted; anything else is answered with 404.
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (this.sockets.has(socket)) {
+    const tracked = this.sockets.get(socket);
+    if (tracked !== undefined) {
       // Upgraded in time (incomingConn): the handshake timer of `accept` takes over.
-      clearTimeout(this.sockets.get(socket));
-      this.sockets.set(socket, undefined);
+      clearTimeout(tracked.upgradeTimer);
+      tracked.upgradeTimer = undefined;
+      tracked.upgraded = true;
     } else {
-      this.track(socket, undefined);
+      this.track(socket, true, undefined);
     }
     if (this.closed) return rejectUpgrade(socket, "503 Service Unavailable");
     let path: string;
@@ -331,7 +341,7 @@ export class Manager implements HandlerRegistrar {
       this.serveUpgrades(this.upgradeServer);
     }
     const timer = setTimeout(() => conn.destroy(), this.handshakeTimeoutMs);
-    this.track(conn, timer);
+    this.track(conn, false, timer);
     if (signal !== undefined) {
       const onAbort = (): void => {
         conn.destroy();
@@ -351,12 +361,12 @@ export class Manager implements HandlerRegistrar {
   }
 
   /** Remembers a raw stream until it closes, so `close` can end it. */
-  private track(socket: Duplex, timer: NodeJS.Timeout | undefined): void {
+  private track(socket: Duplex, upgraded: boolean, upgradeTimer: NodeJS.Timeout | undefined): void {
     if (this.sockets.has(socket)) return;
-    this.sockets.set(socket, timer);
+    this.sockets.set(socket, { upgraded, upgradeTimer });
     socket.on("error", () => {}); // errors end in 'close'; the link's owner reports them
     socket.once("close", () => {
-      clearTimeout(this.sockets.get(socket));
+      clearTimeout(this.sockets.get(socket)?.upgradeTimer);
       this.sockets.delete(socket);
       if (this.sockets.size === 0) this.allSocketsClosed?.();
     });
@@ -501,7 +511,7 @@ export class Manager implements HandlerRegistrar {
   private readonly trackedDialer: ConnDialer = async (address, signal) => {
     const stream = await this.dialer(address, signal);
     if (this.closed) stream.destroy();
-    else this.track(stream, undefined);
+    else this.track(stream, true, undefined);
     return stream;
   };
 
@@ -592,6 +602,8 @@ export class Manager implements HandlerRegistrar {
     }
     for (const link of [...this.links.keys()]) this.dropLink(link);
     this.wss.close();
+    // Streams that never carried a link have nothing to finish.
+    for (const [socket, tracked] of this.sockets) if (!tracked.upgraded) socket.destroy();
     // Connections closed gracefully (Disconnect frame, WebSocket close): give the peers a
     // moment to answer, then drop whatever is still open.
     if (this.sockets.size > 0) {
