@@ -3,5 +3,6 @@ export type { Check, Codec } from "./codec.js";
 export { messageCodec } from "./codec.js";
 export { decodeMsgpack, encodeMsgpack } from "./msgpack.js";
 export { invalidPayload, isObject, keyPath, mismatch, mismatchValue, typeOf } from "./check.js";
+export type { RegisterOptions } from "./register.js";
 export type { BidiStream, ServerStream, TypedStreamWriter } from "./typed-stream.js";
 export { bidiStream, decodeInput, mapAsyncIterable, serveStream, serverStream } from "./typed-stream.js";

@@ -1,0 +1,330 @@
+/**
+ * Reads `.grid.ts` files with ts-morph (the only module folder that touches the compiler) and
+ * builds the schema model, reporting everything it cannot encode as diagnostics.
+ */
+import path from "node:path";
+import { Node, Project, SyntaxKind, ts } from "ts-morph";
+import type { EnumDeclaration, ImportDeclaration, InterfaceDeclaration, PropertySignature, SourceFile, TypeNode } from "ts-morph";
+import { DiagnosticCode } from "../diagnostics.js";
+import type { Diagnostic } from "../diagnostics.js";
+import type { EnumMember, Field, Handler, MessageRef, Schema, SchemaFile, ServiceDecl, TypeDecl } from "../model/schema.js";
+import { ParseContext } from "./context.js";
+import { docOf, fileDocOf } from "./docs.js";
+import { parseType } from "./parse-type.js";
+import { idlModule, markerOf } from "./resolve.js";
+
+export interface ParseResult {
+  schema: Schema;
+  diagnostics: Diagnostic[];
+}
+
+/** Compiler options for reading schemas: what the project's tsconfig uses, strict. */
+const compilerOptions: ts.CompilerOptions = {
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.NodeNext,
+  moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  // Resolves `tsgrid/idl` to the TypeScript source where the package ships it.
+  customConditions: ["tsgrid-source"],
+  strict: true,
+  noEmit: true,
+  skipLibCheck: true,
+  types: [],
+};
+
+/** Parses the given schema files (absolute or relative to `cwd`), compiled together. */
+export function parseSchemas(files: readonly string[], cwd: string): ParseResult {
+  const ctx = new ParseContext(cwd);
+  const project = new Project({ compilerOptions, skipAddingFilesFromTsConfig: true });
+  const sources: SourceFile[] = [];
+  for (const file of files) {
+    const absolute = path.resolve(cwd, file);
+    ctx.schemaPaths.set(absolute, ctx.displayPath(absolute));
+    sources.push(project.addSourceFileAtPath(absolute));
+  }
+  project.resolveSourceFileDependencies();
+
+  for (const sf of sources) reportCompilerErrors(ctx, sf);
+  const schemaFiles = sources.map((sf) => parseFile(ctx, sf));
+  return { schema: { files: schemaFiles }, diagnostics: ctx.diagnostics };
+}
+
+function reportCompilerErrors(ctx: ParseContext, sf: SourceFile): void {
+  for (const d of sf.getPreEmitDiagnostics()) {
+    if (d.getCategory() !== ts.DiagnosticCategory.Error) continue;
+    const dsf = d.getSourceFile() ?? sf;
+    const { line, column } = dsf.getLineAndColumnAtPos(d.getStart() ?? 0);
+    const text = d.getMessageText();
+    const message = typeof text === "string" ? text : ts.flattenDiagnosticMessageText(text.compilerObject, "\n");
+    ctx.diagnostics.push({
+      code: DiagnosticCode.TypeScript,
+      message: `TS${d.getCode()}: ${message}`,
+      location: { file: ctx.displayPath(dsf.getFilePath()), line, column },
+    });
+  }
+}
+
+function parseFile(ctx: ParseContext, sf: SourceFile): SchemaFile {
+  const statements = sf.getStatements();
+  const file: SchemaFile = { path: ctx.displayPath(sf.getFilePath()), doc: fileDocOf(statements), types: [], services: [] };
+  for (const st of statements) {
+    if (Node.isImportDeclaration(st)) {
+      checkImport(ctx, st);
+    } else if (Node.isInterfaceDeclaration(st)) {
+      if (isService(st)) {
+        const service = parseService(ctx, st);
+        if (service) file.services.push(service);
+      } else {
+        const decl = parseInterface(ctx, st);
+        if (decl) file.types.push(decl);
+      }
+    } else if (Node.isTypeAliasDeclaration(st)) {
+      if (st.getTypeParameters().length > 0) {
+        ctx.report(DiagnosticCode.Generic, st.getNameNode(), `type alias ${st.getName()} is generic: generic types cannot be encoded`);
+        continue;
+      }
+      const type = parseType(ctx, st.getTypeNodeOrThrow());
+      if (type) file.types.push({ kind: "alias", name: st.getName(), doc: docOf(st), type, location: ctx.location(st.getNameNode()) });
+    } else if (Node.isEnumDeclaration(st)) {
+      const decl = parseEnum(ctx, st);
+      if (decl) file.types.push(decl);
+    } else if (st.getKind() !== SyntaxKind.EmptyStatement) {
+      ctx.report(
+        DiagnosticCode.NotADeclaration,
+        st,
+        `a schema holds only imports, interfaces, type aliases and enums; found ${describeStatement(st)}`,
+      );
+    }
+  }
+  return file;
+}
+
+function describeStatement(st: Node): string {
+  if (Node.isFunctionDeclaration(st)) return `function ${st.getName() ?? ""}`.trimEnd();
+  if (Node.isClassDeclaration(st)) return `class ${st.getName() ?? ""}`.trimEnd();
+  if (Node.isVariableStatement(st)) return "a variable declaration";
+  if (Node.isExportDeclaration(st) || Node.isExportAssignment(st)) return "an export statement";
+  return `a ${st.getKindName()}`;
+}
+
+function checkImport(ctx: ParseContext, imp: ImportDeclaration): void {
+  const spec = imp.getModuleSpecifierValue();
+  if (spec === idlModule) return;
+  const target = imp.getModuleSpecifierSourceFile();
+  if (target !== undefined && ctx.schemaPathOf(target) !== undefined) return;
+  ctx.report(
+    DiagnosticCode.BadImport,
+    imp,
+    `schemas may import only from "${idlModule}" and from other schemas being generated; "${spec}" is neither`,
+  );
+}
+
+function parseEnum(ctx: ParseContext, st: EnumDeclaration): TypeDecl | undefined {
+  const members: EnumMember[] = [];
+  let ok = true;
+  for (const m of st.getMembers()) {
+    const init = m.getInitializer();
+    const value = init === undefined ? undefined : m.getValue();
+    if (value === undefined) {
+      ctx.report(
+        DiagnosticCode.ImplicitEnumValue,
+        m,
+        `enum member ${st.getName()}.${m.getName()} needs an explicit value: values are the wire format and must not shift when members are added`,
+      );
+      ok = false;
+      continue;
+    }
+    members.push({ name: m.getName(), value, doc: docOf(m) });
+  }
+  return ok ? { kind: "enum", name: st.getName(), doc: docOf(st), members, location: ctx.location(st.getNameNode()) } : undefined;
+}
+
+function isService(st: InterfaceDeclaration): boolean {
+  return st.getExtends().some((h) => {
+    const expr = h.getExpression();
+    return Node.isIdentifier(expr) && markerOf(expr) === "Service";
+  });
+}
+
+function parseInterface(ctx: ParseContext, st: InterfaceDeclaration): TypeDecl | undefined {
+  if (st.getTypeParameters().length > 0) {
+    ctx.report(DiagnosticCode.Generic, st.getNameNode(), `interface ${st.getName()} is generic: generic types cannot be encoded`);
+    return undefined;
+  }
+  const fields: Field[] = [];
+  for (const h of st.getExtends()) {
+    ctx.report(DiagnosticCode.UnsupportedType, h, `interface ${st.getName()} extends \`${h.getText()}\`: message interfaces cannot extend others; repeat the fields or nest the other type`);
+  }
+  for (const m of st.getMembers()) {
+    if (!Node.isPropertySignature(m)) {
+      ctx.report(DiagnosticCode.NotAProperty, m, `${st.getName()} member \`${m.getText()}\` is not a property: messages hold data only (use Record<string, T> or Map<K, V> for dynamic keys)`);
+      continue;
+    }
+    const field = parseField(ctx, m);
+    if (field) fields.push(field);
+  }
+  return { kind: "interface", name: st.getName(), doc: docOf(st), fields, location: ctx.location(st.getNameNode()) };
+}
+
+function parseField(ctx: ParseContext, m: PropertySignature): Field | undefined {
+  const nameNode = m.getNameNode();
+  let name: string;
+  if (Node.isIdentifier(nameNode)) name = nameNode.getText();
+  else if (Node.isStringLiteral(nameNode)) name = nameNode.getLiteralValue();
+  else {
+    ctx.report(DiagnosticCode.NotAProperty, nameNode, `property name \`${nameNode.getText()}\` is not supported: use an identifier or a string`);
+    return undefined;
+  }
+  const typeNode = m.getTypeNode();
+  if (typeNode === undefined) {
+    ctx.report(DiagnosticCode.UnsupportedType, m, `property ${name} has no type`);
+    return undefined;
+  }
+  const type = parseType(ctx, typeNode);
+  if (type === undefined) return undefined;
+  return { name, optional: m.hasQuestionToken(), readonly: m.isReadonly(), type, doc: docOf(m) };
+}
+
+// ---- services ----
+
+const maxHandlerId = 65535;
+const maxCapacity = 65535;
+
+function parseService(ctx: ParseContext, st: InterfaceDeclaration): ServiceDecl | undefined {
+  if (st.getTypeParameters().length > 0) {
+    ctx.report(DiagnosticCode.Generic, st.getNameNode(), `service ${st.getName()} is generic`);
+    return undefined;
+  }
+  const handlers: Handler[] = [];
+  for (const m of st.getMembers()) {
+    const handler = Node.isPropertySignature(m) ? parseHandler(ctx, st.getName(), m) : notAHandler(ctx, st.getName(), m);
+    if (handler) handlers.push(handler);
+  }
+  return { name: st.getName(), doc: docOf(st), handlers, location: ctx.location(st.getNameNode()) };
+}
+
+function notAHandler(ctx: ParseContext, service: string, m: Node): undefined {
+  ctx.report(DiagnosticCode.NotAHandler, m, `${service} member \`${m.getText()}\` must be a property typed Single<Id, Req, Res> or Stream<Id, {...}>`);
+  return undefined;
+}
+
+function parseHandler(ctx: ParseContext, service: string, m: PropertySignature): Handler | undefined {
+  const typeNode = m.getTypeNode();
+  const ref = typeNode !== undefined && Node.isTypeReference(typeNode) ? typeNode : undefined;
+  const nameNode = ref?.getTypeName();
+  const marker = nameNode !== undefined && Node.isIdentifier(nameNode) ? markerOf(nameNode) : undefined;
+  if (ref === undefined || (marker !== "Single" && marker !== "Stream")) return notAHandler(ctx, service, m);
+  const name = m.getName();
+  const args = ref.getTypeArguments();
+  const idNode = args[0];
+  if (idNode === undefined) return undefined; // the compiler reports the missing argument
+  const id = parseHandlerId(ctx, service, name, idNode);
+  const base = { name, doc: docOf(m), location: ctx.location(idNode) };
+  if (marker === "Single") {
+    const [, reqNode, resNode] = args;
+    if (reqNode === undefined || resNode === undefined) return undefined;
+    const request = parseMessage(ctx, reqNode, `${service}.${name} request`);
+    const response = parseMessage(ctx, resNode, `${service}.${name} response`);
+    if (id === undefined || request === undefined || response === undefined) return undefined;
+    return { ...base, kind: "single", id, request, response };
+  }
+  const specNode = args[1];
+  if (specNode === undefined) return undefined;
+  const spec = parseStreamSpec(ctx, `${service}.${name}`, specNode);
+  if (id === undefined || spec === undefined) return undefined;
+  return { ...base, kind: "stream", id, ...spec };
+}
+
+function parseHandlerId(ctx: ParseContext, service: string, name: string, node: TypeNode): number | undefined {
+  const value = numericLiteral(node);
+  if (value === undefined || !Number.isInteger(value) || value < 1 || value > maxHandlerId) {
+    ctx.report(DiagnosticCode.BadHandlerId, node, `handler id of ${service}.${name} must be an integer literal in 1..${maxHandlerId}, got \`${node.getText()}\``);
+    return undefined;
+  }
+  return value;
+}
+
+function numericLiteral(node: TypeNode): number | undefined {
+  if (!Node.isLiteralTypeNode(node)) return undefined;
+  const lit = node.getLiteral();
+  return Node.isNumericLiteral(lit) ? lit.getLiteralValue() : undefined;
+}
+
+/** A handler message: a schema interface, named directly or through aliases. */
+function parseMessage(ctx: ParseContext, node: TypeNode, what: string): MessageRef | undefined {
+  const type = parseType(ctx, node);
+  if (type === undefined) return undefined;
+  if (type.kind !== "ref") {
+    ctx.report(DiagnosticCode.MessageNotInterface, node, `${what} \`${node.getText()}\` must be an interface, so fields can be added compatibly`);
+    return undefined;
+  }
+  // Aliases are followed (and checked to end at an interface) by the model checks.
+  return { name: type.name, file: type.file };
+}
+
+interface StreamSpec {
+  payload: MessageRef | undefined;
+  input: MessageRef | undefined;
+  output: MessageRef;
+  inCapacity: number | undefined;
+  outCapacity: number | undefined;
+}
+
+function parseStreamSpec(ctx: ParseContext, what: string, node: TypeNode): StreamSpec | undefined {
+  if (!Node.isTypeLiteral(node)) {
+    ctx.report(DiagnosticCode.BadStreamSpec, node, `${what}: the stream spec must be an object type like { payload?: Req; in?: In; out: Out; inCapacity?: 16; outCapacity?: 16 }`);
+    return undefined;
+  }
+  let ok = true;
+  const spec: Partial<StreamSpec> = {};
+  let inCapacityNode: Node | undefined;
+  for (const m of node.getMembers()) {
+    const t = Node.isPropertySignature(m) ? m.getTypeNode() : undefined;
+    const key = Node.isPropertySignature(m) ? m.getName() : m.getText();
+    if (t === undefined) {
+      ctx.report(DiagnosticCode.BadStreamSpec, m, `${what}: \`${m.getText()}\` is not a stream option`);
+      ok = false;
+      continue;
+    }
+    switch (key) {
+      case "payload":
+      case "in":
+      case "out": {
+        const msg = parseMessage(ctx, t, `${what} ${key}`);
+        if (msg === undefined) ok = false;
+        else spec[key === "in" ? "input" : key === "out" ? "output" : "payload"] = msg;
+        break;
+      }
+      case "inCapacity":
+      case "outCapacity": {
+        const value = numericLiteral(t);
+        if (value === undefined || !Number.isInteger(value) || value < 1 || value > maxCapacity) {
+          ctx.report(DiagnosticCode.BadStreamSpec, t, `${what}: ${key} must be an integer literal in 1..${maxCapacity}, got \`${t.getText()}\``);
+          ok = false;
+        } else {
+          spec[key] = value;
+          if (key === "inCapacity") inCapacityNode = m;
+        }
+        break;
+      }
+      default:
+        ctx.report(DiagnosticCode.BadStreamSpec, m, `${what}: unknown stream option \`${key}\` (expected payload, in, out, inCapacity, outCapacity)`);
+        ok = false;
+    }
+  }
+  if (spec.output === undefined && ok) {
+    ctx.report(DiagnosticCode.BadStreamSpec, node, `${what}: the stream spec needs \`out\`, the type of the messages the server sends`);
+    return undefined;
+  }
+  if (inCapacityNode !== undefined && spec.input === undefined) {
+    ctx.report(DiagnosticCode.BadStreamSpec, inCapacityNode, `${what}: inCapacity is set but there is no \`in\` message type`);
+    return undefined;
+  }
+  if (!ok || spec.output === undefined) return undefined;
+  return {
+    payload: spec.payload,
+    input: spec.input,
+    output: spec.output,
+    inCapacity: spec.inCapacity,
+    outCapacity: spec.outCapacity,
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * The gridgen command line (yargs): `gridgen <dirs or files...> -o <out> [--check] [--watch]`.
+ * `runGridgen` takes its arguments and output streams so tests run it in-process.
+ */
+import { watch } from "node:fs";
+import type { FSWatcher } from "node:fs";
+import path from "node:path";
+import yargs from "yargs";
+import { formatDiagnostic } from "./diagnostics.js";
+import { diffOutput, findSchemas, writeOutput } from "./files.js";
+import { generate } from "./generate.js";
+
+export interface GridgenIO {
+  cwd: string;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+interface Options {
+  inputs: string[];
+  out: string;
+  check: boolean;
+  watch: boolean;
+}
+
+/** Debounce of `--watch`: editors write a file in several steps. */
+const watchDebounceMs = 100;
+
+/** Runs gridgen; resolves to the exit code (0 ok, 1 errors or stale output, 2 bad usage). */
+export async function runGridgen(argv: readonly string[], io: GridgenIO): Promise<number> {
+  let usageError: string | undefined;
+  let helpShown = false;
+  const parser = yargs([...argv])
+    .scriptName("gridgen")
+    .usage("$0 <dirs or files...> -o <out>\n\nGenerates typed clients, server interfaces and validating msgpack codecs from .grid.ts schemas.")
+    .command("$0 <inputs..>", false, (y) =>
+      y.positional("inputs", { type: "string", array: true, describe: "schema files, or directories searched for *.grid.ts" }),
+    )
+    .option("out", { alias: "o", type: "string", demandOption: true, describe: "output directory (one .ts file per schema)" })
+    .option("check", { type: "boolean", default: false, describe: "write nothing; exit 1 and name the stale files if <out> differs" })
+    .option("watch", { alias: "w", type: "boolean", default: false, describe: "regenerate whenever a schema changes" })
+    .check((a) => {
+      if (a.check === true && a.watch === true) throw new Error("--check and --watch cannot be used together");
+      return true;
+    })
+    .example("$0 schemas/ -o generated/", "generate")
+    .example("$0 schemas/ -o generated/ --check", "fail (exit 1) when generated/ is stale, for CI")
+    .strict()
+    .wrap(100)
+    .help()
+    .version(false)
+    .exitProcess(false)
+    .fail((msg, err) => {
+      usageError = msg ?? err?.message ?? "bad arguments";
+    });
+  const args = await parser.parseAsync([...argv], {}, (_err, _argv, output) => {
+    if (output) {
+      if (argv.includes("--help") || argv.includes("-h")) helpShown = true;
+      if (helpShown) io.stdout(`${output}\n`);
+    }
+  });
+  if (helpShown) return 0;
+  if (usageError !== undefined) {
+    io.stderr(`gridgen: ${usageError}\nRun gridgen --help for usage.\n`);
+    return 2;
+  }
+  const inputs: unknown = (args as { inputs?: unknown }).inputs;
+  const opts: Options = {
+    inputs: Array.isArray(inputs) ? inputs.map(String) : [],
+    out: String(args.out),
+    check: args.check,
+    watch: args.watch,
+  };
+  if (opts.watch) return watchLoop(opts, io);
+  return once(opts, io);
+}
+
+function once(opts: Options, io: GridgenIO): number {
+  const found = findSchemas(opts.inputs, io.cwd);
+  const result = found.diagnostics.length > 0 ? undefined : generate(found.files, io.cwd);
+  const diagnostics = result === undefined ? found.diagnostics : result.diagnostics;
+  if (diagnostics.length > 0 || result === undefined) {
+    for (const d of diagnostics) io.stderr(`${formatDiagnostic(d)}\n`);
+    io.stderr(`\nFound ${diagnostics.length} error${diagnostics.length === 1 ? "" : "s"}; nothing was written.\n`);
+    return 1;
+  }
+  const outDir = path.resolve(io.cwd, opts.out);
+  const diff = diffOutput(outDir, result.files);
+  const rel = (name: string): string => path.relative(io.cwd, path.join(outDir, name)).split(path.sep).join("/");
+  if (opts.check) {
+    if (diff.changed.length === 0 && diff.removed.length === 0) return 0;
+    for (const name of diff.changed) io.stderr(`${rel(name)} is stale\n`);
+    for (const name of diff.removed) io.stderr(`${rel(name)} is no longer generated\n`);
+    io.stderr(`gridgen: ${opts.out} is out of date; run: gridgen ${opts.inputs.join(" ")} -o ${opts.out}\n`);
+    return 1;
+  }
+  writeOutput(outDir, result.files, diff);
+  io.stdout(`gridgen: ${result.files.length} file${result.files.length === 1 ? "" : "s"} in ${opts.out} (${diff.changed.length} written, ${diff.removed.length} removed)\n`);
+  return 0;
+}
+
+/** Regenerates on every change of the inputs until the process is stopped. */
+function watchLoop(opts: Options, io: GridgenIO): Promise<number> {
+  once(opts, io);
+  const watchers: FSWatcher[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const rerun = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      io.stdout(`gridgen: change detected, regenerating\n`);
+      once(opts, io);
+    }, watchDebounceMs);
+  };
+  for (const input of opts.inputs) {
+    watchers.push(watch(path.resolve(io.cwd, input), { recursive: true }, rerun));
+  }
+  return new Promise((resolve) => {
+    process.once("SIGINT", () => {
+      clearTimeout(timer);
+      for (const w of watchers) w.close();
+      resolve(0);
+    });
+  });
+}
