@@ -457,7 +457,7 @@ export class Mux {
     for (const stream of [...this.streams]) {
       if (now - stream.lastSeen > limit) {
         stream.peerSilent(limit);
-      } else if (stream instanceof OutgoingStream) {
+      } else if (stream instanceof OutgoingStream && stream.pingable) {
         this.writeControl(Op.Ping, stream.muxId, 0, undefined);
       }
     }

@@ -77,6 +77,11 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
     private signal: AbortSignal | undefined,
   ) {}
 
+  /** Whether the server knows this stream (ConnectMux sent), so stream pings make sense. */
+  get pingable(): boolean {
+    return this.sent && this.state !== State.Done;
+  }
+
   open(payload: Uint8Array | undefined, deadlineMs: number, subrouteBytes: Uint8Array | undefined): Promise<Stream> {
     const promise = new Promise<Stream>((resolve, reject) => {
       this.openResolve = resolve;
