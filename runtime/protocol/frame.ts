@@ -2,9 +2,10 @@
  * The frame: the unit of the wire protocol (see docs/PROTOCOL.md).
  *
  * A fixed 20-byte little-endian header, an optional subroute, the payload, an optional CRC32.
- * A binary header (not a msgpack tuple) because it is read and written with a handful of
- * DataView calls and no allocation; every field is bounds-checked on decode because the
- * bytes come from another process.
+ * A binary header (not a msgpack tuple) because it is written with a handful of DataView
+ * calls into the writer's buffer and read back with byte arithmetic, with no allocation but
+ * the payload view; every field is bounds-checked on decode because the bytes come from
+ * another process. bench/micro/frame-encoding.ts measures the choice against msgpackr.
  *
  *   off size field
  *     0    1 op           Op
@@ -225,14 +226,19 @@ export interface DecodeLimits {
   maxPayloadBytes: number;
 }
 
+/** Little-endian u32 at `offset` of `buf`; the caller checked the bounds. */
+function readU32(buf: Uint8Array, offset: number): number {
+  return (buf[offset]! | (buf[offset + 1]! << 8) | (buf[offset + 2]! << 16) | (buf[offset + 3]! << 24)) >>> 0;
+}
+
 /**
  * Decodes the frame at `offset` of `buf` into `out` (reused by the caller to avoid an
  * allocation per frame) and returns the offset after it. Throws ProtocolError on any
- * malformed field; the caller closes the connection.
+ * malformed field; the caller closes the connection. Reads bytes, not a DataView: building a
+ * DataView per received message cost more than the rest of the decode (see the benchmark).
  */
 export function decodeFrameAt(
   buf: Uint8Array,
-  view: DataView,
   offset: number,
   limits: DecodeLimits,
   out: Frame,
@@ -242,13 +248,13 @@ export function decodeFrameAt(
   if (available < HEADER_SIZE) {
     throw new ProtocolError(`truncated frame header: ${available} of ${HEADER_SIZE} bytes`);
   }
-  const op = view.getUint8(offset);
+  const op = buf[offset]!;
   if (op === 0 || op > MAX_OP) throw new ProtocolError(`unknown op ${op}`);
-  const flags = view.getUint8(offset + 1);
+  const flags = buf[offset + 1]!;
   if ((flags & ~knownFlags) !== 0) {
     throw new ProtocolError(`unknown flag bits 0x${(flags & ~knownFlags).toString(16)} on ${opName(op)}`);
   }
-  const length = view.getUint32(offset + 16, true);
+  const length = readU32(buf, offset + 16);
   if (length > limits.maxPayloadBytes) {
     throw new ProtocolError(`${opName(op)} payload of ${length} bytes exceeds the limit of ${limits.maxPayloadBytes}`);
   }
@@ -257,10 +263,10 @@ export function decodeFrameAt(
   }
   out.op = op as Op;
   out.flags = flags;
-  out.handler = view.getUint16(offset + 2, true);
-  out.muxId = view.getUint32(offset + 4, true);
-  out.seq = view.getUint32(offset + 8, true);
-  out.deadlineMs = view.getUint32(offset + 12, true);
+  out.handler = buf[offset + 2]! | (buf[offset + 3]! << 8);
+  out.muxId = readU32(buf, offset + 4);
+  out.seq = readU32(buf, offset + 8);
+  out.deadlineMs = readU32(buf, offset + 12);
   offset += HEADER_SIZE;
   out.subroute = undefined;
   if ((flags & Flag.HasSubroute) !== 0) {
@@ -284,7 +290,7 @@ export function decodeFrameAt(
   offset += length;
   if ((flags & Flag.Checksum) !== 0) {
     if (offset + CHECKSUM_SIZE > buf.byteLength) throw new ProtocolError(`truncated checksum on ${opName(op)}`);
-    const expected = view.getUint32(offset, true);
+    const expected = readU32(buf, offset);
     const actual = crc32(buf.subarray(start, offset));
     if (expected !== actual) throw new ProtocolError(`checksum mismatch on ${opName(op)}`);
     offset += CHECKSUM_SIZE;
@@ -303,8 +309,7 @@ export function decodeMessage(
   out: Frame,
   onFrame: (frame: Frame) => void,
 ): void {
-  const view = new DataView(message.buffer, message.byteOffset, message.byteLength);
-  const end = decodeFrameAt(message, view, 0, limits, out);
+  const end = decodeFrameAt(message, 0, limits, out);
   if (end !== message.byteLength) {
     throw new ProtocolError(`${message.byteLength - end} trailing bytes after ${opName(out.op)}`);
   }
@@ -315,11 +320,10 @@ export function decodeMessage(
   const inner = out.payload;
   const count = out.seq;
   if (inner === undefined || count === 0) throw new ProtocolError("empty Merged frame");
-  const innerView = new DataView(inner.buffer, inner.byteOffset, inner.byteLength);
   let offset = 0;
   for (let i = 0; i < count; i++) {
     if (offset === inner.byteLength) throw new ProtocolError(`Merged frame declares ${count} frames but holds ${i}`);
-    offset = decodeFrameAt(inner, innerView, offset, limits, out);
+    offset = decodeFrameAt(inner, offset, limits, out);
     if (out.op === Op.Merged) throw new ProtocolError("nested Merged frame");
     onFrame(out);
   }
