@@ -10,6 +10,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -61,6 +62,11 @@ export interface ManagerOptions extends Partial<ConnectionOptions> {
   maxClockSkewMs?: number;
   /** How long `close` lets links finish their closing handshake before dropping them. Default 2 000 ms. */
   closeTimeoutMs?: number;
+  /**
+   * Handshakes (both directions) in progress at once, at most; further incoming upgrades
+   * are answered 503 so unauthenticated sockets cannot pile up. Default 256.
+   */
+  maxPendingHandshakes?: number;
   /** Delays between redials of a peer. Defaults: 100 ms doubling up to 10 s, 50% jitter. */
   reconnect?: Partial<BackoffOptions>;
   /** Identifies this Manager instance to its peers. Default: a random UUID. */
@@ -72,6 +78,8 @@ export interface ListenOptions {
   port?: number;
   /** Interface to bind. Default: the host of `local`. */
   host?: string;
+  /** Certificate and key: required when `local` is a `wss://` address (serves HTTPS). */
+  tls?: HttpsServerOptions;
 }
 
 /** Called when the connection to `peer` changes state. */
@@ -81,6 +89,7 @@ const DEFAULT_DIAL_TIMEOUT_MS = 10_000;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
+const DEFAULT_MAX_PENDING_HANDSHAKES = 256;
 /** WebSocket messages may exceed the largest payload by a frame header, subroute and CRC. */
 const FRAME_OVERHEAD_BYTES = 4096;
 /** WebSocket close code for a refused handshake (policy violation). */
@@ -160,6 +169,7 @@ export class Manager implements HandlerRegistrar {
   private readonly dialTimeoutMs: number;
   private readonly handshakeTimeoutMs: number;
   private readonly closeTimeoutMs: number;
+  private readonly maxPendingHandshakes: number;
   /** Resolved when the last tracked stream closes during shutdown. */
   private allSocketsClosed: (() => void) | undefined;
   private readonly maxPayload: number;
@@ -187,6 +197,7 @@ export class Manager implements HandlerRegistrar {
       handshakeTimeoutMs,
       maxClockSkewMs,
       closeTimeoutMs,
+      maxPendingHandshakes,
       reconnect,
       instanceId,
       ...connectionPartial
@@ -209,6 +220,7 @@ export class Manager implements HandlerRegistrar {
     this.dialTimeoutMs = positive("dialTimeoutMs", dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS);
     this.handshakeTimeoutMs = positive("handshakeTimeoutMs", handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
     this.closeTimeoutMs = positive("closeTimeoutMs", closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+    this.maxPendingHandshakes = positive("maxPendingHandshakes", maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES);
     this.policy = {
       local,
       hosts: all,
@@ -283,20 +295,29 @@ export class Manager implements HandlerRegistrar {
   async listen(options: ListenOptions = {}): Promise<AddressInfo> {
     if (this.closed) throw new DisconnectedError("manager is closed");
     if (this.server !== undefined) throw new Error("manager is already listening");
-    const server = createServer();
+    const secure = this.localUrl.protocol === "wss:";
+    if (secure && options.tls === undefined) {
+      throw new RangeError(`${this.local} is a wss:// address: listen() needs the tls option (or use handleUpgrade)`);
+    }
+    const server: Server = secure ? createHttpsServer(options.tls ?? {}) : createServer();
     this.server = server;
     this.serveUpgrades(server);
     server.on("connection", (socket: Duplex) => this.track(socket, false, undefined));
-    const defaultPort = this.localUrl.protocol === "wss:" ? 443 : 80;
+    const defaultPort = secure ? 443 : 80;
     const port = options.port ?? (this.localUrl.port === "" ? defaultPort : Number(this.localUrl.port));
     const host = options.host ?? this.localUrl.hostname.replace(/^\[(.*)\]$/, "$1");
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      this.server = undefined; // e.g. EADDRINUSE: listen() may be tried again
+      throw err;
+    }
     server.on("error", (err) => this.logger.error("grid server error", { local: this.local, error: err }));
     return server.address() as AddressInfo;
   }
@@ -323,6 +344,10 @@ export class Manager implements HandlerRegistrar {
       return rejectUpgrade(socket, "400 Bad Request");
     }
     if (path !== this.localPath) return rejectUpgrade(socket, "404 Not Found");
+    if (this.links.size >= this.maxPendingHandshakes) {
+      this.logger.warn("too many handshakes in progress; refusing an upgrade", { local: this.local, limit: this.maxPendingHandshakes });
+      return rejectUpgrade(socket, "503 Service Unavailable");
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => void this.accept(ws));
   }
 
@@ -414,7 +439,12 @@ export class Manager implements HandlerRegistrar {
 
   /** Tells the peer why it is refused, logs it, and closes the link once that is sent. */
   private refuse(link: HandshakeLink, peer: string, reason: GridError): void {
-    this.logger.error("refused a connection", { local: this.local, peer, reason: reason.message });
+    const fields = { local: this.local, peer, reason: reason.message };
+    if (reason.code === ErrorCode.Unauthenticated || reason.code === ErrorCode.Protocol) {
+      this.logger.error("refused a connection", fields);
+    } else {
+      this.logger.info("refused a connection", fields);
+    }
     link.send(
       encodeConnectResponse({
         accepted: false,
@@ -552,7 +582,7 @@ export class Manager implements HandlerRegistrar {
     }
     peer.instanceId = remoteInstanceId;
     peer.lastFailure = undefined;
-    peer.attempt = 0;
+    // `attempt` is kept: it restarts from 0 only once this link proves stable (onPeerState).
     peer.connectedAt = Date.now();
     peer.conn.attach(link.handOver(), { remoteInstanceId });
   }

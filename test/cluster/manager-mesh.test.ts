@@ -122,6 +122,27 @@ describe("a cluster of Managers", () => {
     await expect(managers[0]!.listen()).rejects.toThrow("already listening");
   });
 
+  it("listen() can be retried after EADDRINUSE; wss:// needs tls; pending handshakes are bounded", async () => {
+    const ports = await freePorts(2);
+    const hosts = ports.map((p) => `ws://127.0.0.1:${p}/grid`);
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(ports[0], "127.0.0.1", resolve));
+    const m = new Manager({ local: hosts[0]!, hosts, logger: silentLogger, maxPendingHandshakes: 1 });
+    cleanups.push(() => m.close());
+    await expect(m.listen()).rejects.toThrow("EADDRINUSE");
+    await new Promise((resolve) => blocker.close(resolve));
+    await m.listen();
+    // One upgraded socket that never sends its Connect holds the only handshake slot...
+    const idle = await connectWS(hosts[0]!);
+    cleanups.push(async () => idle.terminate());
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // ...so the next upgrade is refused with 503.
+    await expect(connectWS(hosts[0]!)).rejects.toThrow("503");
+    const secure = new Manager({ local: "wss://127.0.0.1:1/grid", hosts: [], logger: silentLogger });
+    cleanups.push(() => secure.close());
+    await expect(secure.listen()).rejects.toThrow("tls");
+  });
+
   it("connection() returns the same object for its whole life and refuses unknown hosts", async () => {
     const ports = await freePorts(2);
     const hosts = ports.map((p) => `ws://127.0.0.1:${p}/grid`);
