@@ -91,8 +91,8 @@ export class LockTable {
   }
 
   /** Extends the validity of every lock taken under `args.uid`. False if none is held any more. */
-  refresh(args: LockArgs): boolean {
-    if (!validArgs(args)) return false;
+  refresh(args: { uid: string; resources: string[] }): boolean {
+    if (args.uid.length === 0 || args.resources.length === 0) return false;
     const at = this.now();
     let found = false;
     for (const resource of args.resources) {
@@ -100,9 +100,9 @@ export class LockTable {
         if (held.uid !== args.uid) continue;
         held.refreshedAt = at;
         found = true;
+        this.publish("refresh", resource, held);
       }
     }
-    if (found) for (const resource of args.resources) this.publish("refresh", resource, args);
     return found;
   }
 

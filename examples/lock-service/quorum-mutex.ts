@@ -39,7 +39,10 @@ export interface QuorumMutexOptions {
   /** Pause between attempts: uniformly random in [min, max]. Default 2..20 ms. */
   retryMinMs?: number;
   retryMaxMs?: number;
-  /** Period of the refresh loop while the lock is held. Default 10_000 ms (dsync's). */
+  /**
+   * Period of the refresh loop while the lock is held. Default 10_000 ms (dsync's).
+   * 0 disables the loop: the caller refreshes (for example in batches with `refreshMany`).
+   */
   refreshIntervalMs?: number;
   /** Called once when the lock is lost (quorum of nodes no longer hold it). */
   onLost?: (mutex: QuorumMutex) => void;
@@ -194,6 +197,7 @@ export class QuorumMutex {
   }
 
   private scheduleRefresh(): void {
+    if (this.refreshIntervalMs === 0) return;
     this.refreshTimer = setTimeout(() => void this.refreshOnce(), this.refreshIntervalMs);
     this.refreshTimer.unref();
   }

@@ -6,7 +6,9 @@ import type { MetricsSnapshot } from "./metrics.js";
 export interface ChaosReport {
   node: string;
   killedAtMs: number;
+  /** When its new process was started, and when it was listening again. */
   restartedAtMs?: number;
+  listeningAtMs?: number;
   /** When every surviving node was connected to the restarted one again. */
   reconnectedAtMs?: number;
   /** Quorum locks the surviving nodes took while it was down. */
@@ -65,7 +67,7 @@ export function formatSummary(input: SummaryInput): string {
   const lines: string[] = [];
   lines.push(`tsgrid lock service: ${input.nodes} nodes, ${(input.elapsedMs / 1000).toFixed(1)} s, shared-secret auth${chaos ? ", chaos" : ""}`);
   lines.push("");
-  lines.push(row("handler", "form", "calls", "errors", "p50 ms", "p99 ms", "served"));
+  lines.push(row("handler", "form", "calls", "failed", "p50 ms", "p99 ms", "served"));
   for (const [name, form] of HANDLERS) {
     const c = m.calls[name];
     const served = m.served[name] ?? 0;
@@ -80,21 +82,24 @@ export function formatSummary(input: SummaryInput): string {
   const streams = Object.entries(m.streamMessages)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([k, v]) => `${k} ${fmt(v)}`);
-  lines.push(`stream messages: ${streams.join(" · ") || "none"}${m.eventGaps ? ` (${fmt(m.eventGaps)} events skipped by slow subscribers)` : ""}`);
-  lines.push(`quorum locks:    ${fmt(m.locks.acquired)} acquired · ${fmt(m.locks.busy)} busy (held elsewhere, retried later) · ${fmt(m.locks.lost)} lost`);
-  lines.push(`errors:          ${fmt(m.unexpected.count)}${m.unexpected.samples.length ? ` (${m.unexpected.samples.join("; ")})` : ""}`);
+  lines.push(`stream messages:   ${streams.join(" · ") || "none"}${m.eventGaps ? ` (${fmt(m.eventGaps)} events skipped by slow subscribers)` : ""}`);
+  lines.push(`quorum locks:      ${fmt(m.locks.acquired)} acquired · ${fmt(m.locks.busy)} busy (held elsewhere, retried later) · ${fmt(m.locks.lost)} lost`);
+  lines.push(`unexpected errors: ${fmt(m.unexpected.count)}${m.unexpected.samples.length ? ` (${m.unexpected.samples.join("; ")})` : ""}`);
   if (chaos) {
     lines.push("");
     const at = (t: number | undefined): string => (t === undefined ? "never" : `${(t / 1000).toFixed(1)} s`);
-    lines.push(`chaos: ${chaos.node} killed with SIGKILL at ${at(chaos.killedAtMs)}, restarted at ${at(chaos.restartedAtMs)}`);
+    lines.push(
+      `chaos: ${chaos.node} killed with SIGKILL at ${at(chaos.killedAtMs)}, restarted at ${at(chaos.restartedAtMs)}, listening again at ${at(chaos.listeningAtMs)}`,
+    );
     const d = m.disconnected[chaos.node];
     if (d) {
       const h = LatencyHistogram.from(d.latency);
       lines.push(`  ${fmt(d.count)} calls to ${chaos.node} failed fast with DisconnectedError (p50 ${ms(h.quantile(0.5))} ms, max ${ms(h.maxMs)} ms)`);
     }
     lines.push(`  quorum held: ${fmt(chaos.locksWhileDown)} locks taken by the other nodes while it was down`);
-    if (chaos.reconnectedAtMs !== undefined && chaos.restartedAtMs !== undefined) {
-      lines.push(`  every node reconnected to it ${((chaos.reconnectedAtMs - chaos.restartedAtMs) / 1000).toFixed(2)} s after its restart`);
+    const back = chaos.listeningAtMs ?? chaos.restartedAtMs;
+    if (chaos.reconnectedAtMs !== undefined && back !== undefined) {
+      lines.push(`  every node was connected to it again ${((chaos.reconnectedAtMs - back) / 1000).toFixed(2)} s after it was listening`);
     } else {
       lines.push("  it was NOT reconnected");
     }

@@ -53,11 +53,11 @@ describe("Metrics and summary", () => {
 
   it("reports the chaos kill, the fast failures and the reconnect", async () => {
     const metrics = (await nodeMetrics("n3")).snapshot();
-    const chaos = { node: "n3", killedAtMs: 1000, restartedAtMs: 2000, reconnectedAtMs: 2300, locksWhileDown: 7 };
+    const chaos = { node: "n3", killedAtMs: 1000, restartedAtMs: 2000, listeningAtMs: 2100, reconnectedAtMs: 2300, locksWhileDown: 7 };
     const text = formatSummary({ nodes: 3, elapsedMs: 4000, metrics, chaos });
-    expect(text).toContain("n3 killed with SIGKILL at 1.0 s, restarted at 2.0 s");
+    expect(text).toContain("n3 killed with SIGKILL at 1.0 s, restarted at 2.0 s, listening again at 2.1 s");
     expect(text).toContain("1 calls to n3 failed fast with DisconnectedError");
-    expect(text).toContain("reconnected to it 0.30 s after its restart");
+    expect(text).toContain("every node was connected to it again 0.20 s after it was listening");
     expect(text).toContain("result: OK");
     const notBack = formatSummary({ nodes: 3, elapsedMs: 4000, metrics, chaos: { ...chaos, reconnectedAtMs: undefined } });
     expect(notBack).toContain("result: FAILED (n3 was not reconnected)");

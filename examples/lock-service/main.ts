@@ -1,0 +1,250 @@
+/**
+ * `npm start`: the lock-service demo. Starts one process per node on 127.0.0.1, lets them
+ * connect (shared-secret auth), has every node run the workload against every other node,
+ * optionally kills one node mid-run and restarts it (--chaos), then prints a summary and
+ * exits 0 when everything held (1 otherwise).
+ *
+ *   npm start -- --nodes 5 --chaos
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { hideBin } from "yargs/helpers";
+import { freePorts } from "../free-ports.js";
+import { parseDemoArgs, type DemoOptions } from "./cli.js";
+import type { NodeMessage, OrchestratorMessage } from "./ipc.js";
+import { mergeSnapshots, type MetricsSnapshot } from "./metrics.js";
+import { formatProgress, formatSummary, verdict, type ChaosReport } from "./summary.js";
+
+// Compiled, nodes run dist/.../node.js; from the sources (tests, with a TS loader in execArgv), node.ts.
+const NODE_SCRIPT = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./node.ts" : "./node.js", import.meta.url));
+/** How long a node may take to start listening, and to finish after the run. */
+const STARTUP_TIMEOUT_MS = 20_000;
+const SHUTDOWN_TIMEOUT_MS = 20_000;
+/** Lines of each node's output kept to show when the run fails. */
+const LOG_LINES_KEPT = 40;
+/** Chaos timeline, as fractions of the run. */
+const KILL_AT = 0.3;
+const RESTART_AT = 0.55;
+
+/** One node process (one incarnation: a restarted node is a new NodeProcess). */
+class NodeProcess {
+  readonly child: ChildProcess;
+  latest: MetricsSnapshot | undefined;
+  done = false;
+  /** Peers this node currently sees connected. */
+  readonly connectedPeers = new Set<string>();
+  readonly log: string[] = [];
+  private readonly waiters: { type: NodeMessage["type"]; resolve: () => void }[] = [];
+  private exited = false;
+  readonly exit: Promise<void>;
+
+  constructor(
+    readonly label: string,
+    index: number,
+    hosts: readonly string[],
+    secret: string,
+    private readonly onPeer: (node: NodeProcess, peer: string, state: string) => void,
+  ) {
+    this.child = spawn(process.execPath, [...process.execArgv, NODE_SCRIPT, "--index", String(index), "--hosts", hosts.join(",")], {
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+      env: { ...process.env, TSGRID_SECRET: secret },
+    });
+    for (const out of [this.child.stdout, this.child.stderr]) {
+      out?.setEncoding("utf8");
+      out?.on("data", (text: string) => {
+        for (const line of text.split("\n")) if (line.trim()) this.log.push(line);
+        if (this.log.length > LOG_LINES_KEPT) this.log.splice(0, this.log.length - LOG_LINES_KEPT);
+      });
+    }
+    this.child.on("message", (raw) => this.handle(raw as NodeMessage));
+    this.exit = new Promise((resolve) => this.child.once("exit", () => resolve()));
+    void this.exit.then(() => {
+      this.exited = true;
+      this.connectedPeers.clear();
+    });
+  }
+
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  send(msg: OrchestratorMessage): void {
+    if (this.child.connected) this.child.send(msg);
+  }
+
+  /** Resolves on the next message of that type; rejects when the process exits first or after `timeoutMs`. */
+  when(type: NodeMessage["type"], timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.label}: no "${type}" within ${timeoutMs} ms`)), timeoutMs);
+      const waiter = {
+        type,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      this.waiters.push(waiter);
+      void this.exit.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`${this.label} exited before "${type}"`));
+      });
+    });
+  }
+
+  private handle(msg: NodeMessage): void {
+    if (msg.type === "progress" || msg.type === "done" || msg.type === "final") this.latest = msg.metrics;
+    if (msg.type === "done") this.done = true;
+    if (msg.type === "peer") {
+      if (msg.state === "connected") this.connectedPeers.add(msg.peer);
+      else this.connectedPeers.delete(msg.peer);
+      this.onPeer(this, msg.peer, msg.state);
+    }
+    for (const w of this.waiters.filter((w) => w.type === msg.type)) {
+      this.waiters.splice(this.waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  }
+}
+
+export async function main(options: DemoOptions): Promise<number> {
+  const ports = options.basePort > 0 ? Array.from({ length: options.nodes }, (_, i) => options.basePort + i) : await freePorts(options.nodes, options.host);
+  const hosts = ports.map((port) => `ws://${options.host}:${port}/grid`);
+  const labels = hosts.map((_, i) => `node${i + 1}`);
+  const secret = randomBytes(32).toString("base64url");
+  const tty = process.stdout.isTTY === true;
+
+  console.log(`tsgrid lock service: starting ${options.nodes} nodes on ${hosts.join(" ")}`);
+  const chaosVictim = options.chaos ? labels[labels.length - 1] : undefined;
+  let chaos: ChaosReport | undefined;
+  /** Reset when the workload starts: the chaos timeline is relative to it. */
+  let runStart = Date.now();
+  const since = (): number => Date.now() - runStart;
+
+  const onPeer = (): void => {
+    // Reconnected: every survivor and the new incarnation see each other again.
+    if (!chaos || chaos.restartedAtMs === undefined || chaos.reconnectedAtMs !== undefined) return;
+    const victim = current.get(chaos.node);
+    if (!victim?.alive || victim.connectedPeers.size < options.nodes - 1) return;
+    const survivors = [...current.values()].filter((n) => n !== victim);
+    if (survivors.every((n) => n.connectedPeers.has(chaos!.node))) chaos.reconnectedAtMs = since();
+  };
+
+  const spawnNode = (i: number): NodeProcess => new NodeProcess(labels[i] ?? `node${i + 1}`, i, hosts, secret, onPeer);
+  const current = new Map<string, NodeProcess>();
+  const all: NodeProcess[] = [];
+  for (let i = 0; i < options.nodes; i++) {
+    const node = spawnNode(i);
+    current.set(node.label, node);
+    all.push(node);
+  }
+  const killAll = (): void => all.forEach((n) => n.alive && n.child.kill("SIGKILL"));
+  process.once("SIGINT", () => {
+    killAll();
+    process.exit(130);
+  });
+
+  let progressTimer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.all(all.map((n) => n.when("ready", STARTUP_TIMEOUT_MS)));
+    runStart = Date.now();
+    const until = runStart + options.durationMs;
+    const connected = all.map((n) => n.when("connected", STARTUP_TIMEOUT_MS));
+    all.forEach((n) => n.send({ type: "start", until }));
+    await Promise.all(connected);
+    console.log(`all ${options.nodes} nodes connected to each other in ${Date.now() - runStart} ms; running for ${options.durationMs / 1000} s${options.chaos ? ` (chaos: ${chaosVictim} will be killed)` : ""}`);
+
+    const progress = (): string =>
+      formatProgress(
+        Date.now() - runStart,
+        options.durationMs,
+        [...current.values()].filter((n) => n.alive).length,
+        options.nodes,
+        mergeSnapshots(all.map((n) => n.latest).filter((m) => m !== undefined)),
+      );
+    let lastPrinted = 0;
+    progressTimer = setInterval(() => {
+      if (tty) process.stdout.write(`\r${progress()}\x1b[K`);
+      else if (Date.now() - lastPrinted >= 2_000) {
+        lastPrinted = Date.now();
+        console.log(progress());
+      }
+    }, 250);
+
+    if (chaosVictim !== undefined) {
+      const acquiredBySurvivors = (): number =>
+        [...current.values()].filter((n) => n.label !== chaosVictim).reduce((sum, n) => sum + (n.latest?.locks.acquired ?? 0), 0);
+      await sleepUntil(runStart + options.durationMs * KILL_AT);
+      const victim = current.get(chaosVictim);
+      victim?.child.kill("SIGKILL");
+      await victim?.exit;
+      chaos = { node: chaosVictim, killedAtMs: since(), locksWhileDown: 0 };
+      note(tty, `chaos: killed ${chaosVictim} (SIGKILL)`);
+      const before = acquiredBySurvivors();
+      await sleepUntil(runStart + options.durationMs * RESTART_AT);
+      chaos.locksWhileDown = acquiredBySurvivors() - before;
+      const reborn = spawnNode(labels.indexOf(chaosVictim));
+      current.set(chaosVictim, reborn);
+      all.push(reborn);
+      chaos.restartedAtMs = since();
+      await reborn.when("ready", STARTUP_TIMEOUT_MS);
+      chaos.listeningAtMs = since();
+      const rebornConnected = reborn.when("connected", STARTUP_TIMEOUT_MS);
+      reborn.send({ type: "start", until });
+      await rebornConnected;
+      onPeer();
+      note(tty, `chaos: restarted ${chaosVictim}; it is connected again`);
+    }
+
+    const live = [...current.values()];
+    await Promise.all(live.map((n) => (n.done ? undefined : n.when("done", options.durationMs + SHUTDOWN_TIMEOUT_MS))));
+    clearInterval(progressTimer);
+    if (tty) process.stdout.write("\r\x1b[K");
+    console.log(progress());
+    const finals = live.map((n) => n.when("final", SHUTDOWN_TIMEOUT_MS));
+    live.forEach((n) => n.send({ type: "exit" }));
+    await Promise.all(finals);
+    await Promise.race([Promise.all(live.map((n) => n.exit)), sleep(SHUTDOWN_TIMEOUT_MS)]);
+
+    const input = {
+      nodes: options.nodes,
+      elapsedMs: Date.now() - runStart,
+      metrics: mergeSnapshots(all.map((n) => n.latest).filter((m) => m !== undefined)),
+      chaos,
+    };
+    console.log("");
+    console.log(formatSummary(input));
+    const ok = verdict(input).ok;
+    if (!ok) printLogs(all);
+    return ok ? 0 : 1;
+  } catch (err) {
+    clearInterval(progressTimer);
+    console.error(`\ndemo failed: ${err instanceof Error ? err.message : String(err)}`);
+    printLogs(all);
+    return 1;
+  } finally {
+    killAll();
+  }
+}
+
+function note(tty: boolean, text: string): void {
+  console.log(tty ? `\r${text}\x1b[K` : text);
+}
+
+function printLogs(nodes: readonly NodeProcess[]): void {
+  for (const n of nodes) {
+    if (n.log.length === 0) continue;
+    console.error(`--- last output of ${n.label} (pid ${n.child.pid}) ---`);
+    console.error(n.log.join("\n"));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+function sleepUntil(at: number): Promise<void> {
+  return sleep(Math.max(0, at - Date.now()));
+}
+
+process.exitCode = await main(parseDemoArgs(hideBin(process.argv)));

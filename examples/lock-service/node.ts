@@ -1,0 +1,99 @@
+/**
+ * One node of the lock service: the process entry point.
+ *
+ *   node dist/examples/lock-service/node.js --index 0 --hosts ws://127.0.0.1:9001/grid,ws://127.0.0.1:9002/grid
+ *
+ * It serves its share of the locks to every other node over one tsgrid Manager (shared-secret
+ * auth, secret from the TSGRID_SECRET environment variable), and, when started by the demo
+ * orchestrator (main.ts, over the IPC channel), runs the workload and reports its metrics.
+ */
+import { parseArgs } from "node:util";
+import { Manager, sharedSecretAuth } from "tsgrid";
+import { registerLocker } from "../../generated/locks.js";
+import { LockTable } from "./lock-table.js";
+import { Metrics } from "./metrics.js";
+import type { NodeMessage, OrchestratorMessage } from "./ipc.js";
+import { LockService } from "./server.js";
+import { Workload, type PeerInfo } from "./workload.js";
+
+/** Demo timings: short, so that expiry and reconnects show within a few seconds. */
+const LOCK_VALIDITY_MS = 3_000;
+const EXPIRY_SWEEP_MS = 250;
+const PROGRESS_MS = 250;
+const CONNECT_TIMEOUT_MS = 15_000;
+
+const { values } = parseArgs({
+  options: {
+    index: { type: "string" },
+    hosts: { type: "string" },
+  },
+});
+const hosts = (values.hosts ?? "").split(",").filter((h) => h.length > 0);
+const index = Number(values.index);
+const local = hosts[index];
+const secret = process.env["TSGRID_SECRET"];
+if (local === undefined || !Number.isInteger(index) || secret === undefined || secret.length === 0) {
+  console.error("usage: TSGRID_SECRET=... node node.js --index <i> --hosts <ws://host:port/grid,...>");
+  process.exit(2);
+}
+
+const cluster: PeerInfo[] = hosts.map((host, i) => ({ host, label: `node${i + 1}` }));
+const self = `node${index + 1}`;
+const labelOf = new Map(cluster.map((p) => [p.host, p.label]));
+const send = (msg: NodeMessage): void => void process.send?.(msg);
+
+const table = new LockTable({ validityMs: LOCK_VALIDITY_MS });
+const metrics = new Metrics();
+
+// #region lock-node
+const manager = new Manager({
+  local,
+  hosts,
+  auth: sharedSecretAuth(secret),
+  reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, // a restarted peer is back within 0.5 s
+});
+registerLocker(manager, new LockService(table, { metrics }));
+await manager.listen();
+// #endregion lock-node
+
+const sweep = setInterval(() => table.expireStale(), EXPIRY_SWEEP_MS);
+manager.onStateChange((peer, state) => send({ type: "peer", peer: labelOf.get(peer) ?? peer, state }));
+
+let stopping = false;
+async function shutdown(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  clearInterval(sweep);
+  table.close();
+  await manager.close();
+  process.exit(code);
+}
+
+process.on("message", (raw) => {
+  const msg = raw as OrchestratorMessage;
+  if (msg.type === "start") void start(msg.until);
+  else if (msg.type === "exit") {
+    send({ type: "final", metrics: metrics.snapshot() });
+    void shutdown(0);
+  }
+});
+// The orchestrator is gone: do not linger.
+process.on("disconnect", () => void shutdown(0));
+process.on("SIGTERM", () => void shutdown(0));
+
+async function start(until: number): Promise<void> {
+  const progress = setInterval(() => send({ type: "progress", metrics: metrics.snapshot() }), PROGRESS_MS);
+  try {
+    const ready = AbortSignal.timeout(CONNECT_TIMEOUT_MS);
+    await Promise.all(manager.peers.map((peer) => manager.connection(peer).waitConnected({ signal: ready })));
+    send({ type: "connected" });
+    await new Workload(self, manager, table, cluster, metrics).run(until);
+  } catch (err) {
+    metrics.unexpectedError(`${self}: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    clearInterval(progress);
+  }
+  send({ type: "done", metrics: metrics.snapshot() });
+}
+
+send({ type: "ready" });

@@ -1,0 +1,244 @@
+/**
+ * What each node of the demo does while it runs: it uses the lock service of every other
+ * node, with all three handler forms.
+ *
+ * - Lock workers (single requests): take a write or read lock on a random shared resource by
+ *   quorum across all nodes, hold it briefly (sometimes refreshing it), release it.
+ * - Event followers (server streams): one `lockEvents` subscription per peer, checking that
+ *   the events arrive in order without gaps.
+ * - Lease refreshers (bidirectional streams): the node holds long-lived leases and keeps them
+ *   alive through one `refreshMany` stream per peer: a batch of refreshes in, results out.
+ *
+ * A peer that goes away is not an error for the workload: its calls fail fast with
+ * `DisconnectedError` (counted per peer), the quorum carries on without it, and the
+ * streams to it are reopened once it is connected again.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Manager } from "tsgrid";
+import { LockerClient } from "../../generated/locks.js";
+import { remotePeer } from "./client.js";
+import { localPeer } from "./local-peer.js";
+import type { LockTable } from "./lock-table.js";
+import type { Metrics } from "./metrics.js";
+import { QuorumMutex, type LockPeer } from "./quorum-mutex.js";
+
+export interface WorkloadOptions {
+  /** Concurrent lock workers. Default 4. */
+  workers?: number;
+  /** Shared resources the workers compete for. Default 16. */
+  resources?: number;
+  /** Leases this node holds and refreshes in batches. Default 16. */
+  leases?: number;
+  /** Period of the lease refresh batches. Default 500 ms. */
+  leaseRefreshMs?: number;
+  /** How long a worker tries to take a lock before counting it busy. Default 250 ms. */
+  lockTimeoutMs?: number;
+  /** Deadline of each call to one node. Default 1_000 ms. */
+  callTimeoutMs?: number;
+}
+
+/** A peer of this node: its address and its short label for reports. */
+export interface PeerInfo {
+  host: string;
+  label: string;
+}
+
+export class Workload {
+  private readonly stop = new AbortController();
+  private readonly peers: LockPeer[];
+  private readonly remotes: { info: PeerInfo; client: LockerClient }[];
+  private readonly leases: QuorumMutex[] = [];
+  private readonly o: Required<WorkloadOptions>;
+
+  constructor(
+    private readonly self: string,
+    private readonly manager: Manager,
+    private readonly table: LockTable,
+    /** Every node of the cluster, this one included, in the same order on every node. */
+    cluster: readonly PeerInfo[],
+    private readonly metrics: Metrics,
+    options: WorkloadOptions = {},
+  ) {
+    this.o = {
+      workers: options.workers ?? 4,
+      resources: options.resources ?? 16,
+      leases: options.leases ?? 16,
+      leaseRefreshMs: options.leaseRefreshMs ?? 500,
+      lockTimeoutMs: options.lockTimeoutMs ?? 250,
+      callTimeoutMs: options.callTimeoutMs ?? 1_000,
+    };
+    this.remotes = [];
+    this.peers = cluster.map((info) => {
+      if (info.label === self) return localPeer(info.label, table);
+      const client = new LockerClient(manager.connection(info.host));
+      this.remotes.push({ info, client });
+      return remotePeer(info.label, client, metrics);
+    });
+  }
+
+  /** Runs until `until` (ms since the epoch), then releases everything it holds. */
+  async run(until: number): Promise<void> {
+    const timer = setTimeout(() => this.stop.abort(), Math.max(0, until - Date.now()));
+    try {
+      await this.takeLeases();
+      await Promise.all([
+        ...Array.from({ length: this.o.workers }, (_, i) => this.lockWorker(i)),
+        ...this.remotes.map((r) => this.followEvents(r.info, r.client)),
+        ...this.remotes.map((r) => this.refreshLeases(r.info, r.client)),
+        this.refreshLocalLeases(),
+        this.operatorCleanup(),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      this.stop.abort();
+      await Promise.all(this.leases.map((lease) => lease.unlock()));
+    }
+  }
+
+  private get stopped(): boolean {
+    return this.stop.signal.aborted;
+  }
+
+  private mutex(resources: string[], source: string, refreshIntervalMs: number): QuorumMutex {
+    return new QuorumMutex(this.peers, resources, {
+      owner: this.self,
+      source,
+      callTimeoutMs: this.o.callTimeoutMs,
+      refreshIntervalMs,
+      onLost: () => this.metrics.locks.lost++,
+    });
+  }
+
+  private async takeLeases(): Promise<void> {
+    for (let i = 0; i < this.o.leases && !this.stopped; i++) {
+      // Refreshed in batches by refreshMany, so no per-lock refresh loop.
+      const lease = this.mutex([`lease/${this.self}/${i}`], "lease", 0);
+      if (await lease.lock({ timeoutMs: this.o.lockTimeoutMs })) this.leases.push(lease);
+    }
+  }
+
+  private async lockWorker(id: number): Promise<void> {
+    for (let round = 0; !this.stopped; round++) {
+      const resource = `bucket/object-${Math.floor(Math.random() * this.o.resources)}`;
+      const mutex = this.mutex([resource], `worker ${id}`, 1_000);
+      const read = Math.random() < 0.25;
+      const ok = read ? await mutex.rLock({ timeoutMs: this.o.lockTimeoutMs }) : await mutex.lock({ timeoutMs: this.o.lockTimeoutMs });
+      if (!ok) {
+        this.metrics.locks.busy++;
+        continue;
+      }
+      this.metrics.locks.acquired++;
+      // The critical section. Every 8th round also refreshes explicitly (the single `refresh`).
+      if (round % 8 === 0) await mutex.refreshOnce();
+      await sleep(1);
+      await mutex.unlock();
+    }
+  }
+
+  /** Waits until the peer is connected (or the run ends); false when the run ended. */
+  private async connected(host: string): Promise<boolean> {
+    try {
+      await this.manager.connection(host).waitConnected({ signal: this.stop.signal });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async followEvents(peer: PeerInfo, client: LockerClient): Promise<void> {
+    while (!this.stopped && (await this.connected(peer.host))) {
+      let stream;
+      try {
+        stream = await this.metrics.time("lockEvents", peer.label, () => client.lockEvents({}, { signal: this.stop.signal }));
+      } catch {
+        await pause(this.stop.signal);
+        continue;
+      }
+      let last = 0;
+      try {
+        for await (const event of stream.responses) {
+          this.metrics.message("lockEvents in");
+          if (last > 0 && event.seq > last + 1) this.metrics.eventGaps += event.seq - last - 1;
+          last = event.seq;
+        }
+      } catch (err) {
+        if (!this.stopped) this.metrics.failure(peer.label, err);
+      } finally {
+        stream.cancel();
+      }
+    }
+  }
+
+  private async refreshLeases(peer: PeerInfo, client: LockerClient): Promise<void> {
+    while (!this.stopped && (await this.connected(peer.host))) {
+      let stream;
+      try {
+        stream = await this.metrics.time("refreshMany", peer.label, () => client.refreshMany({ signal: this.stop.signal }));
+      } catch {
+        await pause(this.stop.signal);
+        continue;
+      }
+      const results = (async () => {
+        for await (const result of stream.responses) {
+          this.metrics.message("refreshMany results in");
+          // A restarted node lost its table: it answers not_found until the lease is retaken.
+          if (!result.ok) this.metrics.message("refreshMany not found");
+        }
+      })();
+      // Handled below; until then a failure must not count as an unhandled rejection.
+      results.catch(() => undefined);
+      try {
+        // #region refresh-client
+        while (!this.stopped) {
+          for (const lease of this.leases) {
+            const uid = lease.uid;
+            if (uid === undefined) continue;
+            await stream.requests.send({ uid, resources: [...lease.resources] });
+            this.metrics.message("refreshMany requests out");
+          }
+          await sleep(this.o.leaseRefreshMs, undefined, { signal: this.stop.signal }).catch(() => undefined);
+        }
+        stream.requests.close(); // EOF travels after the requests already sent
+        await results;
+        // #endregion refresh-client
+      } catch (err) {
+        if (!this.stopped) this.metrics.failure(peer.label, err);
+        stream.cancel();
+        await results.catch(() => undefined);
+      }
+    }
+  }
+
+  /** The node's own share of its leases is refreshed in its table directly. */
+  private async refreshLocalLeases(): Promise<void> {
+    while (!this.stopped) {
+      for (const lease of this.leases) {
+        const uid = lease.uid;
+        if (uid !== undefined) this.table.refresh({ uid, resources: [...lease.resources] });
+      }
+      await sleep(this.o.leaseRefreshMs, undefined, { signal: this.stop.signal }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * An operator's clean-up: a lock left behind by a client that crashed right after taking it
+   * is removed everywhere with `forceUnlock`, without waiting for it to expire.
+   */
+  private async operatorCleanup(): Promise<void> {
+    const orphan = this.mutex([`orphan/${this.self}`], "crashed client", 0);
+    if (!(await orphan.lock({ timeoutMs: this.o.lockTimeoutMs }))) return;
+    // The "client" crashes: it never unlocks. The operator clears the lock on every node.
+    const args = { uid: "operator", resources: [...orphan.resources], owner: this.self, quorum: 0 };
+    await Promise.all(
+      this.remotes.map(({ info, client }) =>
+        this.metrics.time("forceUnlock", info.label, () => client.forceUnlock(args, { timeoutMs: this.o.callTimeoutMs })).catch(() => undefined),
+      ),
+    );
+    this.table.forceUnlock(args);
+  }
+}
+
+/** A short pause before retrying a stream, unless the run ends first. */
+function pause(signal: AbortSignal): Promise<void> {
+  return sleep(100, undefined, { signal }).catch(() => undefined);
+}
