@@ -4,7 +4,8 @@
  *
  * The hand-over cannot always happen in the same tick as the handshake message arrives (an
  * auth verifier may be async), and the peer may already send calls by then: they are
- * queued here and replayed, in order, when the Connection installs its handlers.
+ * queued here and replayed, in order, when the Connection installs its handlers (which it
+ * does in the same tick as it is given the link).
  */
 import { DisconnectedError } from "../errors.js";
 import type { MessageTransport, TransportHandlers } from "../transport/message-transport.js";
@@ -70,6 +71,10 @@ export class HandshakeLink {
    */
   handOver(): MessageTransport {
     const inner = this.transport;
+    // The usual case: nothing held back. The Connection gets the transport itself (no
+    // indirection on every send) and installs its handlers in the same tick, so nothing
+    // can slip in between.
+    if (this.queue.length === 0 && !this.closed) return inner;
     return {
       send: (data) => inner.send(data),
       get bufferedAmount() {

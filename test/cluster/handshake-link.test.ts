@@ -27,6 +27,14 @@ describe("HandshakeLink", () => {
     transport.terminate();
   });
 
+  it("hands over the transport itself when nothing was held back", async () => {
+    const [near, far] = memoryTransportPair();
+    const link = new HandshakeLink(near);
+    far.send(bytes(1));
+    expect([...(await link.next())]).toEqual([1]);
+    expect(link.handOver()).toBe(near);
+  });
+
   it("rejects a pending read when the link closes, and calls onClosed once", async () => {
     const [near, far] = memoryTransportPair();
     let closed = 0;
