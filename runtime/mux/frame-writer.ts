@@ -6,6 +6,12 @@
  * synchronous run (a loop of calls, the answers to one received Merged message) rides in the
  * same message: one syscall instead of hundreds.
  *
+ * After a flush, the writer is in a "burst" until the event loop's check phase
+ * (`setImmediate`): frames queued meanwhile are flushed together there instead of one
+ * microtask at a time. That is what merges a stream's messages, which a producer emits one per
+ * microtask chain (an async generator's `yield`, a loop of `await send()`), while a lone call
+ * in a quiet connection still goes out at once.
+ *
  * Each flush encodes into one exactly-sized buffer per WebSocket message (pooled by
  * `Buffer.allocUnsafe` when small). A reused scratch buffer would need a second copy: the
  * socket keeps a reference to what it was given until the kernel takes it, so the bytes
@@ -51,6 +57,9 @@ export class FrameWriter {
   private sizes: number[] = [];
   private pendingBytes = 0;
   private scheduled = false;
+  /** A flush happened in this turn of the event loop: merge until the check phase. */
+  private burst = false;
+  private immediateArmed = false;
   private waiters: RoomWaiter[] = [];
   private waitersHead = 0;
   private pollTimer: NodeJS.Timeout | undefined;
@@ -102,7 +111,8 @@ export class FrameWriter {
     this.pendingBytes += size;
     if (!this.scheduled) {
       this.scheduled = true;
-      queueMicrotask(this.flush);
+      // In a burst, the armed setImmediate flushes; otherwise flush at the end of this run.
+      if (!this.burst) queueMicrotask(this.flush);
     }
   }
 
@@ -152,6 +162,18 @@ export class FrameWriter {
       transport.send(buf);
       i = j;
     }
+    if (!this.immediateArmed) {
+      this.immediateArmed = true;
+      this.burst = true;
+      setImmediate(this.endOfTurn);
+    }
+  };
+
+  /** Check phase: flush what the burst gathered (staying in burst), or leave burst mode. */
+  private readonly endOfTurn = (): void => {
+    this.immediateArmed = false;
+    if (this.frames.length > 0 && this.transport !== undefined) this.flush();
+    else this.burst = false;
   };
 
   private readonly poll = (): void => {
@@ -176,6 +198,8 @@ export class FrameWriter {
   };
 
   private reset(): void {
+    this.scheduled = false;
+    this.burst = false;
     this.frames = [];
     this.subroutes = [];
     this.sizes = [];

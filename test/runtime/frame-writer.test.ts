@@ -52,6 +52,7 @@ describe("FrameWriter", () => {
     expect(t.sent[0]![0]).toBe(Op.Merged);
     expect(framesOf(t.sent[0]!).map((x) => x.muxId)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
     t.sent = [];
+    await new Promise((r) => setImmediate(r)); // let the writer leave its burst
     for (let i = 1; i <= 300; i++) w.write(f(i, new Uint8Array(10)));
     w.write(f(301, new Uint8Array(5000))); // bigger than maxMergeBytes: alone
     await Promise.resolve();
@@ -59,6 +60,27 @@ describe("FrameWriter", () => {
     for (const m of t.sent) expect(m.byteLength).toBeLessThanOrEqual(4096 + 20 + 20 + 5000);
     expect(t.sent.flatMap(framesOf).map((x) => x.muxId)).toEqual(Array.from({ length: 301 }, (_, i) => i + 1));
     expect(w.counters.framesOut).toBe(401);
+  });
+
+  it("after a flush, frames queued one microtask at a time (a stream's yields) merge at the check phase", async () => {
+    const t = new FakeTransport();
+    const w = new FrameWriter(opts);
+    w.attach(t);
+    w.write(f(1));
+    for (let i = 2; i <= 50; i++) {
+      await Promise.resolve();
+      w.write(f(i));
+    }
+    expect(t.sent).toHaveLength(1); // the first frame went out at once, alone
+    await new Promise((r) => setImmediate(r));
+    expect(t.sent).toHaveLength(2);
+    expect(framesOf(t.sent[1]!).map((x) => x.muxId)).toEqual(Array.from({ length: 49 }, (_, i) => i + 2));
+    // A quiet turn later, a lone frame goes out at once again.
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    w.write(f(99));
+    await Promise.resolve();
+    expect(t.sent).toHaveLength(3);
   });
 
   it("makes new calls wait when the backlog is over maxQueuedBytes, FIFO; cancelled waiters are skipped", async () => {
