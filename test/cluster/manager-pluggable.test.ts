@@ -10,6 +10,8 @@ import { shouldDial } from "../../runtime/cluster/who-dials.js";
 import type { CallTrace } from "../../runtime/connection/options.js";
 import { DisconnectedError, RemoteError, UnknownHandlerError } from "../../runtime/errors.js";
 import { silentLogger } from "../../runtime/logger.js";
+import { sharedSecretAuth } from "../../runtime/auth/shared-secret.js";
+import type { ClusterAuth } from "../../runtime/auth/cluster-auth.js";
 import type { ConnDialer } from "../../runtime/transport/dialer.js";
 import { MemoryLink, recordingLogger, until } from "./helpers.js";
 
@@ -166,6 +168,36 @@ describe("a pluggable transport (incomingConn + custom ConnDialer)", () => {
     expect(mx2.instanceId).not.toBe(oldInstance);
     expect(text(await my.connection(x).request(1, new Uint8Array()))).toBe("new x");
     expect(loggerY.text()).toContain("peer restarted");
+  });
+});
+
+describe("hand-over after the handshake", () => {
+  it("delivers calls the listener sends before the dialler has finished checking its answer", async () => {
+    const net = new MemoryNet();
+    const [x, y] = dialPair(); // x dials y; y attaches first, then x verifies y's token slowly
+    const hosts = [x, y];
+    const inner = sharedSecretAuth("s");
+    const slowAuth: ClusterAuth = {
+      token: (remote, local) => inner.token(remote, local),
+      verify: async (token, remote, local) => {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return inner.verify(token, remote, local);
+      },
+    };
+    const mx = net.add({ local: x, hosts, auth: slowAuth });
+    const my = net.add({ local: y, hosts, auth: slowAuth });
+    mx.registerSingle(1, (p) => encoder.encode(`x got ${text(p)}`));
+    let early: Promise<Uint8Array> | undefined;
+    let xStateWhenSent: string | undefined;
+    my.onStateChange((_peer, state) => {
+      if (state === "connected" && early === undefined) {
+        xStateWhenSent = mx.connection(y).state;
+        early = my.connection(x).request(1, encoder.encode("early"), { timeoutMs: 2000 });
+      }
+    });
+    await until(() => early !== undefined);
+    expect(xStateWhenSent).not.toBe("connected"); // really sent before x attached
+    expect(text(await early!)).toBe("x got early");
   });
 });
 
