@@ -10,7 +10,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, platform, release } from "node:os";
+import { cpus, loadavg, platform, release } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import yargs from "yargs";
@@ -45,6 +45,13 @@ const argv = yargs(hideBin(process.argv))
   .option("budget", { type: "number", describe: "total time budget in s; rows past it are skipped (default 280, quick 60)" })
   .option("readme", { type: "boolean", describe: "update README.md between the bench markers (default: on for full runs)" })
   .option("profile", { type: "boolean", default: false, describe: "run tsgrid children with --cpu-prof (bench/results/profiles/)" })
+  .option("pin", {
+    type: "string",
+    choices: ["auto", "yes", "no"],
+    default: "auto",
+    describe: "pin server and client to one core each (taskset); auto: only when the machine is quiet (load average < cores/2), since on a busy machine a pinned process waits for its core while the other is free",
+  })
+  .option("nice", { type: "number", default: 0, describe: "run the children at this nice level (e.g. -10, as root) on a busy machine" })
   .option("list", { type: "boolean", default: false, describe: "list the rows and exit" })
   .strict()
   .parseSync();
@@ -57,6 +64,7 @@ const durationMs = argv.duration ?? (quick ? 400 : 1500);
 const rounds = Math.max(1, Math.floor(argv.rounds ?? (quick ? 1 : 2)));
 const warmupMs = argv.warmup ?? (quick ? 150 : 500);
 const budgetMs = (argv.budget ?? (quick ? 60 : 280)) * 1000;
+const pin = canPin() && (argv.pin === "yes" || (argv.pin === "auto" && loadavg()[0]! < cpus().length / 2));
 const outDir = partial ? join(benchSrc, "results", "quick") : join(benchSrc, "results");
 const profileDir = join(benchSrc, "results", "profiles");
 
@@ -98,7 +106,7 @@ async function runRow(row: Row): Promise<RowResult> {
     let port = 0;
     let serverInfo: Record<string, unknown> | undefined;
     if (row.server !== undefined) {
-      server = spawnNode(join(distBench, row.server.script), { core: SERVER_CORE, nodeArgs: nodeArgs("server"), args: row.server.args ?? [] });
+      server = spawnNode(join(distBench, row.server.script), { ...(pin ? { core: SERVER_CORE } : {}), nice: argv.nice, nodeArgs: nodeArgs("server"), args: row.server.args ?? [] });
       children.push(server);
       const listening = await nextMessage(
         server,
@@ -113,7 +121,7 @@ async function runRow(row: Row): Promise<RowResult> {
       port = listening.port;
       serverInfo = listening.info;
     }
-    const client = spawnNode(join(distBench, "client.js"), { core: CLIENT_CORE, nodeArgs: nodeArgs("client") });
+    const client = spawnNode(join(distBench, "client.js"), { ...(pin ? { core: CLIENT_CORE } : {}), nice: argv.nice, nodeArgs: nodeArgs("client") });
     children.push(client);
     // Proxy the client's probes of the server's usage.
     let probeId = 1;
@@ -191,10 +199,11 @@ async function main(): Promise<void> {
     for (const r of rows) console.log(`${r.id.padEnd(32)} ${r.title}${r.unavailable ? `  (skipped: ${r.unavailable})` : ""}`);
     return;
   }
-  const pinned = canPin();
+  const pinned = pin;
   console.log(`bench: ${rows.length} rows, ${durationMs} ms each (+${warmupMs} ms warm-up)${pinned ? ", server/client pinned to cores 0/1" : ""}`);
   if (argv.profile) mkdirSync(profileDir, { recursive: true });
   const started = Date.now();
+  const loadStart = loadavg()[0]!;
   const best = new Map<string, RowResult>();
   for (let round = 1; round <= rounds; round++) {
     if (rounds > 1) console.log(`round ${round} of ${rounds}`);
@@ -218,9 +227,11 @@ async function main(): Promise<void> {
   const meta: RunMeta = {
     date: now.toISOString().slice(0, 16).replace("T", " ") + " UTC",
     mode: quick ? "quick" : "full",
-    machine: { cpu: cpus()[0]?.model.trim() ?? "unknown CPU", cores: cpus().length, node: process.version, os: `${platform()} ${release()}`, pinned },
+    machine: { cpu: cpus()[0]?.model.trim() ?? "unknown CPU", cores: cpus().length, node: process.version, os: `${platform()} ${release()}`, pinned, nice: argv.nice },
+    loadAvg: [loadStart, loadavg()[0]!],
     durationMs,
     warmupMs,
+    rounds,
   };
   mkdirSync(outDir, { recursive: true });
   const day = now.toISOString().slice(0, 10);

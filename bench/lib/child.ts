@@ -44,6 +44,8 @@ export interface SpawnOptions {
   /** Extra node flags, e.g. --expose-gc, --cpu-prof. */
   nodeArgs?: string[];
   args?: string[];
+  /** Scheduling priority adjustment (`nice -n`), e.g. -10 on a busy shared machine (needs root). */
+  nice?: number;
 }
 
 /** Spawns `node <script>` with an IPC channel; stdout/stderr go to ours. */
@@ -51,11 +53,11 @@ export function spawnNode(script: string, opts: SpawnOptions = {}): ChildProcess
   installHooks();
   const nodeArgv = [...(opts.nodeArgs ?? []), script, ...(opts.args ?? [])];
   const pin = opts.core !== undefined && canPin();
-  const child = pin
-    ? spawn("taskset", ["-c", String(opts.core), process.execPath, ...nodeArgv], {
-        stdio: ["ignore", "inherit", "inherit", "ipc"],
-      })
-    : spawn(process.execPath, nodeArgv, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  // Both wrappers exec the next program, so the child's pid (and IPC channel) is node's.
+  let argv = [process.execPath, ...nodeArgv];
+  if (pin) argv = ["taskset", "-c", String(opts.core), ...argv];
+  if (opts.nice !== undefined && opts.nice !== 0) argv = ["nice", "-n", String(opts.nice), ...argv];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   live.add(child);
   child.once("exit", () => live.delete(child));
   return child;

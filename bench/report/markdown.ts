@@ -4,9 +4,12 @@ import type { Ratio, RowResult } from "./ratios.js";
 export interface RunMeta {
   date: string;
   mode: "full" | "quick";
-  machine: { cpu: string; cores: number; node: string; os: string; pinned: boolean };
+  machine: { cpu: string; cores: number; node: string; os: string; pinned: boolean; nice: number };
+  /** 1-minute load average at the start and the end of the run (other work on the machine). */
+  loadAvg: [number, number];
   durationMs: number;
   warmupMs: number;
+  rounds: number;
 }
 
 const fmtInt = (n: number): string => Math.round(n).toLocaleString("en-US");
@@ -22,7 +25,7 @@ export function fmtRatio(v: number | undefined): string {
 
 export function machineLine(meta: RunMeta): string {
   const m = meta.machine;
-  return `${meta.date} · ${m.cpu}, ${m.cores} cores · Node ${m.node} · ${m.os} · ${m.pinned ? "server and client pinned to one core each" : "not pinned"} · ${meta.mode} run, ${meta.durationMs} ms per row`;
+  return `${meta.date} · ${m.cpu}, ${m.cores} cores · Node ${m.node} · ${m.os} · ${m.pinned ? "server and client pinned to one core each" : "not pinned"}${m.nice !== 0 ? ` at nice ${m.nice}` : ""} · load average ${meta.loadAvg[0].toFixed(1)} → ${meta.loadAvg[1].toFixed(1)} · ${meta.mode} run, best of ${meta.rounds} × ${meta.durationMs} ms per row`;
 }
 
 export function ratiosTable(ratios: Ratio[]): string {
