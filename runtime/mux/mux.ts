@@ -30,6 +30,7 @@ import { Flag, MAX_HANDLER_ID, MAX_U32, Op } from "../protocol/frame.js";
 import type { Frame } from "../protocol/frame.js";
 import type { MessageTransport } from "../transport/message-transport.js";
 import type { CallOptions, SingleHandler, Stream } from "../types.js";
+import { AbortGroups } from "./abort-groups.js";
 import { DeadlineWheel } from "./deadline-wheel.js";
 import { FrameWriter } from "./frame-writer.js";
 import { IncomingRequest } from "./incoming-calls.js";
@@ -75,6 +76,7 @@ export class Mux {
   readonly streams = new Set<OutgoingStream | IncomingStream>();
   readonly writer: FrameWriter;
   readonly wheel: DeadlineWheel;
+  readonly aborts = new AbortGroups();
   readonly options: ConnectionOptions;
   readonly remote: string;
   readonly local: string;
@@ -173,7 +175,7 @@ export class Mux {
     this.wheel.add(call);
     if (signal !== undefined) {
       call.signal = signal;
-      signal.addEventListener("abort", call);
+      this.aborts.add(signal, call);
     }
     const frame: Frame = {
       op: Op.Request,
@@ -222,7 +224,7 @@ export class Mux {
   private settleOutgoing(call: OutgoingRequest, value: Uint8Array | undefined, err: GridError | undefined): void {
     this.wheel.remove(call);
     if (call.signal !== undefined) {
-      call.signal.removeEventListener("abort", call);
+      this.aborts.remove(call.signal, call);
       call.signal = undefined;
     }
     call.pendingFrame = undefined;

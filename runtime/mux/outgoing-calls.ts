@@ -3,19 +3,20 @@
  * outgoing-stream.ts. Their ids are allocated by this side; the peer's answers (Response,
  * AckMux, MuxConnectError, MuxServerMsg, UnblockClientMux, DisconnectServerMux) address them.
  *
- * A call object is its own deadline-wheel node, abort listener (`handleEvent`) and room
+ * A call object is its own deadline-wheel node, abort target (`onAbort`) and room
  * waiter, so a request costs this object, its frame, its payload and one promise.
  */
 import { AbortError, DeadlineExceededError } from "../errors.js";
 import type { GridError } from "../errors.js";
 import type { Frame } from "../protocol/frame.js";
+import type { Abortable } from "./abort-groups.js";
 import type { Bucket, DeadlineEntry } from "./deadline-wheel.js";
 import type { RoomWaiter } from "./frame-writer.js";
 import type { Mux } from "./mux.js";
 
 export const CallKind = { Request: 0, Stream: 1 } as const;
 
-export class OutgoingRequest implements DeadlineEntry, RoomWaiter {
+export class OutgoingRequest implements DeadlineEntry, RoomWaiter, Abortable {
   readonly kind = CallKind.Request;
   resolve!: (value: Uint8Array) => void;
   reject!: (reason: GridError) => void;
@@ -42,8 +43,7 @@ export class OutgoingRequest implements DeadlineEntry, RoomWaiter {
   ) {}
 
   /** The caller's AbortSignal fired. */
-  handleEvent(): void {
-    const reason = this.signal?.reason;
+  onAbort(reason: unknown): void {
     this.mux.cancelOutgoing(this, new AbortError("call cancelled by the caller", { cause: reason }));
   }
 

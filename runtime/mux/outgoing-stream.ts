@@ -13,6 +13,7 @@ import { encodeErrorPayload } from "../protocol/error-payload.js";
 import { Flag, Op } from "../protocol/frame.js";
 import type { Frame } from "../protocol/frame.js";
 import type { Stream, StreamWriter } from "../types.js";
+import type { Abortable } from "./abort-groups.js";
 import type { Bucket, DeadlineEntry } from "./deadline-wheel.js";
 import type { RoomWaiter } from "./frame-writer.js";
 import type { Mux } from "./mux.js";
@@ -42,7 +43,7 @@ class StreamInput implements StreamWriter {
   }
 }
 
-export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, InboundOwner {
+export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, InboundOwner, Abortable {
   readonly kind = CallKind.Stream;
   responses!: InboundQueue;
   requests: StreamWriter | undefined;
@@ -91,7 +92,7 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
       this.deadlineAt = performance.now() + deadlineMs;
       this.mux.wheel.add(this);
     }
-    this.signal?.addEventListener("abort", this);
+    if (this.signal !== undefined) this.mux.aborts.add(this.signal, this);
     const frame: Frame = {
       op: Op.ConnectMux,
       flags: 0,
@@ -190,8 +191,8 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
   }
 
   /** The caller's AbortSignal fired. */
-  handleEvent(): void {
-    this.cancel(this.signal?.reason);
+  onAbort(reason: unknown): void {
+    this.cancel(reason);
   }
 
   onDeadline(): void {
@@ -288,7 +289,7 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
     this.connectFrame = undefined;
     this.mux.forgetStream(this);
     if (this.signal !== undefined) {
-      this.signal.removeEventListener("abort", this);
+      this.mux.aborts.remove(this.signal, this);
       this.signal = undefined;
     }
     this.inputError = inputErr;

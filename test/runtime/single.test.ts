@@ -104,6 +104,29 @@ describe.each(transports)("single requests over %s", (kind) => {
     await expect(pair.a.request(4, bytes("x"), { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
   });
 
+  it("one signal shared by 5,000 calls cancels them all, with one listener", async () => {
+    pair = await makePair(kind);
+    let entered = 0;
+    pair.rb.registerSingle(4, (_p, ctx) => {
+      entered++;
+      return new Promise((resolve) => ctx.signal.addEventListener("abort", () => resolve(bytes("late"))));
+    });
+    pair.rb.registerSingle(5, (p) => p);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
+    const ac = new AbortController();
+    const calls = Array.from({ length: 5000 }, () => pair!.a.request(4, bytes("x"), { signal: ac.signal }).catch((e: unknown) => e));
+    // A call that finishes first leaves the shared signal's group cleanly.
+    expect(text(await pair.a.request(5, bytes("ok"), { signal: ac.signal }))).toBe("ok");
+    await until(() => entered === 5000);
+    ac.abort();
+    for (const r of await Promise.all(calls)) expect(r).toBeInstanceOf(AbortError);
+    await until(() => pair!.a.stats.inFlight === 0 && pair!.b.stats.inFlight === 0);
+    process.off("warning", onWarning);
+    expect(warnings.filter((w) => /listener/i.test(w.message))).toEqual([]);
+  });
+
   it("answers 10,000 concurrent requests from both sides at once", async () => {
     pair = await makePair(kind);
     const { a, b } = pair;
