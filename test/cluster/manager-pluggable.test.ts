@@ -135,7 +135,7 @@ describe("a pluggable transport (incomingConn + custom ConnDialer)", () => {
     for (const err of await Promise.all(outcomes)) expect(err).toBeInstanceOf(DisconnectedError);
     const elapsed = performance.now() - start;
     expect(elapsed).toBeGreaterThanOrEqual(250);
-    expect(elapsed).toBeLessThan(300 + 4 * 50 + 200);
+    expect(elapsed).toBeLessThan(300 + 700); // the limit, one check period and slack for a loaded machine
     // The dialling side redials over a fresh link; the new connection serves new calls.
     await until(() => mx.connection(y).state === "connected" && mx.connection(y).stats.reconnects === 1);
     expect([...(await mx.connection(y).request(1, new Uint8Array([4])))]).toEqual([4]);
