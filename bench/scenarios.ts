@@ -112,8 +112,9 @@ export function buildRows(avail: Availability = {}): Row[] {
     });
   }
 
-  // --- tsgrid: two Connections over ws, no Manager ---
-  const tsgridServer = { script: "servers/tsgrid-server.js" };
+  // --- tsgrid: two Managers (one per process); memory rows use bare Connections ---
+  const tsgridServer = { script: "servers/tsgrid-server.js", args: ["manager"] };
+  const directServer = { script: "servers/tsgrid-server.js", args: ["direct"] };
   for (const payload of PAYLOADS) {
     for (const inflight of INFLIGHTS) {
       rows.push({
@@ -157,7 +158,7 @@ export function buildRows(avail: Availability = {}): Row[] {
     id: "tsgrid.memory.inflight",
     group: "memory",
     title: "tsgrid, 10,000 requests in flight",
-    server: tsgridServer,
+    server: directServer,
     client: "tsgrid",
     params: { mode: "inflight-memory", calls: 10_000, extraTimeMs: 30_000 },
     unit: "round trips",
@@ -168,7 +169,7 @@ export function buildRows(avail: Availability = {}): Row[] {
     id: "tsgrid.memory.idle",
     group: "memory",
     title: "tsgrid, 100 idle connections",
-    server: tsgridServer,
+    server: directServer,
     client: "tsgrid",
     params: { mode: "idle-memory", connections: 100, extraTimeMs: 30_000 },
     unit: "round trips",

@@ -7,7 +7,7 @@ import type { Connection } from "tsgrid";
 import type { ClientContext, ClientModule, CustomResult } from "../lib/client-child.js";
 import { settleGc, usageNow, type Usage } from "../lib/ipc.js";
 import { now, type Phase } from "../lib/phase.js";
-import { connectTsgrid } from "../lib/tsgrid-connect.js";
+import { connectManager, connectTsgrid } from "../lib/tsgrid-connect.js";
 import { H, readU32, sourceRequest } from "../lib/tsgrid-handlers.js";
 
 /** Messages one server-stream phase asks for at most (the phase stops it earlier by time). */
@@ -20,8 +20,19 @@ export const tsgridClient: ClientModule = async (ctx) => {
   if (mode === "inflight-memory") return { close: () => {}, custom: () => inflightMemory(ctx) };
   if (mode === "idle-memory") return { close: () => {}, custom: () => idleMemory(ctx) };
 
-  const conn = await connectTsgrid(ctx.port);
-  const close = (): void => conn.close();
+  // Managers (with their handshake) when the server runs one; a bare Connection otherwise.
+  const clientPort = ctx.serverInfo?.["clientPort"];
+  let conn: Connection;
+  let close: () => Promise<void> | void;
+  if (typeof clientPort === "number") {
+    const pair = await connectManager(ctx.port, clientPort);
+    conn = pair.conn;
+    close = pair.close;
+  } else {
+    const direct = await connectTsgrid(ctx.port);
+    conn = direct;
+    close = () => direct.close();
+  }
   const size = ctx.num("payload", 32);
   const payload = new Uint8Array(size).fill(7);
 

@@ -1,8 +1,17 @@
-/** Client side of the tsgrid rows: one Connection over a fresh `ws` WebSocket, no Manager. */
-import { Connection, HandlerRegistry, wsTransport, type Logger } from "tsgrid";
+/** Client side of the tsgrid rows: a bare Connection over a fresh `ws` WebSocket, or a Manager. */
+import { Connection, HandlerRegistry, silentLogger, wsTransport } from "tsgrid";
 import { WebSocket } from "ws";
+import { gridAddress, startManager, waitConnected } from "./tsgrid-cluster.js";
 
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+export { silentLogger };
+
+/** The client's Manager, peered with the server child's (see servers/tsgrid-server.ts). */
+export async function connectManager(serverPort: number, clientPort: number): Promise<{ conn: Connection; close(): Promise<void> }> {
+  const server = gridAddress(serverPort);
+  const manager = await startManager(gridAddress(clientPort), [server, gridAddress(clientPort)]);
+  await waitConnected(manager);
+  return { conn: manager.connection(server), close: () => manager.close() };
+}
 
 export async function connectTsgrid(port: number, name = "client"): Promise<Connection> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });

@@ -1,14 +1,26 @@
 /**
- * tsgrid server: a `ws` server whose every connection gets a Connection (no Manager, no
- * handshake: the benchmark measures the mux) with the benchmark handlers.
+ * tsgrid server, two modes (argv[2]):
+ *  - "manager" (default): a Manager listening on a loopback port, whose hosts are itself and
+ *    one client Manager on a port reserved here (passed to the client as `clientPort`);
+ *  - "direct": a `ws` server whose every connection gets a bare Connection (no handshake),
+ *    for the memory rows that open many connections from one client.
  */
 import { Connection, HandlerRegistry, wsTransport } from "tsgrid";
 import { WebSocketServer } from "ws";
 import { runServerChild } from "../lib/server-child.js";
 import { registerBenchHandlers } from "../lib/tsgrid-handlers.js";
 import { silentLogger } from "../lib/tsgrid-connect.js";
+import { freePort, gridAddress, startManager } from "../lib/tsgrid-cluster.js";
+
+const mode = process.argv[2] ?? "manager";
 
 runServerChild(async () => {
+  if (mode === "manager") {
+    const port = await freePort();
+    const clientPort = await freePort();
+    const manager = await startManager(gridAddress(port), [gridAddress(port), gridAddress(clientPort)]);
+    return { port, info: { clientPort }, close: () => manager.close() };
+  }
   const registry = new HandlerRegistry();
   registerBenchHandlers(registry);
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });

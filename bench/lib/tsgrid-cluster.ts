@@ -1,0 +1,36 @@
+/** Managers for the benchmark: free loopback ports, a Manager with the bench handlers, readiness. */
+import { createServer } from "node:net";
+import { Manager, silentLogger } from "tsgrid";
+import { registerBenchHandlers } from "./tsgrid-handlers.js";
+
+/** How long a benchmark Manager may take to connect to all its peers, ms. */
+const CONNECT_TIMEOUT_MS = 15_000;
+
+/** An ephemeral loopback port that was free a moment ago (Manager addresses need the port up front). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const address = srv.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export const gridAddress = (port: number): string => `ws://127.0.0.1:${port}/grid`;
+
+/** A listening Manager serving the bench handlers. */
+export async function startManager(local: string, hosts: readonly string[]): Promise<Manager> {
+  const manager = new Manager({ local, hosts, logger: silentLogger });
+  registerBenchHandlers(manager);
+  await manager.listen();
+  return manager;
+}
+
+/** Resolves once the Manager is connected to every peer (bounded by a timeout). */
+export async function waitConnected(manager: Manager): Promise<void> {
+  const signal = AbortSignal.timeout(CONNECT_TIMEOUT_MS);
+  await Promise.all(manager.peers.map((peer) => manager.connection(peer).waitConnected({ signal })));
+}
