@@ -528,10 +528,12 @@ export class Manager implements HandlerRegistrar {
   private dialFailed(peer: Peer, error: GridError): void {
     const refused = error.code === ErrorCode.Unauthenticated || error.code === ErrorCode.Protocol;
     const fields = { local: this.local, peer: peer.name, attempt: peer.attempt + 1, error: error.message };
-    if (refused) this.logger.error("handshake refused", fields);
-    else if (peer.lastFailure !== error.message) this.logger.warn("cannot connect", fields);
-    else this.logger.debug("cannot connect", fields);
-    peer.lastFailure = error.message;
+    // The same failure again (numbers aside: skews, timeouts) is logged at debug only.
+    const failure = error.message.replace(/\d+/g, "#");
+    if (peer.lastFailure === failure) this.logger.debug(refused ? "handshake refused" : "cannot connect", fields);
+    else if (refused) this.logger.error("handshake refused", fields);
+    else this.logger.warn("cannot connect", fields);
+    peer.lastFailure = failure;
     // Back to "disconnected" with the reason, so state listeners see why.
     peer.conn.detach(error);
     this.scheduleRedial(peer);
