@@ -16,6 +16,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { canPin, nextMessage, spawnNode, stopChild } from "./lib/child.js";
+import { runCluster } from "./lib/cluster-run.js";
 import type { ClientResult, FromClient, FromServer, ScenarioSpec, ToClient, ToServer } from "./lib/ipc.js";
 import { machineLine, readmeSection, renderMarkdown, type RunMeta } from "./report/markdown.js";
 import { computeRatios, type RowResult } from "./report/ratios.js";
@@ -97,6 +98,7 @@ function isBetter(a: RowResult, b: RowResult): boolean {
 async function runRow(row: Row): Promise<RowResult> {
   const base = { id: row.id, title: row.title, group: row.group, unit: row.unit, params: row.params };
   if (row.unavailable !== undefined) return skippedRow(row, row.unavailable);
+  if (row.cluster !== undefined) return runClusterRow(row, row.cluster);
   const children: ChildProcess[] = [];
   const profiling = argv.profile && row.id.startsWith("tsgrid");
   const nodeArgs = (who: string): string[] =>
@@ -177,6 +179,37 @@ async function availability(): Promise<Availability> {
     return missing.length > 0 ? { tsgrid: `runtime does not export ${missing.join(", ")} yet` } : {};
   } catch (err) {
     return { tsgrid: `runtime not built (${err instanceof Error ? err.message.split("\n")[0] : String(err)})` };
+  }
+}
+
+async function runClusterRow(row: Row, nodes: number): Promise<RowResult> {
+  const profiling = argv.profile;
+  try {
+    const r = await runCluster(distBench, {
+      nodes,
+      inflight: Number(row.params["inflight"]),
+      payload: Number(row.params["payload"]),
+      warmupMs,
+      durationMs,
+      maxOps: MAX_OPS,
+      nice: argv.nice,
+      nodeArgs: (who) =>
+        profiling ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${row.id}.${who}.cpuprofile`] : [],
+    });
+    return {
+      ...skippedRow(row, ""),
+      skipped: undefined,
+      throughput: r.elapsedMs > 0 ? (r.ops * 1000) / r.elapsedMs : 0,
+      ops: r.ops,
+      elapsedMs: r.elapsedMs,
+      p50Us: r.p50Us,
+      p99Us: r.p99Us,
+      // Every node is client and server at once: all CPU is on the "client" side.
+      clientCpuPerOpUs: r.ops > 0 ? r.cpuUs / r.ops : 0,
+      clientMaxRssMiB: r.maxRss / 2 ** 20,
+    };
+  } catch (err) {
+    return { ...skippedRow(row, ""), skipped: undefined, error: err instanceof Error ? err.message : String(err) };
   }
 }
 

@@ -14,6 +14,8 @@ export interface Row {
   /** What one operation is. */
   unit: "round trips" | "messages" | "encode+decode";
   quick: boolean;
+  /** A many-node row: this many Manager processes, every one calling random peers. */
+  cluster?: number;
   /** Skip reason when the row cannot run in this checkout (e.g. no gridgen output yet). */
   unavailable?: string;
 }
@@ -154,6 +156,17 @@ export function buildRows(avail: Availability = {}): Row[] {
       ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
     });
   }
+  rows.push({
+    id: "tsgrid.cluster8.c16.b32",
+    group: "tsgrid",
+    title: "tsgrid cluster: 8 Managers, random pairs, 16 in flight per node, 32 B",
+    cluster: 8,
+    client: "cluster",
+    params: { inflight: 16, payload: 32 },
+    unit: "round trips",
+    quick: true,
+    ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+  });
   rows.push({
     id: "tsgrid.memory.inflight",
     group: "memory",

@@ -60,6 +60,33 @@ export class Histogram {
     };
   }
 
+  /** The non-empty buckets, to ship a histogram between processes. */
+  buckets(): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    for (let i = 0; i < this.counts.length; i++) if (this.counts[i]! > 0) out.push([i, this.counts[i]!]);
+    return out;
+  }
+
+  /** Adds another process's histogram (its `buckets()`, count, sum and max). */
+  merge(buckets: Array<[number, number]>, sumUs: number, maxUs: number): void {
+    for (const [i, c] of buckets) {
+      if (i >= 0 && i < this.counts.length) {
+        this.counts[i]! += c;
+        this.n += c;
+      }
+    }
+    this.sum += sumUs;
+    if (maxUs > this.max) this.max = maxUs;
+  }
+
+  get sumUs(): number {
+    return this.sum;
+  }
+
+  get maxUs(): number {
+    return this.max;
+  }
+
   reset(): void {
     this.counts.fill(0);
     this.n = 0;
