@@ -13,6 +13,7 @@ import { silentLogger } from "../../runtime/logger.js";
 import { sharedSecretAuth } from "../../runtime/auth/shared-secret.js";
 import type { ClusterAuth } from "../../runtime/auth/cluster-auth.js";
 import type { ConnDialer } from "../../runtime/transport/dialer.js";
+import { connectWS } from "../../runtime/transport/connect-ws.js";
 import { MemoryLink, recordingLogger, until } from "./helpers.js";
 
 const encoder = new TextEncoder();
@@ -168,6 +169,49 @@ describe("a pluggable transport (incomingConn + custom ConnDialer)", () => {
     expect(mx2.instanceId).not.toBe(oldInstance);
     expect(text(await my.connection(x).request(1, new Uint8Array()))).toBe("new x");
     expect(loggerY.text()).toContain("peer restarted");
+  });
+});
+
+describe("timeouts of links that stall", () => {
+  it("drops an incoming stream that never upgrades, or never sends its Connect, after handshakeTimeoutMs", async () => {
+    const net = new MemoryNet();
+    const [x, y] = dialPair();
+    const my = net.add({ local: y, hosts: [x, y], handshakeTimeoutMs: 100 });
+    const silent = new MemoryLink();
+    my.incomingConn(silent.b); // not even the HTTP upgrade
+    const upgradedOnly = new MemoryLink();
+    my.incomingConn(upgradedOnly.b);
+    const ws = await connectWS(y, { dialer: async () => upgradedOnly.a }); // upgrade, then nothing
+    const wsClosed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
+    const start = performance.now();
+    await until(() => silent.b.destroyed && silent.a.destroyed, 2000, "silent stream dropped");
+    await wsClosed;
+    expect(performance.now() - start).toBeLessThan(1000);
+  });
+
+  it("gives up a dial that stalls after dialTimeoutMs, says why, and tries again", async () => {
+    const [x, y] = dialPair();
+    const stalls: MemoryLink[] = [];
+    const reasons: string[] = [];
+    const mx = new Manager({
+      local: x,
+      hosts: [x, y],
+      logger: silentLogger,
+      dialTimeoutMs: 100,
+      reconnect: { initialDelayMs: 10, maxDelayMs: 20 },
+      dialer: async () => {
+        const link = new MemoryLink(); // nobody answers the upgrade
+        stalls.push(link);
+        return link.a;
+      },
+    });
+    cleanups.push(() => mx.close());
+    mx.onStateChange((_peer, state, _previous, reason) => {
+      if (state === "disconnected" && reason !== undefined) reasons.push(reason.message);
+    });
+    await until(() => stalls.length >= 2, 3000, "a second dial");
+    expect(reasons[0]).toContain("dial timed out after 100 ms");
+    await until(() => stalls[0]!.a.destroyed, 1000, "the stalled stream destroyed");
   });
 });
 
