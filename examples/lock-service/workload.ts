@@ -23,17 +23,17 @@ import type { Metrics } from "./metrics.js";
 import { QuorumMutex, type LockPeer } from "./quorum-mutex.js";
 
 export interface WorkloadOptions {
-  /** Concurrent lock workers. Default 4. */
+  /** Concurrent lock workers on this node. Default: 12 across the cluster, at least 1 per node. */
   workers?: number;
   /** Shared resources the workers compete for. Default 16. */
   resources?: number;
-  /** Leases this node holds and refreshes in batches. Default 16. */
+  /** Leases this node holds and refreshes in batches. Default 8. */
   leases?: number;
   /** Period of the lease refresh batches. Default 500 ms. */
   leaseRefreshMs?: number;
-  /** How long a worker tries to take a lock before counting it busy. Default 250 ms. */
+  /** How long a worker tries to take a lock before counting it busy. Default 1_000 ms. */
   lockTimeoutMs?: number;
-  /** Deadline of each call to one node. Default 1_000 ms. */
+  /** Deadline of each call to one node: generous, so that an overloaded machine is not an error. Default 5_000 ms. */
   callTimeoutMs?: number;
 }
 
@@ -60,12 +60,12 @@ export class Workload {
     options: WorkloadOptions = {},
   ) {
     this.o = {
-      workers: options.workers ?? 4,
+      workers: options.workers ?? Math.max(1, Math.round(12 / cluster.length)),
       resources: options.resources ?? 16,
-      leases: options.leases ?? 16,
+      leases: options.leases ?? 8,
       leaseRefreshMs: options.leaseRefreshMs ?? 500,
-      lockTimeoutMs: options.lockTimeoutMs ?? 250,
-      callTimeoutMs: options.callTimeoutMs ?? 1_000,
+      lockTimeoutMs: options.lockTimeoutMs ?? 1_000,
+      callTimeoutMs: options.callTimeoutMs ?? 5_000,
     };
     this.remotes = [];
     this.peers = cluster.map((info) => {
@@ -110,11 +110,10 @@ export class Workload {
   }
 
   private async takeLeases(): Promise<void> {
-    for (let i = 0; i < this.o.leases && !this.stopped; i++) {
-      // Refreshed in batches by refreshMany, so no per-lock refresh loop.
-      const lease = this.mutex([`lease/${this.self}/${i}`], "lease", 0);
-      if (await lease.lock({ timeoutMs: this.o.lockTimeoutMs })) this.leases.push(lease);
-    }
+    // Refreshed in batches by refreshMany, so no per-lock refresh loop.
+    const leases = Array.from({ length: this.o.leases }, (_, i) => this.mutex([`lease/${this.self}/${i}`], "lease", 0));
+    const taken = await Promise.all(leases.map((lease) => lease.lock({ timeoutMs: this.o.lockTimeoutMs })));
+    this.leases.push(...leases.filter((_, i) => taken[i]));
   }
 
   private async lockWorker(id: number): Promise<void> {
