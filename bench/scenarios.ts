@@ -132,6 +132,17 @@ export function buildRows(avail: Availability = {}): Row[] {
       });
     }
   }
+  rows.push({
+    id: "tsgrid.typed.c128",
+    group: "tsgrid",
+    title: "tsgrid typed client (generated, validating), 128 in flight, NodeStatus",
+    server: tsgridServer,
+    client: "tsgrid",
+    params: { mode: "typed", inflight: 128 },
+    unit: "round trips",
+    quick: true,
+    ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+  });
   for (const payload of [32, KIB]) {
     rows.push({
       id: `tsgrid.source.b${payload}`,

@@ -7,17 +7,8 @@ import { decode as mpDecode, encode as mpEncode } from "@msgpack/msgpack";
 import { Packr } from "msgpackr";
 import type { ClientModule } from "../lib/client-child.js";
 import type { Phase } from "../lib/phase.js";
+import type { NodeStatus } from "../generated/bench.js";
 import { generatedCodec } from "./generated-codec.js";
-
-/** The benchmark object: a typical small cluster message (a node status report). */
-export interface NodeStatus {
-  id: number;
-  name: string;
-  online: boolean;
-  load: number;
-  tags: string[];
-  updatedAt: number;
-}
 
 export function sampleObjects(n: number): NodeStatus[] {
   const out: NodeStatus[] = [];

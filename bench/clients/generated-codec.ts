@@ -1,8 +1,5 @@
-/**
- * The generated codec, when gridgen output exists. Until then this returns undefined and the
- * codec row is skipped.
- */
-import type { NodeStatus } from "./codec.js";
+/** The generated (validating) codec of the benchmark schema (bench/schemas/bench.grid.ts). */
+import { NodeStatusCodec, type NodeStatus } from "../generated/bench.js";
 
 export interface ObjectCodec {
   encode(v: NodeStatus): Uint8Array;
@@ -10,8 +7,8 @@ export interface ObjectCodec {
 }
 
 /** Whether this checkout has the generated codec (the row is skipped otherwise). */
-export const GENERATED_CODEC_AVAILABLE: boolean = false;
+export const GENERATED_CODEC_AVAILABLE: boolean = true;
 
 export async function generatedCodec(): Promise<ObjectCodec | undefined> {
-  return undefined;
+  return NodeStatusCodec;
 }

@@ -4,6 +4,8 @@
  * connections).
  */
 import type { Connection } from "tsgrid";
+import { BenchClient, NodeStatusCodec } from "../generated/bench.js";
+import { sampleObjects } from "./codec.js";
 import type { ClientContext, ClientModule, CustomResult } from "../lib/client-child.js";
 import { settleGc, usageNow, type Usage } from "../lib/ipc.js";
 import { now, type Phase } from "../lib/phase.js";
@@ -48,6 +50,31 @@ export const tsgridClient: ClientModule = async (ctx) => {
     };
     return {
       close,
+      driver: async (phase) => {
+        const workers: Promise<void>[] = [];
+        for (let i = 0; i < inflight; i++) workers.push(worker(phase));
+        await Promise.all(workers);
+      },
+    };
+  }
+
+  if (mode === "typed") {
+    // The generated client: encode, request, decode and validate the answer.
+    const client = new BenchClient(conn);
+    const inflight = ctx.num("inflight");
+    const objects = sampleObjects(64);
+    const worker = async (phase: Phase): Promise<void> => {
+      let i = 0;
+      while (!phase.done) {
+        const t0 = now();
+        await client.echoStatus(objects[i++ & 63]!);
+        phase.hist.record((now() - t0) * 1000);
+        phase.ops++;
+      }
+    };
+    return {
+      close,
+      extra: () => ({ "payload bytes": NodeStatusCodec.encode(objects[0]!).byteLength }),
       driver: async (phase) => {
         const workers: Promise<void>[] = [];
         for (let i = 0; i < inflight; i++) workers.push(worker(phase));

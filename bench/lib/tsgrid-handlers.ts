@@ -3,6 +3,7 @@
  * so ids cannot drift).
  */
 import type { HandlerRegistrar } from "tsgrid";
+import { registerBench } from "../generated/bench.js";
 
 export const H = {
   /** Single: echoes its payload. */
@@ -17,6 +18,7 @@ export const H = {
   release: 5,
   /** Single: answers with how many calls are held (u32). */
   heldCount: 6,
+  // 10: Bench.echoStatus, the typed (generated) handler: see bench/schemas/bench.grid.ts.
 } as const;
 
 /** Stream credits of the benchmark's stream handlers (both directions). */
@@ -32,6 +34,7 @@ const u32 = (n: number): Uint8Array => {
 
 export function registerBenchHandlers(registry: HandlerRegistrar): void {
   registry.registerSingle(H.echo, (payload) => payload);
+  registerBench(registry, { echoStatus: (status) => status });
 
   registry.registerStream(
     H.source,
