@@ -101,8 +101,8 @@ function checkLockReply(o: unknown): string | undefined {
   if (!isObject(o)) return mismatch("LockReply", o);
   if (typeof o.ok !== "boolean") return ".ok" + mismatch("boolean", o.ok);
   if (o.reason === null) o.reason = undefined;
-  else if (o.reason !== undefined && (o.reason !== "conflict" && o.reason !== "not_found" && o.reason !== "expired" && o.reason !== "invalid")) return ".reason" + mismatchValue("\"conflict\" | \"not_found\" | \"expired\" | \"invalid\"", o.reason);
-  if (o.holder !== undefined && (typeof o.holder !== "string" && o.holder !== null)) return ".holder" + mismatch("string | null", o.holder);
+  else if (o.reason !== undefined && o.reason !== "conflict" && o.reason !== "not_found" && o.reason !== "expired" && o.reason !== "invalid") return ".reason" + mismatchValue("\"conflict\" | \"not_found\" | \"expired\" | \"invalid\"", o.reason);
+  if (o.holder !== undefined && typeof o.holder !== "string" && o.holder !== null) return ".holder" + mismatch("string | null", o.holder);
   return undefined;
 }
 
@@ -152,7 +152,7 @@ function checkRefreshResult(o: unknown): string | undefined {
   if (typeof o.uid !== "string") return ".uid" + mismatch("string", o.uid);
   if (typeof o.ok !== "boolean") return ".ok" + mismatch("boolean", o.ok);
   if (o.reason === null) o.reason = undefined;
-  else if (o.reason !== undefined && (o.reason !== "conflict" && o.reason !== "not_found" && o.reason !== "expired" && o.reason !== "invalid")) return ".reason" + mismatchValue("\"conflict\" | \"not_found\" | \"expired\" | \"invalid\"", o.reason);
+  else if (o.reason !== undefined && o.reason !== "conflict" && o.reason !== "not_found" && o.reason !== "expired" && o.reason !== "invalid") return ".reason" + mismatchValue("\"conflict\" | \"not_found\" | \"expired\" | \"invalid\"", o.reason);
   return undefined;
 }
 

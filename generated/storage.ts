@@ -244,10 +244,10 @@ function checkFileInfo(o: unknown): string | undefined {
   const metadata = o.metadata;
   if (!isObject(metadata)) return ".metadata" + mismatch("Map<string, string>", metadata);
   const m1 = new Map<unknown, unknown>();
-  for (const k1 in metadata) {
-    const x1 = metadata[k1];
-    if (typeof x1 !== "string") return ".metadata" + keyPath(k1) + mismatch("string", x1);
-    m1.set(k1, x1);
+  for (const k in metadata) {
+    const x = metadata[k];
+    if (typeof x !== "string") return ".metadata" + keyPath(k) + mismatch("string", x);
+    m1.set(k, x);
   }
   o.metadata = m1;
   if (typeof o.dataDir !== "string" && o.dataDir !== null) return ".dataDir" + mismatch("string | null", o.dataDir);

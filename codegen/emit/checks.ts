@@ -21,7 +21,7 @@ interface FnContext {
   index: SchemaIndex;
   /** The schema file being generated. */
   file: string;
-  /** Names already used in the function. */
+  /** Names visible at the current point of the function (block-scoped: see `block`). */
   locals: Set<string>;
   out: string[];
 }
@@ -60,11 +60,11 @@ function emitOptional(ctx: FnContext, ind: string, t: TypeRef, access: string, p
   if (!nullable) ctx.out.push(`${ind}if (${access} === null) ${access} = undefined;`);
   const prefix = nullable ? "if" : "else if";
   if (cond !== undefined) {
-    ctx.out.push(`${ind}${prefix} (${access} !== undefined && ${paren(cond)}) ${fail(ctx, t, access, path)}`);
+    ctx.out.push(`${ind}${prefix} (${access} !== undefined && ${cond}) ${fail(ctx, t, access, path)}`);
     return;
   }
   ctx.out.push(`${ind}${prefix} (${access} !== undefined) {`);
-  emitCheck(ctx, `${ind}  `, t, access, access, path, hint);
+  block(ctx, () => emitCheck(ctx, `${ind}  `, t, access, access, path, hint));
   ctx.out.push(`${ind}}`);
 }
 
@@ -91,37 +91,42 @@ function emitCheck(ctx: FnContext, ind: string, t: TypeRef, value: string, assig
     }
     case "array": {
       const a = bind(ctx, ind, value, hint);
-      const i = fresh(ctx, "i");
       ctx.out.push(`${ind}if (!Array.isArray(${a})) ${fail(ctx, t, a, path)}`);
-      ctx.out.push(`${ind}for (let ${i} = 0; ${i} < ${a}.length; ${i}++) {`);
-      emitCheck(ctx, `${ind}  `, r.element, `${a}[${i}]`, `${a}[${i}]`, [...path, { lit: "[" }, { code: i }, { lit: "]" }], "x");
-      ctx.out.push(`${ind}}`);
+      block(ctx, () => {
+        const i = fresh(ctx, "i");
+        ctx.out.push(`${ind}for (let ${i} = 0; ${i} < ${a}.length; ${i}++) {`);
+        emitCheck(ctx, `${ind}  `, r.element, `${a}[${i}]`, `${a}[${i}]`, [...path, { lit: "[" }, { code: i }, { lit: "]" }], "x");
+        ctx.out.push(`${ind}}`);
+      });
       return;
     }
     case "record": {
       const rec = bind(ctx, ind, value, hint);
-      const k = fresh(ctx, "k");
       ctx.out.push(`${ind}if (!${ctx.f.value("isObject", runtimeModule)}(${rec})) ${fail(ctx, t, rec, path)}`);
-      ctx.out.push(`${ind}for (const ${k} in ${rec}) {`);
-      emitCheck(ctx, `${ind}  `, r.value, `${rec}[${k}]`, `${rec}[${k}]`, [...path, { code: `${ctx.f.value("keyPath", runtimeModule)}(${k})` }], "x");
-      ctx.out.push(`${ind}}`);
+      block(ctx, () => {
+        const k = fresh(ctx, "k");
+        ctx.out.push(`${ind}for (const ${k} in ${rec}) {`);
+        emitCheck(ctx, `${ind}  `, r.value, `${rec}[${k}]`, `${rec}[${k}]`, [...path, { code: `${ctx.f.value("keyPath", runtimeModule)}(${k})` }], "x");
+        ctx.out.push(`${ind}}`);
+      });
       return;
     }
     case "map": {
       const rec = bind(ctx, ind, value, hint);
-      const m = fresh(ctx, "m");
-      const k = fresh(ctx, "k");
-      const keyPath = ctx.f.value("keyPath", runtimeModule);
-      const itemPath: PathPart[] = [...path, { code: `${keyPath}(${k})` }];
       ctx.out.push(`${ind}if (!${ctx.f.value("isObject", runtimeModule)}(${rec})) ${fail(ctx, t, rec, path)}`);
+      const m = fresh(ctx, "m");
       ctx.out.push(`${ind}const ${m} = new Map<unknown, unknown>();`);
-      ctx.out.push(`${ind}for (const ${k} in ${rec}) {`);
-      const key = emitMapKey(ctx, `${ind}  `, r.key, k, itemPath);
-      const x = fresh(ctx, "x");
-      ctx.out.push(`${ind}  ${needsConversion(ctx.index, r.value) ? "let" : "const"} ${x} = ${rec}[${k}];`);
-      emitCheck(ctx, `${ind}  `, r.value, x, x, itemPath, "x");
-      ctx.out.push(`${ind}  ${m}.set(${key}, ${x});`);
-      ctx.out.push(`${ind}}`);
+      block(ctx, () => {
+        const k = fresh(ctx, "k");
+        const itemPath: PathPart[] = [...path, { code: `${ctx.f.value("keyPath", runtimeModule)}(${k})` }];
+        ctx.out.push(`${ind}for (const ${k} in ${rec}) {`);
+        const key = emitMapKey(ctx, `${ind}  `, r.key, k, itemPath);
+        const x = fresh(ctx, "x");
+        ctx.out.push(`${ind}  ${needsConversion(ctx.index, r.value) ? "let" : "const"} ${x} = ${rec}[${k}];`);
+        emitCheck(ctx, `${ind}  `, r.value, x, x, itemPath, "x");
+        ctx.out.push(`${ind}  ${m}.set(${key}, ${x});`);
+        ctx.out.push(`${ind}}`);
+      });
       ctx.out.push(`${ind}${assign} = ${m};`);
       return;
     }
@@ -131,13 +136,13 @@ function emitCheck(ctx: FnContext, ind: string, t: TypeRef, value: string, assig
       const other = complex[0];
       if (other === undefined) return;
       const v = bind(ctx, ind, value, hint);
-      const conds = simple.map((m) => paren(simpleCond(ctx, m, v) ?? "true"));
+      const conds = simple.map((m) => simpleCond(ctx, m, v) ?? "true");
       if (conds.length === 0) {
         emitCheck(ctx, ind, other, v, assign, path, hint);
         return;
       }
       ctx.out.push(`${ind}if (${conds.join(" && ")}) {`);
-      emitCheck(ctx, `${ind}  `, other, v, assign, path, hint);
+      block(ctx, () => emitCheck(ctx, `${ind}  `, other, v, assign, path, hint));
       ctx.out.push(`${ind}}`);
       return;
     }
@@ -187,7 +192,8 @@ function isNumericKey(index: SchemaIndex, t: TypeRef): boolean {
 
 /**
  * The failure condition of a type that needs no conversion and no loop (primitives, literals,
- * enums, unions and aliases of those), or undefined.
+ * enums, unions and aliases of those), or undefined. Always a chain of `&&` over simple
+ * comparisons, so conditions combine without parentheses.
  */
 function simpleCond(ctx: FnContext, t: TypeRef, v: string): string | undefined {
   switch (t.kind) {
@@ -208,7 +214,7 @@ function simpleCond(ctx: FnContext, t: TypeRef, v: string): string | undefined {
       for (const m of t.members) {
         const c = simpleCond(ctx, m, v);
         if (c === undefined) return undefined;
-        conds.push(paren(c));
+        conds.push(c);
       }
       return conds.join(" && ");
     }
@@ -221,10 +227,6 @@ function simpleCond(ctx: FnContext, t: TypeRef, v: string): string | undefined {
     default:
       return undefined;
   }
-}
-
-function paren(cond: string): string {
-  return cond.includes("&&") || cond.includes("||") ? `(${cond})` : cond;
 }
 
 /** Whether a failing value is best shown by value (literals, enums) rather than by type. */
@@ -261,6 +263,13 @@ function pathCode(path: PathPart[], concat: boolean): string {
   if (lit !== "") parts.push(JSON.stringify(lit));
   if (parts.length === 0) return "";
   return concat ? `${parts.join(" + ")} + ` : parts.join(" + ");
+}
+
+/** Emits a `{ ... }` block's content: names declared in it are free again after it. */
+function block(ctx: FnContext, emit: () => void): void {
+  const outer = new Set(ctx.locals);
+  emit();
+  ctx.locals = outer;
 }
 
 /** Binds `value` to a fresh const unless it is already a plain name; returns the name. */

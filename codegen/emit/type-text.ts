@@ -59,7 +59,7 @@ export function expectedText(t: TypeRef, index: SchemaIndex): string {
   switch (t.kind) {
     case "array": {
       const inner = expectedText(t.element, index);
-      return t.element.kind === "union" || (t.element.kind === "ref" && index.decl(t.element.file, t.element.name)?.kind === "alias") ? `(${inner})[]` : `${inner}[]`;
+      return index.resolve(t.element)?.kind === "union" ? `(${inner})[]` : `${inner}[]`;
     }
     case "record":
       return `Record<string, ${expectedText(t.value, index)}>`;

@@ -1,6 +1,6 @@
 /**
  * Checks that need the whole schema (every file compiled together): handler ids, alias cycles,
- * message types, map keys, and the names and files gridgen will write.
+ * message types, and the names and files gridgen will write.
  */
 import { DiagnosticCode } from "../diagnostics.js";
 import type { Diagnostic } from "../diagnostics.js";
@@ -25,10 +25,6 @@ export function checkSchema(schema: Schema): Diagnostic[] {
   for (const file of schema.files) {
     for (const service of file.services) {
       for (const h of service.handlers) resolveMessages(h, `${service.name}.${h.name}`, index, report);
-    }
-    for (const decl of file.types) {
-      if (decl.kind === "interface") for (const f of decl.fields) checkMapKeys(f.type, index, decl.location, report);
-      if (decl.kind === "alias") checkMapKeys(decl.type, index, decl.location, report);
     }
   }
   checkNames(schema, report);
@@ -101,35 +97,6 @@ function resolveMessages(h: Handler, what: string, index: SchemaIndex, report: R
     if (h.payload) h.payload = resolve(h.payload, "payload");
     if (h.input) h.input = resolve(h.input, "in");
     h.output = resolve(h.output, "out");
-  }
-}
-
-function checkMapKeys(type: TypeRef, index: SchemaIndex, at: Location, report: Report): void {
-  switch (type.kind) {
-    case "array":
-      return checkMapKeys(type.element, index, at, report);
-    case "record":
-      return checkMapKeys(type.value, index, at, report);
-    case "union":
-      for (const m of type.members) checkMapKeys(m, index, at, report);
-      return;
-    case "map": {
-      if (type.key.kind === "ref") {
-        const key = index.resolve(type.key);
-        const d = key?.kind === "ref" ? index.decl(key.file, key.name) : undefined;
-        const ok =
-          key !== undefined &&
-          (key.kind === "string" ||
-            key.kind === "number" ||
-            (key.kind === "literal" && typeof key.value !== "boolean") ||
-            (key.kind === "union" && key.members.every((m) => m.kind === "literal" && typeof m.value !== "boolean")) ||
-            d?.kind === "enum");
-        if (!ok) report(DiagnosticCode.BadMapKey, at, `Map key \`${type.key.name}\` is not supported: keys must be strings or numbers`);
-      }
-      return checkMapKeys(type.value, index, at, report);
-    }
-    default:
-      return;
   }
 }
 

@@ -161,7 +161,7 @@ function parseReference(ctx: ParseContext, node: Node & { getTypeName(): Node; g
       const key = parseType(ctx, k);
       const value = parseType(ctx, v);
       if (key === undefined || value === undefined) return undefined;
-      if (!isMapKey(key)) {
+      if (!isMapKey(key) || (key.kind === "ref" && !isKeyDeclaration(k))) {
         ctx.report(DiagnosticCode.BadMapKey, k, `Map key \`${k.getText()}\` is not supported: keys must be strings or numbers`);
         return undefined;
       }
@@ -170,7 +170,21 @@ function parseReference(ctx: ParseContext, node: Node & { getTypeName(): Node; g
   }
 }
 
-/** Map keys travel as msgpack map keys: strings or numbers only (aliases are checked later). */
+/** A `Map` key naming a declaration: an enum, or an alias of strings, numbers or their literals. */
+function isKeyDeclaration(node: TypeNode, depth = 0): boolean {
+  if (depth > 8) return false;
+  if (node.getKind() === SyntaxKind.StringKeyword || node.getKind() === SyntaxKind.NumberKeyword) return true;
+  if (Node.isTypeReference(node)) {
+    const name = node.getTypeName();
+    const decl = Node.isIdentifier(name) ? declarationOf(name) : undefined;
+    if (decl !== undefined && Node.isEnumDeclaration(decl)) return true;
+    const target = decl !== undefined && Node.isTypeAliasDeclaration(decl) ? decl.getTypeNode() : undefined;
+    return target !== undefined && isKeyDeclaration(target, depth + 1);
+  }
+  return isLiteralLike(node, depth + 1);
+}
+
+/** Map keys travel as msgpack map keys: strings or numbers only. */
 function isMapKey(t: TypeRef): boolean {
   switch (t.kind) {
     case "string":
