@@ -129,4 +129,29 @@ describe("a restarted peer", () => {
       expect(m.connection(b).state).toBe("connected");
     }
   });
+
+  it("frozen with SIGSTOP (a real half-open TCP link): pings fail in-flight calls within the ping limit", async () => {
+    const { a, b, c, hosts } = await arrange();
+    const ma = newManager(a, hosts);
+    const mc = newManager(c, hosts);
+    await Promise.all([ma.listen(), mc.listen()]);
+    const child = runFixture("peer.ts", { local: b, hosts, pingIntervalMs: PING_INTERVAL_MS, pingTimeoutMs: PING_TIMEOUT_MS });
+    cleanups.push(() => {
+      child.process.kill("SIGKILL");
+    });
+    const instanceId = (await child.waitFor("ready ")).slice("ready ".length);
+    for (const m of [ma, mc]) await until(() => m.connection(b).peerInstanceId === instanceId, 10_000, "connected");
+    const outcomes = [ma.connection(b).request(2, new Uint8Array()), mc.connection(b).request(2, new Uint8Array())].map(
+      (call) => call.then(() => undefined, (err: unknown) => err),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const start = performance.now();
+    child.process.kill("SIGSTOP"); // sockets stay open, nothing answers
+    for (const err of await Promise.all(outcomes)) expect(err).toBeInstanceOf(DisconnectedError);
+    const elapsed = performance.now() - start;
+    // Not before the peer fell silent for the limit; and not much after it.
+    expect(elapsed).toBeGreaterThanOrEqual(PING_TIMEOUT_MS - 2 * PING_INTERVAL_MS);
+    expect(elapsed).toBeLessThan(PING_TIMEOUT_MS + 1000);
+    child.process.kill("SIGKILL");
+  });
 });
