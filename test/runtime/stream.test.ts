@@ -276,6 +276,74 @@ describe.each(transports)("streams over %s", (kind) => {
   });
 });
 
+describe("stream edge cases", () => {
+  it("sends queued without awaiting go out in order, and EOF travels after them", async () => {
+    pair = await makePair("memory");
+    pair.rb.registerStream(1, async function* (_p, input) {
+      const got: string[] = [];
+      for await (const m of input!) got.push(text(m));
+      yield bytes(got.join(","));
+    }, { inCapacity: 3 });
+    const s = await pair.a.newStream(1);
+    const sends = Array.from({ length: 50 }, (_, i) => s.requests!.send(bytes(String(i))));
+    s.requests!.close(); // while 47 sends still wait for credits
+    await Promise.all(sends);
+    expect(await collect(s)).toEqual([Array.from({ length: 50 }, (_, i) => String(i)).join(",")]);
+    await expect(s.requests!.send(bytes("late"))).rejects.toMatchObject({ code: "aborted" });
+  });
+
+  it("the server can cancel too: a handler throwing AbortError reaches the caller as AbortError", async () => {
+    pair = await makePair("memory");
+    pair.rb.registerStream(2, async function* () {
+      yield bytes("a");
+      throw new AbortError("server is shutting down this stream");
+    });
+    const s = await pair.a.newStream(2);
+    const err = await collect(s).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbortError);
+    expect((err as GridError).rawMessage).toBe("server is shutting down this stream");
+  });
+
+  it("input sends after the server ended are rejected; pending sends are rejected when the stream fails", async () => {
+    pair = await makePair("memory");
+    pair.rb.registerStream(3, async function* (_p, input) {
+      const it = input![Symbol.asyncIterator]();
+      await it.next();
+      throw new Error("only one, thanks");
+    }, { inCapacity: 1 });
+    const s = await pair.a.newStream(3);
+    await s.requests!.send(bytes("1"));
+    const blocked = s.requests!.send(bytes("2")).catch((e: unknown) => e); // no credit yet
+    const blocked2 = s.requests!.send(bytes("3")).catch((e: unknown) => e);
+    await expect(collect(s)).rejects.toMatchObject({ code: "remote" });
+    const results = await Promise.all([blocked, blocked2]);
+    for (const r of results) if (r !== undefined) expect(r).toMatchObject({ code: "remote" });
+    await expect(s.requests!.send(bytes("4"))).rejects.toMatchObject({ code: "remote" });
+    expect(pair.a.stats.inFlight).toBe(0);
+  });
+
+  it("the caller's signal cancels a stream both while opening and while open", async () => {
+    pair = await makePair("memory");
+    let reason: unknown;
+    pair.rb.registerStream(4, async function* (_p, _i, ctx) {
+      yield bytes("x");
+      await new Promise((r) => ctx.signal.addEventListener("abort", r));
+      reason = ctx.signal.reason;
+    });
+    const ac = new AbortController();
+    const s = await pair.a.newStream(4, undefined, { signal: ac.signal });
+    ac.abort();
+    await expect(collect(s)).rejects.toBeInstanceOf(AbortError);
+    await until(() => reason !== undefined);
+    expect(reason).toBeInstanceOf(AbortError);
+    const ac2 = new AbortController();
+    const opening = pair.a.newStream(4, undefined, { signal: ac2.signal });
+    ac2.abort();
+    await expect(opening).rejects.toBeInstanceOf(AbortError);
+    await until(() => pair!.a.stats.inFlight === 0 && pair!.b.stats.inFlight === 0);
+  });
+});
+
 describe("stream liveness", () => {
   it("a blocked long-lived stream stays alive through stream pings", async () => {
     pair = await makePair("memory", { streamPingIntervalMs: 20, streamTimeoutMs: 80 });
