@@ -107,6 +107,9 @@ async function runRow(row: Row): Promise<RowResult> {
     let server: ChildProcess | undefined;
     let port = 0;
     let serverInfo: Record<string, unknown> | undefined;
+    // Both children start at once (the client waits for its "run" message): halves the start-up.
+    const client = spawnNode(join(distBench, "client.js"), { ...(pin ? { core: CLIENT_CORE } : {}), nice: argv.nice, nodeArgs: nodeArgs("client") });
+    children.push(client);
     if (row.server !== undefined) {
       server = spawnNode(join(distBench, row.server.script), { ...(pin ? { core: SERVER_CORE } : {}), nice: argv.nice, nodeArgs: nodeArgs("server"), args: row.server.args ?? [] });
       children.push(server);
@@ -123,8 +126,6 @@ async function runRow(row: Row): Promise<RowResult> {
       port = listening.port;
       serverInfo = listening.info;
     }
-    const client = spawnNode(join(distBench, "client.js"), { ...(pin ? { core: CLIENT_CORE } : {}), nice: argv.nice, nodeArgs: nodeArgs("client") });
-    children.push(client);
     // Proxy the client's probes of the server's usage.
     let probeId = 1;
     client.on("message", (m: unknown) => {
@@ -248,10 +249,11 @@ async function main(): Promise<void> {
         if (prev === undefined) best.set(row.id, skippedRow(row, "time budget spent"));
         continue;
       }
+      const t0 = Date.now();
       const r = await runRow(row);
       if (prev === undefined || isBetter(r, prev)) best.set(row.id, r);
       const what = r.skipped ? `skipped (${r.skipped})` : r.error ? `ERROR ${r.error.split("\n")[0]}` : `${Math.round(r.throughput).toLocaleString("en-US")} ops/s${r.p50Us !== undefined ? `, p50 ${r.p50Us.toFixed(1)} µs, p99 ${r.p99Us!.toFixed(1)} µs` : ""}`;
-      console.log(`  ${row.id.padEnd(30)} ${what}`);
+      console.log(`  ${row.id.padEnd(30)} ${what}  [${((Date.now() - t0) / 1000).toFixed(1)} s]`);
     }
   }
   const results = rows.map((r) => best.get(r.id)!);

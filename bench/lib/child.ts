@@ -60,6 +60,9 @@ export function spawnNode(script: string, opts: SpawnOptions = {}): ChildProcess
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   live.add(child);
   child.once("exit", () => live.delete(child));
+  // IPC write errors (EPIPE when the child died first) surface as 'error'; its exit is what
+  // the waiting code reacts to, so the error itself is dropped rather than crashing the run.
+  child.on("error", () => {});
   return child;
 }
 
