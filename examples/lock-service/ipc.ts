@@ -1,6 +1,7 @@
 /** Messages between the demo orchestrator (main.ts) and its node processes (node.ts), over Node's IPC channel. */
 import type { ConnectionState } from "tsgrid";
 import type { MetricsSnapshot } from "./metrics.js";
+import type { CriticalSection } from "./mutual-exclusion.js";
 
 export type NodeMessage =
   /** Listening; ready to be started. */
@@ -9,10 +10,10 @@ export type NodeMessage =
   | { type: "connected" }
   /** The connection to a peer changed state. */
   | { type: "peer"; peer: string; state: ConnectionState }
-  /** Cumulative metrics, every 250 ms while the workload runs. */
-  | { type: "progress"; metrics: MetricsSnapshot }
-  /** The workload ended; its metrics (the node still serves its peers). */
-  | { type: "done"; metrics: MetricsSnapshot }
+  /** Cumulative metrics, every 250 ms while the workload runs, and the critical sections completed since the last report. */
+  | { type: "progress"; metrics: MetricsSnapshot; sections: CriticalSection[] }
+  /** The workload ended; its metrics (the node still serves its peers) and its last critical sections. */
+  | { type: "done"; metrics: MetricsSnapshot; sections: CriticalSection[] }
   /** Told to exit: the last metrics (what it served after "done" included), then it exits. */
   | { type: "final"; metrics: MetricsSnapshot };
 

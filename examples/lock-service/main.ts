@@ -14,6 +14,7 @@ import { freePorts } from "../free-ports.js";
 import { parseDemoArgs, type DemoOptions } from "./cli.js";
 import type { NodeMessage, OrchestratorMessage } from "./ipc.js";
 import { mergeSnapshots, type MetricsSnapshot } from "./metrics.js";
+import { checkMutualExclusion, type CriticalSection } from "./mutual-exclusion.js";
 import { formatProgress, formatSummary, verdict, type ChaosReport } from "./summary.js";
 
 // Compiled, nodes run dist/.../node.js; from the sources (tests, with a TS loader in execArgv), node.ts.
@@ -35,6 +36,8 @@ class NodeProcess {
   /** Peers this node currently sees connected. */
   readonly connectedPeers = new Set<string>();
   readonly log: string[] = [];
+  /** Every critical section this process reported. */
+  readonly sections: CriticalSection[] = [];
   private readonly waiters: { type: NodeMessage["type"]; resolve: () => void }[] = [];
   private exited = false;
   readonly exit: Promise<void>;
@@ -94,6 +97,7 @@ class NodeProcess {
 
   private handle(msg: NodeMessage): void {
     if (msg.type === "progress" || msg.type === "done" || msg.type === "final") this.latest = msg.metrics;
+    if (msg.type === "progress" || msg.type === "done") for (const s of msg.sections) this.sections.push(s);
     if (msg.type === "done") this.done = true;
     if (msg.type === "peer") {
       if (msg.state === "connected") this.connectedPeers.add(msg.peer);
@@ -211,6 +215,7 @@ export async function main(options: DemoOptions): Promise<number> {
       elapsedMs: Date.now() - runStart,
       metrics: mergeSnapshots(all.map((n) => n.latest).filter((m) => m !== undefined)),
       chaos,
+      exclusion: checkMutualExclusion(all.flatMap((n) => n.sections)),
     };
     console.log("");
     console.log(formatSummary(input));

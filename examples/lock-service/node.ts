@@ -82,18 +82,19 @@ process.on("disconnect", () => void shutdown(0));
 process.on("SIGTERM", () => void shutdown(0));
 
 async function start(until: number): Promise<void> {
-  const progress = setInterval(() => send({ type: "progress", metrics: metrics.snapshot() }), PROGRESS_MS);
+  const workload = new Workload(self, manager, table, cluster, metrics);
+  const progress = setInterval(() => send({ type: "progress", metrics: metrics.snapshot(), sections: workload.drainSections() }), PROGRESS_MS);
   try {
     const ready = AbortSignal.timeout(CONNECT_TIMEOUT_MS);
     await Promise.all(manager.peers.map((peer) => manager.connection(peer).waitConnected({ signal: ready })));
     send({ type: "connected" });
-    await new Workload(self, manager, table, cluster, metrics).run(until);
+    await workload.run(until);
   } catch (err) {
     metrics.unexpectedError(`${self}: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
     clearInterval(progress);
   }
-  send({ type: "done", metrics: metrics.snapshot() });
+  send({ type: "done", metrics: metrics.snapshot(), sections: workload.drainSections() });
 }
 
 send({ type: "ready" });

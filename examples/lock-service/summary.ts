@@ -1,6 +1,7 @@
 /** The demo's live progress line and final summary, as plain strings (printed by main.ts). */
 import { LatencyHistogram } from "./latency.js";
 import type { MetricsSnapshot } from "./metrics.js";
+import type { ExclusionReport } from "./mutual-exclusion.js";
 
 /** What happened to the node killed with --chaos, as the orchestrator saw it (ms since start). */
 export interface ChaosReport {
@@ -20,6 +21,8 @@ export interface SummaryInput {
   elapsedMs: number;
   metrics: MetricsSnapshot;
   chaos?: ChaosReport;
+  /** The mutual-exclusion check of every critical section the nodes reported. */
+  exclusion?: ExclusionReport;
 }
 
 /** The handlers of the lock schema, in display order, with their form. */
@@ -51,6 +54,9 @@ export function verdict(input: SummaryInput): { ok: boolean; problems: string[] 
   const problems: string[] = [];
   if (m.unexpected.count > 0) problems.push(`${m.unexpected.count} unexpected errors`);
   if (m.locks.acquired === 0) problems.push("no lock was acquired");
+  // A restarted node has forgotten its locks (dsync keeps them in memory only), so under
+  // --chaos an overlap is possible in theory; without chaos there must be none.
+  if (input.exclusion && input.exclusion.overlapCount > 0 && !chaos) problems.push(`${input.exclusion.overlapCount} overlapping critical sections`);
   for (const [peer, d] of Object.entries(m.disconnected)) {
     if (!chaos || peer !== chaos.node) problems.push(`${d.count} calls to ${peer} failed with DisconnectedError`);
   }
@@ -84,6 +90,14 @@ export function formatSummary(input: SummaryInput): string {
     .map(([k, v]) => `${k} ${fmt(v)}`);
   lines.push(`stream messages:   ${streams.join(" · ") || "none"}${m.eventGaps ? ` (${fmt(m.eventGaps)} events skipped by slow subscribers)` : ""}`);
   lines.push(`quorum locks:      ${fmt(m.locks.acquired)} acquired · ${fmt(m.locks.busy)} busy (held elsewhere, retried later) · ${fmt(m.locks.lost)} lost`);
+  const ex = input.exclusion;
+  if (ex) {
+    lines.push(`mutual exclusion:  ${fmt(ex.checked)} critical sections checked, ${fmt(ex.overlapCount)} overlapping`);
+    for (const [a, b] of ex.overlaps) {
+      lines.push(`  ${a.resource}: ${a.owner} (${a.write ? "write" : "read"}) and ${b.owner} (${b.write ? "write" : "read"}) held it together for ${ms(Math.min(a.end, b.end) - b.start)} ms`);
+    }
+    if (ex.overlapCount > 0 && chaos) lines.push("  (the restarted node had forgotten its locks: dsync keeps them in memory only)");
+  }
   lines.push(`unexpected errors: ${fmt(m.unexpected.count)}${m.unexpected.samples.length ? ` (${m.unexpected.samples.join("; ")})` : ""}`);
   if (chaos) {
     lines.push("");

@@ -20,6 +20,7 @@ import { remotePeer } from "./client.js";
 import { localPeer } from "./local-peer.js";
 import type { LockTable } from "./lock-table.js";
 import type { Metrics } from "./metrics.js";
+import { monotonicMs, type CriticalSection } from "./mutual-exclusion.js";
 import { QuorumMutex, type LockPeer } from "./quorum-mutex.js";
 
 export interface WorkloadOptions {
@@ -49,6 +50,8 @@ export class Workload {
   private readonly remotes: { info: PeerInfo; client: LockerClient }[];
   private readonly leases: QuorumMutex[] = [];
   private readonly o: Required<WorkloadOptions>;
+  /** Critical sections run since the last `drainSections()`, for the mutual-exclusion check. */
+  private sections: CriticalSection[] = [];
 
   constructor(
     private readonly self: string,
@@ -95,6 +98,13 @@ export class Workload {
     }
   }
 
+  /** The critical sections completed since the last call. */
+  drainSections(): CriticalSection[] {
+    const done = this.sections;
+    this.sections = [];
+    return done;
+  }
+
   private get stopped(): boolean {
     return this.stop.signal.aborted;
   }
@@ -128,8 +138,10 @@ export class Workload {
       }
       this.metrics.locks.acquired++;
       // The critical section. Every 8th round also refreshes explicitly (the single `refresh`).
-      if (round % 8 === 0) await mutex.refreshOnce();
-      await sleep(1);
+      const start = monotonicMs();
+      const held = round % 8 === 0 ? await mutex.refreshOnce() : true;
+      if (held) await sleep(1);
+      this.sections.push({ resource, write: !read, owner: this.self, start, end: monotonicMs() });
       await mutex.unlock();
     }
   }

@@ -63,3 +63,17 @@ describe("Metrics and summary", () => {
     expect(notBack).toContain("result: FAILED (n3 was not reconnected)");
   });
 });
+
+describe("summary: mutual exclusion", () => {
+  it("reports the check, and an overlap fails the run unless a node was restarted", async () => {
+    const metrics = new Metrics();
+    metrics.locks.acquired = 2;
+    const a = { resource: "x", write: true, owner: "node1", start: 0, end: 2 };
+    const b = { resource: "x", write: true, owner: "node2", start: 1, end: 3 };
+    const clean = { nodes: 2, elapsedMs: 1, metrics: metrics.snapshot(), exclusion: { checked: 2, overlaps: [], overlapCount: 0 } };
+    expect(formatSummary(clean)).toContain("mutual exclusion:  2 critical sections checked, 0 overlapping");
+    const broken = { ...clean, exclusion: { checked: 2, overlaps: [[a, b]] as [typeof a, typeof b][], overlapCount: 1 } };
+    expect(formatSummary(broken)).toContain("x: node1 (write) and node2 (write) held it together for 1.00 ms");
+    expect(verdict(broken).problems).toEqual(["1 overlapping critical sections"]);
+  });
+});

@@ -38,6 +38,7 @@ describe("examples/lock-service (npm start)", () => {
     expect(stdout).toMatch(/lockEvents in [1-9]/);
     expect(stdout).toMatch(/refreshMany results in [1-9]/);
     expect(stdout).toMatch(/unexpected errors: 0/);
+    expect(stdout).toMatch(/mutual exclusion:  [1-9][\d,]* critical sections checked, 0 overlapping/);
     expect(stdout).toMatch(/node3 killed with SIGKILL at/);
     expect(stdout).toMatch(/[1-9][\d,]* calls to node3 failed fast with DisconnectedError \(p50 \d+\.\d+ ms/);
     expect(stdout).toMatch(/quorum held: [1-9][\d,]* locks taken by the other nodes while it was down/);
