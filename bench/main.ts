@@ -40,8 +40,8 @@ const argv = yargs(hideBin(process.argv))
   .scriptName("bench")
   .option("quick", { type: "boolean", default: false, describe: "~30 s smoke run of a subset of rows" })
   .option("only", { type: "string", describe: "comma-separated row id prefixes to run" })
-  .option("duration", { type: "number", describe: "measured ms per row (default 2000, quick 400)" })
-  .option("warmup", { type: "number", describe: "warm-up ms per row (default 500, quick 150)" })
+  .option("duration", { type: "number", describe: "measured ms per row (default 1000, quick 400)" })
+  .option("warmup", { type: "number", describe: "warm-up ms per row (default 300, quick 150)" })
   .option("rounds", { type: "number", describe: "runs of every row, interleaved; the best is kept (default 2, quick 1)" })
   .option("budget", { type: "number", describe: "total time budget in s; rows past it are skipped (default 280, quick 60)" })
   .option("readme", { type: "boolean", describe: "update README.md between the bench markers (default: on for full runs)" })
@@ -59,11 +59,11 @@ const argv = yargs(hideBin(process.argv))
 
 const quick = argv.quick;
 const partial = quick || argv.only !== undefined;
-const durationMs = argv.duration ?? (quick ? 400 : 1500);
+const durationMs = argv.duration ?? (quick ? 400 : 1000);
 // Shared machines only ever slow a row down, so the best of interleaved rounds is the least
 // noisy estimate; interleaving keeps a row and its reference close in time.
 const rounds = Math.max(1, Math.floor(argv.rounds ?? (quick ? 1 : 2)));
-const warmupMs = argv.warmup ?? (quick ? 150 : 500);
+const warmupMs = argv.warmup ?? (quick ? 150 : 300);
 const budgetMs = (argv.budget ?? (quick ? 60 : 280)) * 1000;
 const pin = canPin() && (argv.pin === "yes" || (argv.pin === "auto" && loadavg()[0]! < cpus().length / 2));
 const outDir = partial ? join(benchSrc, "results", "quick") : join(benchSrc, "results");

@@ -17,6 +17,15 @@ const SOURCE_MESSAGES = 50_000_000;
 /** How long the memory row waits for the server to hold every call, ms. */
 const HOLD_WAIT_MS = 20_000;
 
+/** How well frames were merged: frames per WebSocket message, both directions (whole run). */
+function mergeStats(conn: Connection): Record<string, number> {
+  const s = conn.stats;
+  return {
+    "frames per ws message out": s.messagesOut > 0 ? s.framesOut / s.messagesOut : 0,
+    "frames per ws message in": s.messagesIn > 0 ? s.framesIn / s.messagesIn : 0,
+  };
+}
+
 export const tsgridClient: ClientModule = async (ctx) => {
   const mode = ctx.str("mode");
   if (mode === "inflight-memory") return { close: () => {}, custom: () => inflightMemory(ctx) };
@@ -50,6 +59,7 @@ export const tsgridClient: ClientModule = async (ctx) => {
     };
     return {
       close,
+      extra: () => mergeStats(conn),
       driver: async (phase) => {
         const workers: Promise<void>[] = [];
         for (let i = 0; i < inflight; i++) workers.push(worker(phase));
@@ -74,7 +84,7 @@ export const tsgridClient: ClientModule = async (ctx) => {
     };
     return {
       close,
-      extra: () => ({ "payload bytes": NodeStatusCodec.encode(objects[0]!).byteLength }),
+      extra: () => ({ "payload bytes": NodeStatusCodec.encode(objects[0]!).byteLength, ...mergeStats(conn) }),
       driver: async (phase) => {
         const workers: Promise<void>[] = [];
         for (let i = 0; i < inflight; i++) workers.push(worker(phase));
@@ -86,6 +96,7 @@ export const tsgridClient: ClientModule = async (ctx) => {
   if (mode === "source") {
     return {
       close,
+      extra: () => mergeStats(conn),
       driver: async (phase) => {
         const stream = await conn.newStream(H.source, sourceRequest(SOURCE_MESSAGES, size));
         for await (const _msg of stream.responses) {
@@ -100,6 +111,7 @@ export const tsgridClient: ClientModule = async (ctx) => {
   if (mode === "bidi") {
     return {
       close,
+      extra: () => mergeStats(conn),
       driver: async (phase) => {
         const stream = await conn.newStream(H.bidiEcho);
         const writer = stream.requests;

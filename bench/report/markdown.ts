@@ -60,7 +60,7 @@ export function rowsTable(rows: RowResult[]): string {
 }
 
 export function extrasTable(rows: RowResult[]): string {
-  const withExtra = rows.filter((r) => r.extra !== undefined && r.group === "memory");
+  const withExtra = rows.filter((r) => r.extra !== undefined && (r.group === "memory" || r.group === "tsgrid"));
   if (withExtra.length === 0) return "";
   const lines = ["| row | measurement | value |", "|---|---|---:|"];
   for (const r of withExtra) {
