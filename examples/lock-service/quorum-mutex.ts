@@ -49,6 +49,7 @@ export interface QuorumMutexOptions {
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 2_000;
+export const DEFAULT_ACQUIRE_TIMEOUT_MS = 1_000;
 export const DEFAULT_REFRESH_INTERVAL_MS = 10_000;
 
 /** Nodes that must grant a write (`n/2+1`) or a read (`n - n/2`) lock among `n`. */
@@ -101,12 +102,12 @@ export class QuorumMutex {
     return this.held?.args.uid;
   }
 
-  /** Takes the write lock; resolves false if no quorum granted it within `timeoutMs`. */
+  /** Takes the write lock; resolves false if no quorum granted it within `timeoutMs` (default 1_000). */
   lock(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<boolean> {
     return this.acquire("write", opts);
   }
 
-  /** Takes a read lock; resolves false if no quorum granted it within `timeoutMs`. */
+  /** Takes a read lock; resolves false if no quorum granted it within `timeoutMs` (default 1_000). */
   rLock(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<boolean> {
     return this.acquire("read", opts);
   }
@@ -122,7 +123,7 @@ export class QuorumMutex {
 
   private async acquire(mode: Mode, opts: { timeoutMs?: number; signal?: AbortSignal }): Promise<boolean> {
     if (this.held) throw new Error("QuorumMutex is already held; unlock it first");
-    const deadline = Date.now() + (opts.timeoutMs ?? this.callTimeoutMs);
+    const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_MS);
     const quorum = quorumOf(this.peers.length, mode === "write");
     for (;;) {
       opts.signal?.throwIfAborted();
