@@ -92,6 +92,15 @@ export class Connection implements Caller {
     this.options = resolveConnectionOptions(init.options);
     this.limits = { maxPayloadBytes: this.options.maxMessageBytes };
     this.mux = new Mux({ local: init.local, remote: init.remote, registry: init.handlers, options: this.options });
+    this.mux.onFatal = (err) => {
+      const message = err instanceof Error ? err.message : String(err);
+      this.options.logger.error("cannot encode outgoing frames, dropping the connection", {
+        local: this.local,
+        remote: this.remote,
+        reason: message,
+      });
+      this.detach(new ProtocolError(`cannot encode outgoing frames: ${message}`, { cause: err }));
+    };
   }
 
   get state(): ConnectionState {

@@ -5,6 +5,10 @@
  * early); each bucket is an intrusive doubly-linked list, so adding and removing an entry
  * is O(1) and allocates nothing (the call object is the list node). A min-heap of bucket
  * times tells when to arm the single timer. Times are `performance.now()` milliseconds.
+ *
+ * A bucket that empties stays in place until its time comes (or the timer looks past it):
+ * calls that finish quickly then cost no Map delete, no new bucket and no heap push each;
+ * buckets are created at most once per `resolutionMs` of deadline time.
  */
 
 /** A call that can expire. The wheel owns the `wheel*` fields. */
@@ -71,10 +75,10 @@ export class DeadlineWheel {
     if (next !== undefined) next.wheelPrev = prev;
     entry.wheelBucket = entry.wheelPrev = entry.wheelNext = undefined;
     this.count--;
-    if (--bucket.size === 0) this.buckets.delete(bucket.at);
-    // The heap keeps the stale time and the timer stays armed: it may fire for nothing and
-    // re-arm. Far cheaper than a heap delete, or a clearTimeout + setTimeout per call when
-    // calls run one at a time (the timer is unref'd, so an idle one keeps nothing alive).
+    bucket.size--;
+    // An empty bucket stays (see above) and the timer stays armed: it may fire for nothing
+    // and re-arm. Far cheaper than a clearTimeout + setTimeout per call when calls run one at
+    // a time (the timer is unref'd, so an idle one keeps nothing alive).
   }
 
   /** Stops the timer and forgets every entry (without calling them). */
@@ -117,9 +121,18 @@ export class DeadlineWheel {
   };
 
   private rearm(): void {
-    while (this.heap.length > 0 && !this.buckets.has(this.heap[0]!)) this.heapPop();
-    if (this.heap.length > 0) this.arm(this.heap[0]!);
-    else this.disarm();
+    // Drop empty buckets at the front; arm for the first one that holds entries.
+    while (this.heap.length > 0) {
+      const at = this.heap[0]!;
+      const bucket = this.buckets.get(at);
+      if (bucket !== undefined && bucket.size > 0) {
+        this.arm(at);
+        return;
+      }
+      this.heapPop();
+      if (bucket !== undefined) this.buckets.delete(at);
+    }
+    this.disarm();
   }
 
   private arm(at: number): void {

@@ -12,10 +12,12 @@
  * microtask chain (an async generator's `yield`, a loop of `await send()`), while a lone call
  * in a quiet connection still goes out at once.
  *
- * Each flush encodes into one exactly-sized buffer per WebSocket message (pooled by
- * `Buffer.allocUnsafe` when small). A reused scratch buffer would need a second copy: the
- * socket keeps a reference to what it was given until the kernel takes it, so the bytes
- * cannot be overwritten by the next flush.
+ * Messages are encoded straight into a slab (64 KiB, with one DataView), carved front to
+ * back and never overwritten: the socket keeps a reference to what it was given until the
+ * kernel takes it, so a scratch buffer reused across flushes would need a second copy. When
+ * the slab is used up a new one replaces it (the old one lives as long as the socket holds
+ * views of it); a message bigger than a quarter slab gets its own buffer, so one large
+ * message never pins a large buffer beyond its own lifetime.
  *
  * The queue is bounded: `hasRoom()` tells new calls whether the backlog (queued + not yet
  * written by the transport) is under `maxQueuedBytes`; a call without room waits in a FIFO
@@ -43,7 +45,14 @@ export interface FrameWriterOptions {
   checksum: boolean;
   /** Poll period while calls wait for room. */
   roomPollMs: number;
+  /** A flush failed (a bug: frames are checked before they are queued); the link is unusable. */
+  onError: (err: unknown) => void;
 }
+
+/** Size of an encoding slab. */
+const SLAB_BYTES = 64 * 1024;
+/** Messages above this size get their own buffer. */
+const SLAB_MAX_MESSAGE = SLAB_BYTES / 4;
 
 export interface WriterCounters {
   framesOut: number;
@@ -55,6 +64,13 @@ export class FrameWriter {
   private frames: Frame[] = [];
   private subroutes: (Uint8Array | undefined)[] = [];
   private sizes: number[] = [];
+  /** The arrays of the flush before, reused (swapped) so a flush allocates no arrays. */
+  private spareFrames: Frame[] = [];
+  private spareSubroutes: (Uint8Array | undefined)[] = [];
+  private spareSizes: number[] = [];
+  private slab: Buffer = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  private slabView = new DataView(this.slab.buffer, this.slab.byteOffset, SLAB_BYTES);
+  private slabOffset = 0;
   private pendingBytes = 0;
   private scheduled = false;
   /** A flush happened in this turn of the event loop: merge until the check phase. */
@@ -125,10 +141,36 @@ export class FrameWriter {
     if (transport === undefined || n === 0) return;
     const subroutes = this.subroutes;
     const sizes = this.sizes;
-    this.frames = [];
-    this.subroutes = [];
-    this.sizes = [];
+    this.frames = this.spareFrames;
+    this.subroutes = this.spareSubroutes;
+    this.sizes = this.spareSizes;
+    this.spareFrames = frames;
+    this.spareSubroutes = subroutes;
+    this.spareSizes = sizes;
     this.pendingBytes = 0;
+    try {
+      this.encodeAndSend(transport, frames, subroutes, sizes, n);
+    } catch (err) {
+      // Never let an exception escape a microtask (it would end the process).
+      this.opts.onError(err);
+    }
+    frames.length = 0;
+    subroutes.length = 0;
+    sizes.length = 0;
+    if (!this.immediateArmed) {
+      this.immediateArmed = true;
+      this.burst = true;
+      setImmediate(this.endOfTurn);
+    }
+  };
+
+  private encodeAndSend(
+    transport: MessageTransport,
+    frames: Frame[],
+    subroutes: (Uint8Array | undefined)[],
+    sizes: number[],
+    n: number,
+  ): void {
     const counters = this.counters;
     counters.framesOut += n;
     const maxMerge = this.opts.maxMergeBytes;
@@ -138,36 +180,45 @@ export class FrameWriter {
       let bytes = sizes[i]!;
       let j = i + 1;
       while (j < n && bytes + sizes[j]! <= maxMerge) bytes += sizes[j++]!;
+      const merged = j - i > 1;
+      const total = merged ? HEADER_SIZE + bytes : bytes;
       let buf: Buffer;
-      if (j - i === 1) {
-        buf = Buffer.allocUnsafe(bytes);
-        const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-        encodeFrameInto(buf, view, 0, frames[i]!, subroutes[i]);
+      let view: DataView;
+      let start: number;
+      if (total > SLAB_MAX_MESSAGE) {
+        buf = Buffer.allocUnsafeSlow(total);
+        view = new DataView(buf.buffer, buf.byteOffset, total);
+        start = 0;
       } else {
-        buf = Buffer.allocUnsafe(HEADER_SIZE + bytes);
-        const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-        // The Merged header: seq = frame count, length = bytes of the inner frames.
-        view.setUint8(0, Op.Merged);
-        view.setUint8(1, 0);
-        view.setUint16(2, 0, true);
-        view.setUint32(4, 0, true);
-        view.setUint32(8, j - i, true);
-        view.setUint32(12, 0, true);
-        view.setUint32(16, bytes, true);
-        let off = HEADER_SIZE;
-        for (let k = i; k < j; k++) off = encodeFrameInto(buf, view, off, frames[k]!, subroutes[k]);
+        if (this.slabOffset + total > SLAB_BYTES) {
+          this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+          this.slabView = new DataView(this.slab.buffer, this.slab.byteOffset, SLAB_BYTES);
+          this.slabOffset = 0;
+        }
+        buf = this.slab;
+        view = this.slabView;
+        start = this.slabOffset;
+        this.slabOffset = (start + total + 7) & ~7; // keep 8-byte alignment
       }
+      let off = start;
+      if (merged) {
+        // The Merged header: seq = frame count, length = bytes of the inner frames.
+        view.setUint8(off, Op.Merged);
+        view.setUint8(off + 1, 0);
+        view.setUint16(off + 2, 0, true);
+        view.setUint32(off + 4, 0, true);
+        view.setUint32(off + 8, j - i, true);
+        view.setUint32(off + 12, 0, true);
+        view.setUint32(off + 16, bytes, true);
+        off += HEADER_SIZE;
+      }
+      for (let k = i; k < j; k++) off = encodeFrameInto(buf, view, off, frames[k]!, subroutes[k]);
       counters.messagesOut++;
-      counters.bytesOut += buf.byteLength;
-      transport.send(buf);
+      counters.bytesOut += total;
+      transport.send(start === 0 && total === buf.byteLength ? buf : buf.subarray(start, start + total));
       i = j;
     }
-    if (!this.immediateArmed) {
-      this.immediateArmed = true;
-      this.burst = true;
-      setImmediate(this.endOfTurn);
-    }
-  };
+  }
 
   /** Check phase: flush what the burst gathered (staying in burst), or leave burst mode. */
   private readonly endOfTurn = (): void => {

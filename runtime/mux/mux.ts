@@ -84,6 +84,8 @@ export class Mux {
   connected = false;
   callsOut = 0;
   callsIn = 0;
+  /** Set by the Connection: something broke the link beyond repair (drops it). */
+  onFatal: (err: unknown) => void = () => {};
   private nextId = 1;
   private streamTimer: NodeJS.Timeout | undefined;
 
@@ -97,6 +99,7 @@ export class Mux {
       maxMergeBytes: Math.min(init.options.maxMergeBytes, init.options.maxMessageBytes),
       checksum: init.options.checksum,
       roomPollMs: init.options.roomPollMs,
+      onError: (err) => this.onFatal(err),
     });
     this.wheel = new DeadlineWheel(init.options.deadlineResolutionMs);
   }
@@ -285,13 +288,26 @@ export class Mux {
     }
     const payload = frame.payload ?? EMPTY;
     call.bytesIn = payload.byteLength;
-    void this.serveSingle(call, handler, payload);
+    this.serveSingle(call, handler, payload);
   }
 
-  private async serveSingle(call: IncomingRequest, handler: SingleHandler, payload: Uint8Array): Promise<void> {
+  private serveSingle(call: IncomingRequest, handler: SingleHandler, payload: Uint8Array): void {
+    let result: Uint8Array | Promise<Uint8Array>;
+    try {
+      result = handler(payload, call);
+    } catch (err) {
+      this.answerIncoming(call, undefined, err);
+      return;
+    }
+    // A handler that answers synchronously is answered now: no promise, no microtask hop.
+    if (result instanceof Uint8Array) this.answerIncoming(call, result, undefined);
+    else void this.awaitSingle(call, result);
+  }
+
+  private async awaitSingle(call: IncomingRequest, pending: Promise<Uint8Array>): Promise<void> {
     let result: Uint8Array;
     try {
-      result = await handler(payload, call);
+      result = await pending;
     } catch (err) {
       this.answerIncoming(call, undefined, err);
       return;

@@ -27,7 +27,7 @@ function framesOf(message: Uint8Array): Frame[] {
   return out;
 }
 
-const opts = { maxQueuedBytes: 1000, maxMergeBytes: 4096, checksum: false, roomPollMs: 1 };
+const opts = { maxQueuedBytes: 1000, maxMergeBytes: 4096, checksum: false, roomPollMs: 1, onError: (err: unknown) => { throw err; } };
 
 describe("FrameWriter", () => {
   it("sends a lone frame alone, before the event loop turns", async () => {
