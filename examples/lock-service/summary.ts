@@ -88,7 +88,8 @@ export function formatSummary(input: SummaryInput): string {
   const streams = Object.entries(m.streamMessages)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([k, v]) => `${k} ${fmt(v)}`);
-  lines.push(`stream messages:   ${streams.join(" · ") || "none"}${m.eventGaps ? ` (${fmt(m.eventGaps)} events skipped by slow subscribers)` : ""}`);
+  lines.push(`stream messages:   ${streams.join(" · ") || "none"}`);
+  if (m.eventGaps) lines.push(`                   ${fmt(m.eventGaps)} events skipped by a slow subscriber: its peer kept a bounded buffer, dropped the oldest, never waited`);
   lines.push(`quorum locks:      ${fmt(m.locks.acquired)} acquired · ${fmt(m.locks.busy)} busy (held elsewhere, retried later) · ${fmt(m.locks.lost)} lost`);
   const ex = input.exclusion;
   if (ex) {

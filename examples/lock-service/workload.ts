@@ -34,6 +34,12 @@ export interface WorkloadOptions {
   leaseRefreshMs?: number;
   /** How long a worker tries to take a lock before counting it busy. Default 1_000 ms. */
   lockTimeoutMs?: number;
+  /**
+   * Time the first event follower of the first node spends on each event, to show what a
+   * subscriber that cannot keep up costs: nothing but the events it misses. 0 = none.
+   * Default 2 ms.
+   */
+  slowReaderMs?: number;
   /** Deadline of each call to one node: generous, so that an overloaded machine is not an error. Default 5_000 ms. */
   callTimeoutMs?: number;
 }
@@ -52,6 +58,7 @@ export class Workload {
   private readonly o: Required<WorkloadOptions>;
   /** Critical sections run since the last `drainSections()`, for the mutual-exclusion check. */
   private sections: CriticalSection[] = [];
+  private readonly isFirstNode: boolean;
 
   constructor(
     private readonly self: string,
@@ -69,8 +76,10 @@ export class Workload {
       leaseRefreshMs: options.leaseRefreshMs ?? 500,
       lockTimeoutMs: options.lockTimeoutMs ?? 1_000,
       callTimeoutMs: options.callTimeoutMs ?? 5_000,
+      slowReaderMs: options.slowReaderMs ?? 2,
     };
     this.remotes = [];
+    this.isFirstNode = cluster[0]?.label === self;
     this.peers = cluster.map((info) => {
       if (info.label === self) return localPeer(info.label, table);
       const client = new LockerClient(manager.connection(info.host));
@@ -86,7 +95,7 @@ export class Workload {
       await this.takeLeases();
       await Promise.all([
         ...Array.from({ length: this.o.workers }, (_, i) => this.lockWorker(i)),
-        ...this.remotes.map((r) => this.followEvents(r.info, r.client)),
+        ...this.remotes.map((r, i) => this.followEvents(r.info, r.client, i === 0 && this.isFirstNode ? this.o.slowReaderMs : 0)),
         ...this.remotes.map((r) => this.refreshLeases(r.info, r.client)),
         this.refreshLocalLeases(),
         this.operatorCleanup(),
@@ -156,7 +165,12 @@ export class Workload {
     }
   }
 
-  private async followEvents(peer: PeerInfo, client: LockerClient): Promise<void> {
+  /**
+   * Follows a peer's lock events. A reader slower than the events (`slowMs` per event) holds
+   * the peer's handler at its `yield` (flow control); the peer then drops the oldest events
+   * of its bounded buffer, which shows here as gaps in `seq`.
+   */
+  private async followEvents(peer: PeerInfo, client: LockerClient, slowMs: number): Promise<void> {
     while (!this.stopped && (await this.connected(peer.host))) {
       let stream;
       try {
@@ -168,9 +182,10 @@ export class Workload {
       let last = 0;
       try {
         for await (const event of stream.responses) {
-          this.metrics.message("lockEvents in");
+          this.metrics.message(slowMs > 0 ? "lockEvents in (slow reader)" : "lockEvents in");
           if (last > 0 && event.seq > last + 1) this.metrics.eventGaps += event.seq - last - 1;
           last = event.seq;
+          if (slowMs > 0) await sleep(slowMs);
         }
       } catch (err) {
         if (!this.stopped) this.metrics.failure(peer.label, err);

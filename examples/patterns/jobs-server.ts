@@ -32,7 +32,7 @@ const jobs: JobsServer = {
       }
     } finally {
       // Runs however the stream ends: done, failed, or cancelled by the caller.
-      serverLog.push("follow ended");
+      serverLog.push(ctx.signal.aborted ? `follow cancelled: ${ctx.signal.reason}` : "follow ended");
     }
   },
   // #endregion stream-finally

@@ -22,7 +22,7 @@ describe("examples/patterns", () => {
       "30%",
       expect.stringMatching(/^server: run stopped early: DeadlineExceededError/),
       expect.stringMatching(/^server: run stopped early: AbortError/),
-      "server: follow ended",
+      expect.stringMatching(/^server: follow cancelled: AbortError/),
     ]);
   });
 });
