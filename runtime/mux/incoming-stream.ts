@@ -6,7 +6,14 @@
  * slows the producer instead of filling memory. Its input (when registered with an
  * `inCapacity`) is an InboundQueue that returns credits as the handler reads.
  */
-import { DisconnectedError, GridError, MessageTooLargeError, ProtocolError, RemoteError } from "../errors.js";
+import {
+  DeadlineExceededError,
+  DisconnectedError,
+  GridError,
+  MessageTooLargeError,
+  ProtocolError,
+  RemoteError,
+} from "../errors.js";
 import type { StreamEntry } from "../handlers/handler-registry.js";
 import { encodeErrorPayload } from "../protocol/error-payload.js";
 import { Flag, Op } from "../protocol/frame.js";
@@ -17,7 +24,6 @@ import type { Mux } from "./mux.js";
 import { CallKind } from "./outgoing-calls.js";
 import { InboundQueue } from "./stream-flow.js";
 import type { InboundOwner } from "./stream-flow.js";
-import { DeadlineExceededError } from "../errors.js";
 
 export class IncomingStream extends IncomingContext implements DeadlineEntry, InboundOwner {
   readonly kind = CallKind.Stream;

@@ -23,7 +23,7 @@ import {
   RemoteError,
   UnknownHandlerError,
 } from "../errors.js";
-import type { ConnectionOptions } from "../connection/options.js";
+import type { CallTrace, ConnectionOptions } from "../connection/options.js";
 import type { HandlerRegistry } from "../handlers/handler-registry.js";
 import { decodeErrorPayload, encodeErrorPayload } from "../protocol/error-payload.js";
 import { Flag, MAX_HANDLER_ID, MAX_U32, Op } from "../protocol/frame.js";
@@ -566,7 +566,7 @@ export class Mux {
     this.writer.write({ op, flags, handler: 0, muxId, seq, deadlineMs: 0, subroute: undefined, payload });
   }
 
-  trace(record: Omit<import("../connection/options.js").CallTrace, "peer">): void {
+  trace(record: Omit<CallTrace, "peer">): void {
     const trace = this.options.trace;
     if (trace === undefined) return;
     try {
