@@ -140,6 +140,41 @@ describe("malformed frames", () => {
   });
 });
 
+describe("stream-level faults", () => {
+  it.each([
+    ["messages beyond the credits granted", [0, 1, 2, 3, 4], /beyond its 2 credits/],
+    ["a sequence gap", [0, 2], /out of sequence/],
+  ])("%s fail only that stream, on both sides", async (_name, seqs, reason) => {
+    const peer = rawPeer();
+    let handlerError: unknown;
+    peer.registry.registerStream(2, async function* (_p, input) {
+      try {
+        for await (const _m of input!) {
+          await new Promise((r) => setTimeout(r, 50)); // a slow reader
+        }
+      } catch (err) {
+        handlerError = err;
+      }
+    }, { inCapacity: 2 });
+    peer.registry.registerSingle(1, (p) => p);
+    peer.sendFrame({ op: Op.ConnectMux, handler: 2, muxId: 8 });
+    for (const seq of seqs) peer.sendFrame({ op: Op.MuxClientMsg, muxId: 8, seq, payload: bytes("m") });
+    await until(() => peer.received.some((f) => f.op === Op.DisconnectServerMux && f.muxId === 8));
+    const stop = peer.received.find((f) => f.op === Op.DisconnectServerMux)!;
+    expect(stop.flags & Flag.PayloadIsError).toBeTruthy();
+    expect(text(stop.payload!)).toMatch(reason);
+    await until(() => handlerError !== undefined);
+    expect(handlerError).toBeInstanceOf(ProtocolError);
+    // The connection and other calls are unaffected.
+    expect(peer.conn.state).toBe("connected");
+    peer.sendFrame({ op: Op.Request, handler: 1, muxId: 9, payload: bytes("still here") });
+    await until(() => peer.received.some((f) => f.op === Op.Response && f.muxId === 9));
+    expect(text(peer.received.find((f) => f.op === Op.Response)!.payload!)).toBe("still here");
+    expect(peer.conn.stats.inFlight).toBe(0);
+    peer.conn.close();
+  });
+});
+
 describe("liveness", () => {
   it("a silent peer is torn down by the ping timeout; in-flight calls fail with DisconnectedError", async () => {
     const peer = rawPeer({ pingIntervalMs: 20, pingTimeoutMs: 80 });
