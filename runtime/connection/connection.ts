@@ -240,6 +240,7 @@ export class Connection implements Caller {
     c.bytesIn += data.byteLength;
     try {
       decodeMessage(data, this.limits, this.decoded, this.onFrame);
+      this.mux.writer.flushUnlessBurst();
     } catch (err) {
       if (this.transport === undefined) return; // already detached by a frame of this message
       const protocolError =

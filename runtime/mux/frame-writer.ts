@@ -132,6 +132,15 @@ export class FrameWriter {
     }
   }
 
+  /**
+   * Sends what is queued now unless a burst is gathering frames. Called when a received
+   * message has been handled: the answers of synchronous handlers go out before control
+   * returns to the socket's read path, instead of after it.
+   */
+  flushUnlessBurst(): void {
+    if (this.scheduled && !this.burst) this.flush();
+  }
+
   /** Sends everything queued now (used before a graceful close). */
   readonly flush = (): void => {
     this.scheduled = false;
