@@ -60,7 +60,7 @@ export function rowsTable(rows: RowResult[]): string {
 }
 
 export function extrasTable(rows: RowResult[]): string {
-  const withExtra = rows.filter((r) => r.extra !== undefined && (r.group === "memory" || r.group === "tsgrid"));
+  const withExtra = rows.filter((r) => r.extra !== undefined && r.error === undefined && r.skipped === undefined);
   if (withExtra.length === 0) return "";
   const lines = ["| row | measurement | value |", "|---|---|---:|"];
   for (const r of withExtra) {
@@ -93,8 +93,9 @@ export function readmeSection(meta: RunMeta, rows: RowResult[], ratios: Ratio[],
     "## Performance",
     "",
     "`npm run bench` runs tsgrid and its references (raw `ws`, `@grpc/grpc-js`, msgpack codecs) side by side,",
-    "each server and each client in its own process, pinned to one core each, over loopback; `npm run bench -- --quick`",
-    "is the 30-second smoke run. Absolute numbers drift on shared machines: compare ratios from one run.",
+    "each server and each client in its own process (pinned to one core each when the machine is quiet), over loopback;",
+    "`npm run bench -- --quick` is the 30-second smoke run. Absolute numbers drift on shared machines: compare ratios",
+    "from one run (each row is the best of interleaved rounds; codec ratios alternate 20 ms slices in one process).",
     "The JSON of every full run is kept in `bench/results/`.",
     "",
     renderMarkdown(meta, rows, ratios, chartPath),
