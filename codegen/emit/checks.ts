@@ -11,6 +11,7 @@ import { checkName, codecName, outputImportPath, runtimeModule } from "../model/
 import type { SchemaIndex } from "../model/schema-index.js";
 import type { InterfaceDecl, TypeRef } from "../model/schema.js";
 import type { FileBuilder } from "./file-builder.js";
+import { Locals, identifier, propertyAccess } from "./locals.js";
 import { expectedText, literalText } from "./type-text.js";
 
 /** One piece of an error path: literal text, or code that evaluates to text. */
@@ -21,31 +22,20 @@ interface FnContext {
   index: SchemaIndex;
   /** The schema file being generated. */
   file: string;
-  /** Names visible at the current point of the function (block-scoped: see `block`). */
-  locals: Set<string>;
+  locals: Locals;
   out: string[];
 }
 
-const reserved = new Set(
-  (
-    "break case catch class const continue debugger default delete do else enum export extends false finally for function if " +
-    "import in instanceof new null return super switch this throw true try typeof var void while with yield let static " +
-    "implements interface package private protected public await undefined NaN Infinity arguments eval"
-  ).split(" "),
-);
-
-const identifier = /^[A-Za-z_$][\w$]*$/;
-
 /** Emits `checkX` for an interface. */
 export function emitInterfaceCheck(f: FileBuilder, index: SchemaIndex, file: string, decl: InterfaceDecl): void {
-  const ctx: FnContext = { f, index, file, locals: new Set(["o"]), out: [] };
+  const ctx: FnContext = { f, index, file, locals: new Locals(index, file, ["o"]), out: [] };
   const isObject = f.value("isObject", runtimeModule);
   const mismatch = f.value("mismatch", runtimeModule);
   f.print(`/** Validates a decoded \`${decl.name}\` in place: undefined when it matches, else where and why not. */`);
   f.print(`function ${checkName(decl.name)}(o: unknown): string | undefined {`);
   f.print(`  if (!${isObject}(o)) return ${mismatch}(${JSON.stringify(decl.name)}, o);`);
   for (const field of decl.fields) {
-    const access = identifier.test(field.name) ? `o.${field.name}` : `o[${JSON.stringify(field.name)}]`;
+    const access = propertyAccess("o", field.name);
     const path: PathPart[] = [{ lit: identifier.test(field.name) ? `.${field.name}` : `[${JSON.stringify(field.name)}]` }];
     if (field.optional) emitOptional(ctx, "  ", field.type, access, path, field.name);
     else emitCheck(ctx, "  ", field.type, access, access, path, field.name);
@@ -265,13 +255,6 @@ function pathCode(path: PathPart[], concat: boolean): string {
   return concat ? `${parts.join(" + ")} + ` : parts.join(" + ");
 }
 
-/** Emits a `{ ... }` block's content: names declared in it are free again after it. */
-function block(ctx: FnContext, emit: () => void): void {
-  const outer = new Set(ctx.locals);
-  emit();
-  ctx.locals = outer;
-}
-
 /** Binds `value` to a fresh const unless it is already a plain name; returns the name. */
 function bind(ctx: FnContext, ind: string, value: string, hint: string): string {
   if (identifier.test(value)) return value;
@@ -281,16 +264,11 @@ function bind(ctx: FnContext, ind: string, value: string, hint: string): string 
 }
 
 function fresh(ctx: FnContext, hint: string): string {
-  const base = identifier.test(hint) ? hint : "x";
-  let name = base;
-  for (let n = 1; reserved.has(name) || ctx.locals.has(name) || isRuntimeName(ctx, name); n++) name = `${base}${n}`;
-  ctx.locals.add(name);
-  return name;
+  return ctx.locals.fresh(hint);
 }
 
-/** Names the function body refers to at module level (helpers, other validators). */
-function isRuntimeName(ctx: FnContext, name: string): boolean {
-  return name.startsWith("check") || name.endsWith("Codec") || ["isObject", "keyPath", "mismatch", "mismatchValue", "BigInt", "Number", "Array", "Map", "Date", "Uint8Array"].includes(name) || ctx.index.decl(ctx.file, name) !== undefined;
+function block(ctx: FnContext, emit: () => void): void {
+  ctx.locals.block(emit);
 }
 
 function allowsNull(index: SchemaIndex, t: TypeRef): boolean {

@@ -1,9 +1,10 @@
 /** Emits the generated TypeScript of one schema file. */
-import { codecName, checkName, runtimeModule } from "../model/names.js";
+import { checkName, codecName, runtimeModule, writeName } from "../model/names.js";
 import type { SchemaIndex } from "../model/schema-index.js";
 import type { SchemaFile } from "../model/schema.js";
 import { emitInterfaceCheck } from "./checks.js";
 import { emitAlias, emitEnum, emitInterface } from "./declarations.js";
+import { emitInterfaceWriter } from "./encoders.js";
 import { FileBuilder } from "./file-builder.js";
 import { emitService } from "./service.js";
 import type { TypeScope } from "./type-text.js";
@@ -26,14 +27,18 @@ export function emitFile(index: SchemaIndex, file: SchemaFile): string {
 
   const interfaces = file.types.filter((d) => d.kind === "interface");
   if (interfaces.length > 0) {
-    f.print("// ---- Codecs: msgpack encode, and decode with validation (see docs/IDL.md) ----", "");
+    f.print("// ---- Codecs: msgpack encoders, and decoders with validation (see docs/IDL.md) ----", "");
     const codecType = f.type("Codec", runtimeModule);
     const messageCodec = f.value("messageCodec", runtimeModule);
     for (const decl of interfaces) {
-      f.print(`export const ${codecName(decl.name)}: ${codecType}<${decl.name}> = ${messageCodec}(${JSON.stringify(decl.name)}, ${checkName(decl.name)});`);
+      f.print(
+        `export const ${codecName(decl.name)}: ${codecType}<${decl.name}> = ${messageCodec}(${JSON.stringify(decl.name)}, ${checkName(decl.name)}, ${writeName(decl.name)});`,
+      );
     }
     f.print("");
     for (const decl of interfaces) {
+      emitInterfaceWriter(scope, index, decl);
+      f.print("");
       emitInterfaceCheck(f, index, file.path, decl);
       f.print("");
     }

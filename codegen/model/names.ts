@@ -3,6 +3,8 @@ import path from "node:path";
 
 export const codecName = (type: string): string => `${type}Codec`;
 export const checkName = (type: string): string => `check${type}`;
+export const writeName = (type: string): string => `write${type}`;
+export const keysName = (type: string): string => `${type}Keys`;
 export const clientName = (service: string): string => `${service}Client`;
 export const serverName = (service: string): string => `${service}Server`;
 export const handlerIdName = (service: string): string => `${service}HandlerID`;
@@ -28,10 +30,12 @@ export const runtimeNames: readonly string[] = [
   "Caller",
   "HandlerContext",
   "HandlerRegistrar",
+  "MsgpackWriter",
   "RegisterOptions",
   "ServerStream",
   "bidiStream",
   "decodeInput",
+  "fieldKey",
   "isObject",
   "keyPath",
   "messageCodec",

@@ -2,8 +2,9 @@
  * `Codec<T>`: what gridgen emits for every schema interface (`DiskInfoCodec`): msgpack encode,
  * and decode WITH validation against the schema.
  */
-import { decodeMsgpack, encodeMsgpack } from "./msgpack.js";
+import { decodeMsgpack } from "./msgpack.js";
 import { invalidPayload } from "./check.js";
+import { MsgpackWriter } from "./writer.js";
 
 /**
  * Validates a msgpack-decoded value in place (normalising it: nil optional fields become
@@ -16,7 +17,10 @@ export type Check = (value: unknown) => string | undefined;
 export interface Codec<T> {
   /** The schema type's name; the root of every error path. */
   readonly name: string;
-  /** Encodes a value as msgpack (a plain map keyed by field name). */
+  /**
+   * Encodes a value as msgpack (a plain map keyed by field name). The result is a view of a
+   * shared chunk that is never written again: keep it as long as needed.
+   */
   encode(value: T): Uint8Array;
   /**
    * Decodes and validates. Throws `InvalidPayloadError` naming the path of the first field that
@@ -26,14 +30,27 @@ export interface Codec<T> {
   decode(bytes: Uint8Array | undefined): T;
   /** The validator behind `decode`, for generated code of other schemas. */
   readonly check: Check;
+  /** The encoder behind `encode`, for generated code of other schemas. */
+  readonly write: Write<T>;
 }
 
-/** Builds the codec of a schema interface from its generated validator. */
-export function messageCodec<T>(name: string, check: Check): Codec<T> {
+/** Writes a value into a message being encoded (a generated `writeX`). */
+export type Write<T> = (w: MsgpackWriter, value: T) => void;
+
+/** Shared by every codec: encoding is synchronous, so one writer serves them all. */
+const writer = new MsgpackWriter();
+
+/** Builds the codec of a schema interface from its generated validator and encoder. */
+export function messageCodec<T>(name: string, check: Check, write: Write<T>): Codec<T> {
   return {
     name,
     check,
-    encode: encodeMsgpack,
+    write,
+    encode(value: T): Uint8Array {
+      writer.begin();
+      write(writer, value);
+      return writer.finish();
+    },
     decode(bytes: Uint8Array | undefined): T {
       const value = decodeMsgpack(bytes, name);
       const err = check(value);

@@ -1,5 +1,7 @@
 // What generated codecs, clients and `register*` functions call at run time.
-export type { Check, Codec } from "./codec.js";
+export type { Check, Codec, Write } from "./codec.js";
+export type { FieldKey } from "./writer.js";
+export { MsgpackWriter, fieldKey } from "./writer.js";
 export { messageCodec } from "./codec.js";
 export { decodeMsgpack, encodeMsgpack } from "./msgpack.js";
 export { invalidPayload, isObject, keyPath, mismatch, mismatchValue, typeOf } from "./check.js";
