@@ -74,7 +74,10 @@ export class Connection implements Caller {
   private readonly limits: DecodeLimits;
   private readonly decoded: Frame = emptyFrame();
   private attaches = 0;
+  /** When the ping check last knew the peer alive (`performance.now()`). */
   private lastReceived = 0;
+  /** A message arrived since the last ping check (cheaper than a clock read per message). */
+  private heard = false;
   private lastPingSent = 0;
   private pingTimer: NodeJS.Timeout | undefined;
   private counters = { bytesIn: 0, framesIn: 0, messagesIn: 0 };
@@ -150,6 +153,7 @@ export class Connection implements Caller {
     this.attaches++;
     this.mux.attach(transport);
     this.lastReceived = this.lastPingSent = performance.now();
+    this.heard = false;
     this.startPings();
     const handlers: TransportHandlers = {
       onMessage: (data) => {
@@ -234,7 +238,7 @@ export class Connection implements Caller {
   }
 
   private onMessage(data: Uint8Array): void {
-    this.lastReceived = performance.now();
+    this.heard = true;
     const c = this.counters;
     c.messagesIn++;
     c.bytesIn += data.byteLength;
@@ -308,6 +312,10 @@ export class Connection implements Caller {
   private readonly checkPing = (): void => {
     if (this.transport === undefined) return;
     const now = performance.now();
+    if (this.heard) {
+      this.heard = false;
+      this.lastReceived = now;
+    }
     const silent = now - this.lastReceived;
     if (silent > this.options.pingTimeoutMs) {
       this.options.logger.warn("peer silent, dropping the connection", {

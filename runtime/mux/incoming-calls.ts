@@ -16,12 +16,18 @@ export class IncomingContext implements HandlerContext {
   private controller: AbortController | undefined;
   /** Why the call ended early, if it did (kept until someone asks for the signal). */
   abortReason: GridError | undefined;
+  /** Absolute deadline, `performance.now()` ms; 0 = none. Also the deadline wheel's key. */
+  deadlineAt = 0;
 
   constructor(
     readonly caller: string,
-    readonly deadline: number | undefined,
     readonly subroute: string | undefined,
   ) {}
+
+  /** The deadline in `Date.now()` terms, computed only when asked. */
+  get deadline(): number | undefined {
+    return this.deadlineAt > 0 ? Math.round(performance.timeOrigin + this.deadlineAt) : undefined;
+  }
 
   get signal(): AbortSignal {
     if (this.controller === undefined) {
@@ -46,7 +52,6 @@ export class IncomingRequest extends IncomingContext implements DeadlineEntry {
   startedAt = 0;
   bytesIn = 0;
 
-  deadlineAt = 0;
   wheelBucket: Bucket | undefined;
   wheelPrev: DeadlineEntry | undefined;
   wheelNext: DeadlineEntry | undefined;
@@ -56,10 +61,9 @@ export class IncomingRequest extends IncomingContext implements DeadlineEntry {
     readonly muxId: number,
     readonly handler: number,
     caller: string,
-    deadline: number | undefined,
     subroute: string | undefined,
   ) {
-    super(caller, deadline, subroute);
+    super(caller, subroute);
   }
 
   onDeadline(): void {

@@ -27,7 +27,10 @@ import type { InboundOwner } from "./stream-flow.js";
 
 export class IncomingStream extends IncomingContext implements DeadlineEntry, InboundOwner {
   readonly kind = CallKind.Stream;
+  /** When the liveness check last saw a frame of this stream (`performance.now()`). */
   lastSeen = performance.now();
+  /** A frame of this stream arrived since the last liveness check (cheaper than a clock read per frame). */
+  heard = false;
   /** The caller's messages, when the handler takes input. */
   input: InboundQueue | undefined;
   private outCredits = 0;
@@ -39,7 +42,6 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
   private bytesIn = 0;
   private bytesOut = 0;
 
-  deadlineAt = 0;
   wheelBucket: Bucket | undefined;
   wheelPrev: DeadlineEntry | undefined;
   wheelNext: DeadlineEntry | undefined;
@@ -50,10 +52,9 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
     readonly handler: number,
     private readonly entry: StreamEntry,
     caller: string,
-    deadline: number | undefined,
     subroute: string | undefined,
   ) {
-    super(caller, deadline, subroute);
+    super(caller, subroute);
   }
 
   /** Acknowledges the stream with its capacities and starts the handler. */

@@ -270,28 +270,16 @@ export class Mux {
       ));
       return;
     }
-    const deadlineMs = frame.deadlineMs;
-    const call = new IncomingRequest(
-      this,
-      id,
-      handlerId,
-      this.remote,
-      deadlineMs > 0 ? Date.now() + deadlineMs : undefined,
-      frame.subroute,
-    );
-    this.incoming.set(id, call);
+    const call = new IncomingRequest(this, id, handlerId, this.remote, frame.subroute);
     this.callsIn++;
-    if (this.options.trace !== undefined) call.startedAt = performance.now();
-    if (deadlineMs > 0) {
-      call.deadlineAt = performance.now() + deadlineMs;
-      this.wheel.add(call);
+    const deadlineMs = frame.deadlineMs;
+    if (deadlineMs > 0 || this.options.trace !== undefined) {
+      const now = performance.now();
+      call.startedAt = now;
+      if (deadlineMs > 0) call.deadlineAt = now + deadlineMs;
     }
     const payload = frame.payload ?? EMPTY;
     call.bytesIn = payload.byteLength;
-    this.serveSingle(call, handler, payload);
-  }
-
-  private serveSingle(call: IncomingRequest, handler: SingleHandler, payload: Uint8Array): void {
     let result: Uint8Array | Promise<Uint8Array>;
     try {
       result = handler(payload, call);
@@ -299,9 +287,16 @@ export class Mux {
       this.answerIncoming(call, undefined, err);
       return;
     }
-    // A handler that answers synchronously is answered now: no promise, no microtask hop.
-    if (result instanceof Uint8Array) this.answerIncoming(call, result, undefined);
-    else void this.awaitSingle(call, result);
+    // A handler that answers synchronously is answered now: nothing can have cancelled it,
+    // so it never enters the table or the wheel, and costs no promise.
+    if (result instanceof Uint8Array) {
+      this.answerIncoming(call, result, undefined);
+      return;
+    }
+    // From here on it can be cancelled, expire, or be cut off by a disconnect.
+    this.incoming.set(id, call);
+    if (deadlineMs > 0) this.wheel.add(call);
+    void this.awaitSingle(call, result);
   }
 
   private async awaitSingle(call: IncomingRequest, pending: Promise<Uint8Array>): Promise<void> {
@@ -318,7 +313,7 @@ export class Mux {
   private answerIncoming(call: IncomingRequest, result: Uint8Array | undefined, thrown: unknown): void {
     if (call.done) return; // cancelled, expired or disconnected: nobody waits for it
     call.done = true;
-    this.incoming.delete(call.muxId);
+    if (this.incoming.get(call.muxId) === call) this.incoming.delete(call.muxId);
     this.wheel.remove(call);
     let err: GridError | undefined;
     if (thrown !== undefined) err = GridError.from(thrown);
@@ -427,15 +422,7 @@ export class Mux {
       return;
     }
     const deadlineMs = frame.deadlineMs;
-    const stream = new IncomingStream(
-      this,
-      id,
-      frame.handler,
-      entry,
-      this.remote,
-      deadlineMs > 0 ? Date.now() + deadlineMs : undefined,
-      frame.subroute,
-    );
+    const stream = new IncomingStream(this, id, frame.handler, entry, this.remote, frame.subroute);
     this.incoming.set(id, stream);
     this.streams.add(stream);
     this.startStreamTimer();
@@ -473,9 +460,14 @@ export class Mux {
     const now = performance.now();
     const limit = this.options.streamTimeoutMs;
     for (const stream of [...this.streams]) {
-      if (now - stream.lastSeen > limit) {
+      if (stream.heard) {
+        stream.heard = false;
+        stream.lastSeen = now;
+      } else if (now - stream.lastSeen > limit) {
         stream.peerSilent(limit);
-      } else if (stream instanceof OutgoingStream && stream.pingable) {
+        continue;
+      }
+      if (stream instanceof OutgoingStream && stream.pingable) {
         this.writeControl(Op.Ping, stream.muxId, 0, undefined);
       }
     }
@@ -508,7 +500,7 @@ export class Mux {
           ));
           return;
         }
-        stream.lastSeen = performance.now();
+        stream.heard = true;
         this.writeControl(Op.Pong, frame.muxId, 0, undefined);
         return;
       }
@@ -516,7 +508,7 @@ export class Mux {
       case Op.UnblockServerMux: {
         const stream = this.incoming.get(frame.muxId);
         if (stream === undefined || stream.kind !== CallKind.Stream) return;
-        stream.lastSeen = performance.now();
+        stream.heard = true;
         if (frame.op === Op.MuxClientMsg) stream.onClientMessage(frame);
         else stream.onCredits(frame.seq);
         return;
@@ -529,7 +521,7 @@ export class Mux {
       case Op.Pong: {
         const stream = this.outgoing.get(frame.muxId);
         if (stream === undefined || stream.kind !== CallKind.Stream) return;
-        stream.lastSeen = performance.now();
+        stream.heard = true;
         switch (frame.op) {
           case Op.AckMux:
             stream.onAck(frame);
@@ -551,7 +543,7 @@ export class Mux {
             );
             return;
           default:
-            return; // Pong: lastSeen is all it carries
+            return; // Pong: being heard is all it carries
         }
       }
       default:

@@ -47,7 +47,10 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
   readonly kind = CallKind.Stream;
   responses!: InboundQueue;
   requests: StreamWriter | undefined;
+  /** When the liveness check last saw a frame of this stream (`performance.now()`). */
   lastSeen = performance.now();
+  /** A frame of this stream arrived since the last liveness check (cheaper than a clock read per frame). */
+  heard = false;
   private state: State = State.Opening;
   private openResolve!: (stream: Stream) => void;
   private openReject!: (err: GridError) => void;
