@@ -4,8 +4,11 @@
  */
 import { runGridgen } from "./run.js";
 
+const interrupt = new AbortController();
+process.once("SIGINT", () => interrupt.abort());
 const code = await runGridgen(process.argv.slice(2), {
   cwd: process.cwd(),
+  signal: interrupt.signal,
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
 });

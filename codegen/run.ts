@@ -14,6 +14,8 @@ export interface GridgenIO {
   cwd: string;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** Ends `--watch` (the CLI aborts it on SIGINT). Without one, `--watch` runs until the process ends. */
+  signal?: AbortSignal;
 }
 
 interface Options {
@@ -99,7 +101,7 @@ function once(opts: Options, io: GridgenIO): number {
   return 0;
 }
 
-/** Regenerates on every change of the inputs until the process is stopped. */
+/** Regenerates on every change of the inputs until `io.signal` aborts; resolves to 0 then. */
 function watchLoop(opts: Options, io: GridgenIO): Promise<number> {
   once(opts, io);
   const watchers: FSWatcher[] = [];
@@ -107,18 +109,21 @@ function watchLoop(opts: Options, io: GridgenIO): Promise<number> {
   const rerun = (): void => {
     clearTimeout(timer);
     timer = setTimeout(() => {
-      io.stdout(`gridgen: change detected, regenerating\n`);
+      io.stdout("gridgen: change detected, regenerating\n");
       once(opts, io);
     }, watchDebounceMs);
   };
   for (const input of opts.inputs) {
     watchers.push(watch(path.resolve(io.cwd, input), { recursive: true }, rerun));
   }
+  io.stdout(`gridgen: watching ${opts.inputs.join(" ")}\n`);
   return new Promise((resolve) => {
-    process.once("SIGINT", () => {
+    const stop = (): void => {
       clearTimeout(timer);
       for (const w of watchers) w.close();
       resolve(0);
-    });
+    };
+    if (io.signal?.aborted) stop();
+    else io.signal?.addEventListener("abort", stop, { once: true });
   });
 }

@@ -21,6 +21,14 @@ async function gridgen(...argv: string[]): Promise<{ code: number; out: string; 
   return { code, out, err };
 }
 
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 beforeAll(() => {
   // Inside the repository, so that `tsgrid/idl` resolves as it does for the real schemas.
   dir = mkdtempSync(path.join(root, "test/codegen/.tmp-cli-"));
@@ -92,6 +100,29 @@ describe("gridgen", () => {
     expect(help.code).toBe(0);
     expect(help.out).toContain("gridgen <dirs or files...> -o <out>");
     expect(help.out).toContain("--check");
+  });
+
+  it("--watch regenerates when a schema changes, until its signal aborts", async () => {
+    cpSync(path.join(dir, "schemas"), path.join(dir, "watched"), { recursive: true });
+    const stop = new AbortController();
+    let out = "";
+    const done = runGridgen(["watched", "-o", "watch-out", "--watch"], {
+      cwd: dir,
+      signal: stop.signal,
+      stdout: (t) => (out += t),
+      stderr: (t) => (out += t),
+    });
+    try {
+      await until(() => out.includes("gridgen: watching watched"));
+      expect(existsSync(path.join(dir, "watch-out/locks.ts"))).toBe(true);
+      const file = path.join(dir, "watched/locks.grid.ts");
+      writeFileSync(file, readFileSync(file, "utf8").replace("  quorum: number;", "  quorum: number;\n  ttlMs?: number;"));
+      await until(() => readFileSync(path.join(dir, "watch-out/locks.ts"), "utf8").includes("ttlMs?: number;"));
+      expect(out).toContain("gridgen: change detected, regenerating");
+    } finally {
+      stop.abort();
+    }
+    expect(await done).toBe(0);
   });
 
   it.runIf(existsSync(path.join(root, "dist/codegen/cli.js")))("the built executable runs (bin/gridgen.js --help)", () => {
