@@ -252,6 +252,11 @@ export class FrameWriter {
       this.waiters = [];
       this.waitersHead = 0;
     } else {
+      if (this.waitersHead > 1024 && this.waitersHead * 2 > waiters.length) {
+        // Under steady pressure the queue never drains: drop the served prefix.
+        this.waiters = waiters.slice(this.waitersHead);
+        this.waitersHead = 0;
+      }
       this.pollTimer = setTimeout(this.poll, this.opts.roomPollMs);
       this.pollTimer.unref();
     }
