@@ -424,3 +424,81 @@ for (const [name, setup] of setups) {
     });
   });
 }
+
+describe("stream lifetimes through the generated code (two Connections)", () => {
+  const until = async (cond: () => boolean): Promise<void> => {
+    const end = Date.now() + 5000;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error("condition not met in time");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+
+  /** A Locker whose lockEvents never ends on its own, recording when its generator is closed. */
+  function endlessEvents(state: { closed: number; sent: number }): LockerServer {
+    return {
+      ...lockerImpl({ seen: [] }),
+      async *lockEvents(_filter, ctx) {
+        try {
+          while (!ctx.signal.aborted) {
+            state.sent++;
+            yield { seq: state.sent, kind: "lock", resource: "r", uid: "u", owner: "o", time: new Date(0) };
+            await new Promise((r) => setTimeout(r, 1));
+          }
+        } finally {
+          state.closed++;
+        }
+      },
+    };
+  }
+
+  it("breaking out of the typed responses cancels the stream and closes the server's generator", async () => {
+    const s = connectionSetup();
+    const state = { closed: 0, sent: 0 };
+    registerLocker(s.registrar, endlessEvents(state));
+    const events = await new LockerClient(s.caller).lockEvents({});
+    let n = 0;
+    for await (const e of events.responses) {
+      expect(e.seq).toBe(++n);
+      if (n === 3) break;
+    }
+    await until(() => state.closed === 1);
+  });
+
+  it("cancel() ends the typed responses and closes the server's generator", async () => {
+    const s = connectionSetup();
+    const state = { closed: 0, sent: 0 };
+    registerLocker(s.registrar, endlessEvents(state));
+    const events = await new LockerClient(s.caller).lockEvents({});
+    const it = events.responses[Symbol.asyncIterator]();
+    expect((await it.next()).done).toBe(false);
+    events.cancel();
+    await until(() => state.closed === 1);
+    await expect(
+      (async () => {
+        for (;;) if ((await it.next()).done) return;
+      })(),
+    ).rejects.toBeInstanceOf(GridError);
+  });
+
+  it("a bad input message closes the server's input and the caller sees the error", async () => {
+    const s = connectionSetup();
+    let inputClosed = false;
+    registerLocker(s.registrar, {
+      ...lockerImpl({ seen: [] }),
+      async *refreshMany(input) {
+        try {
+          for await (const r of input) yield { uid: r.uid, ok: true };
+        } finally {
+          inputClosed = true;
+        }
+      },
+    });
+    const raw = await s.caller.newStream(LockerHandlerID.refreshMany);
+    await raw.requests?.send(encodeMsgpack({ uid: "a", resources: [] }));
+    await raw.requests?.send(encodeMsgpack({ uid: 7 }));
+    const err = await rejection(collect(raw.responses));
+    expect(err.rawMessage).toBe("RefreshRequest.uid: expected string, got number");
+    await until(() => inputClosed);
+  });
+});
