@@ -6,9 +6,11 @@
  * is O(1) and allocates nothing (the call object is the list node). A min-heap of bucket
  * times tells when to arm the single timer. Times are `performance.now()` milliseconds.
  *
- * A bucket that empties stays in place until its time comes (or the timer looks past it):
- * calls that finish quickly then cost no Map delete, no new bucket and no heap push each;
- * buckets are created at most once per `resolutionMs` of deadline time.
+ * The newest bucket stays even when it empties: calls that come and go one at a time then
+ * land in the same bucket and cost no bucket, Map write or heap push each; buckets are made
+ * at most once per `resolutionMs` of deadline time. Older buckets are dropped as they empty,
+ * and the heap is rebuilt when more than half of it is stale, so an idle-but-busy connection
+ * (many short calls, 60 s deadlines) holds a handful of buckets, not one per slot.
  */
 
 /** A call that can expire. The wheel owns the `wheel*` fields. */
@@ -34,7 +36,9 @@ export const DEFAULT_DEADLINE_RESOLUTION_MS = 5;
 export class DeadlineWheel {
   private readonly buckets = new Map<number, Bucket>();
   /** Bucket times, a binary min-heap; may hold times whose bucket is already gone. */
-  private readonly heap: number[] = [];
+  private heap: number[] = [];
+  /** The bucket made last: kept while empty (see above). */
+  private last: Bucket | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private count = 0;
@@ -52,9 +56,12 @@ export class DeadlineWheel {
     const at = Math.ceil(entry.deadlineAt / res) * res;
     let bucket = this.buckets.get(at);
     if (bucket === undefined) {
+      const last = this.last;
+      if (last !== undefined && last.size === 0) this.dropBucket(last);
       bucket = { at, head: undefined, size: 0 };
       this.buckets.set(at, bucket);
       this.heapPush(at);
+      this.last = bucket;
     }
     entry.wheelBucket = bucket;
     entry.wheelPrev = undefined;
@@ -75,10 +82,21 @@ export class DeadlineWheel {
     if (next !== undefined) next.wheelPrev = prev;
     entry.wheelBucket = entry.wheelPrev = entry.wheelNext = undefined;
     this.count--;
-    bucket.size--;
-    // An empty bucket stays (see above) and the timer stays armed: it may fire for nothing
-    // and re-arm. Far cheaper than a clearTimeout + setTimeout per call when calls run one at
-    // a time (the timer is unref'd, so an idle one keeps nothing alive).
+    if (--bucket.size === 0 && bucket !== this.last) this.dropBucket(bucket);
+    // The timer stays armed: it may fire for nothing and re-arm. Far cheaper than a
+    // clearTimeout + setTimeout per call when calls run one at a time (the timer is unref'd,
+    // so an idle one keeps nothing alive).
+  }
+
+  /** Forgets an empty bucket; rebuilds the heap once most of it is stale times. */
+  private dropBucket(bucket: Bucket): void {
+    if (this.buckets.get(bucket.at) !== bucket) return;
+    this.buckets.delete(bucket.at);
+    if (this.last === bucket) this.last = undefined;
+    if (this.heap.length > 64 && this.heap.length > 2 * this.buckets.size) {
+      // A sorted array is a valid min-heap.
+      this.heap = [...this.buckets.keys()].sort((a, b) => a - b);
+    }
   }
 
   /** Stops the timer and forgets every entry (without calling them). */
@@ -93,6 +111,7 @@ export class DeadlineWheel {
     }
     this.buckets.clear();
     this.heap.length = 0;
+    this.last = undefined;
     this.count = 0;
     this.disarm();
   }
@@ -106,6 +125,7 @@ export class DeadlineWheel {
       const bucket = this.buckets.get(at);
       if (bucket === undefined) continue;
       this.buckets.delete(at);
+      if (this.last === bucket) this.last = undefined;
       // Detach the whole list first: onDeadline may add or remove entries.
       let e = bucket.head;
       bucket.head = undefined;
@@ -130,7 +150,10 @@ export class DeadlineWheel {
         return;
       }
       this.heapPop();
-      if (bucket !== undefined) this.buckets.delete(at);
+      if (bucket !== undefined) {
+        this.buckets.delete(at);
+        if (this.last === bucket) this.last = undefined;
+      }
     }
     this.disarm();
   }

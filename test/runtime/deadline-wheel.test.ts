@@ -59,6 +59,21 @@ describe("DeadlineWheel", () => {
     expect(late.wheelBucket).toBeUndefined();
   });
 
+  it("calls that come and go one at a time reuse one bucket", () => {
+    const wheel = new DeadlineWheel(5);
+    const inner = wheel as unknown as { buckets: Map<number, unknown>; heap: number[] };
+    let t = 1000;
+    for (let i = 0; i < 20_000; i++) {
+      t += 0.5; // a call every 0.5 ms, each finished before the next starts
+      const e = new Entry(t + 60_000, []);
+      wheel.add(e);
+      wheel.remove(e);
+    }
+    expect(inner.buckets.size).toBeLessThanOrEqual(1);
+    expect(inner.heap.length).toBeLessThanOrEqual(65);
+    wheel.clear();
+  });
+
   it("handles many entries with one timer and bounds its buckets", () => {
     const wheel = new DeadlineWheel(5);
     const fired: Entry[] = [];
@@ -68,8 +83,10 @@ describe("DeadlineWheel", () => {
     expect(wheel.size).toBe(10_000);
     for (const e of entries) wheel.remove(e);
     expect(wheel.size).toBe(0);
-    // One bucket per resolution slot at most, however many calls came and went.
-    expect((wheel as unknown as { buckets: Map<number, unknown> }).buckets.size).toBeLessThanOrEqual(Math.ceil(997 / 5) + 1);
+    // Emptied buckets are dropped (all but the newest), and the heap does not keep their times.
+    const inner = wheel as unknown as { buckets: Map<number, unknown>; heap: number[] };
+    expect(inner.buckets.size).toBeLessThanOrEqual(1);
+    expect(inner.heap.length).toBeLessThanOrEqual(Math.max(64, 2 * inner.buckets.size) + 1);
     wheel.clear();
     expect((wheel as unknown as { buckets: Map<number, unknown> }).buckets.size).toBe(0);
   });
