@@ -43,6 +43,15 @@ export type IncomingCall = IncomingRequest | IncomingStream;
 
 const EMPTY = new Uint8Array(0);
 
+// Captures a new promise's resolvers without a closure per call (Node 20 has no
+// Promise.withResolvers): the executor is one shared function.
+let capturedResolve: (value: Uint8Array) => void = () => {};
+let capturedReject: (reason: GridError) => void = () => {};
+function captureResolvers(resolve: (value: Uint8Array) => void, reject: (reason: GridError) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
 export interface MuxInit {
   local: string;
   remote: string;
@@ -167,10 +176,9 @@ export class Mux {
     }
     const id = this.allocId();
     const call = new OutgoingRequest(this, id, handler, subroute);
-    const promise = new Promise<Uint8Array>((resolve, reject) => {
-      call.resolve = resolve;
-      call.reject = reject;
-    });
+    const promise = new Promise<Uint8Array>(captureResolvers);
+    call.resolve = capturedResolve;
+    call.reject = capturedReject;
     this.outgoing.set(id, call);
     this.callsOut++;
     if (this.options.trace !== undefined) call.startedAt = performance.now();
