@@ -125,7 +125,12 @@ function checkNames(schema: Schema, report: Report): void {
       generated.set(handlerIdName(s.name), `the handler ids of ${s.name}`);
       generated.set(registerName(s.name), `the register function of ${s.name}`);
     }
+    const declared = new Set<string>();
     for (const d of [...file.types, ...file.services]) {
+      if (declared.has(d.name)) {
+        report(DiagnosticCode.NameClash, d.location, `${d.name} is declared twice: declaration merging is not supported`);
+      }
+      declared.add(d.name);
       const clash = generated.get(d.name);
       if (clash !== undefined) report(DiagnosticCode.NameClash, d.location, `${d.name} clashes with ${clash}, which gridgen generates: rename it`);
     }

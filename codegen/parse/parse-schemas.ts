@@ -117,6 +117,7 @@ function describeStatement(st: Node): string {
   if (Node.isClassDeclaration(st)) return `class ${st.getName() ?? ""}`.trimEnd();
   if (Node.isVariableStatement(st)) return "a variable declaration";
   if (Node.isExportDeclaration(st) || Node.isExportAssignment(st)) return "an export statement";
+  if (Node.isModuleDeclaration(st)) return `namespace ${st.getName()}`;
   return `a ${st.getKindName()}`;
 }
 
@@ -207,6 +208,12 @@ function parseService(ctx: ParseContext, st: InterfaceDeclaration): ServiceDecl 
   if (st.getTypeParameters().length > 0) {
     ctx.report(DiagnosticCode.Generic, st.getNameNode(), `service ${st.getName()} is generic`);
     return undefined;
+  }
+  for (const h of st.getExtends()) {
+    const expr = h.getExpression();
+    if (!Node.isIdentifier(expr) || markerOf(expr) !== "Service") {
+      ctx.report(DiagnosticCode.NotAHandler, h, `service ${st.getName()} extends \`${h.getText()}\`: a service extends only Service; declare its handlers in it`);
+    }
   }
   const handlers: Handler[] = [];
   for (const m of st.getMembers()) {

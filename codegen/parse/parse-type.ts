@@ -32,6 +32,8 @@ export function parseType(ctx: ParseContext, node: TypeNode): TypeRef | undefine
 }
 
 function unsupported(ctx: ParseContext, node: Node, why: string): undefined {
+  // An empty node is a syntax error, which the compiler already reports (GG001).
+  if (node.getText() === "") return undefined;
   ctx.report(DiagnosticCode.UnsupportedType, node, `type \`${node.getText()}\` is not supported: ${why}`);
   return undefined;
 }
@@ -62,15 +64,21 @@ function describeUnsupported(node: TypeNode): string {
 function parseLiteral(ctx: ParseContext, node: Node & { getLiteral(): Node }): TypeRef | undefined {
   const lit = node.getLiteral();
   if (Node.isStringLiteral(lit)) return { kind: "literal", value: lit.getLiteralValue() };
-  if (Node.isNumericLiteral(lit)) return { kind: "literal", value: lit.getLiteralValue() };
+  if (Node.isNumericLiteral(lit)) return numberLiteral(ctx, node, lit.getLiteralValue());
   if (lit.getKind() === SyntaxKind.TrueKeyword) return { kind: "literal", value: true };
   if (lit.getKind() === SyntaxKind.FalseKeyword) return { kind: "literal", value: false };
   if (lit.getKind() === SyntaxKind.NullKeyword) return { kind: "null" };
   if (Node.isPrefixUnaryExpression(lit) && lit.getOperatorToken() === SyntaxKind.MinusToken) {
     const operand = lit.getOperand();
-    if (Node.isNumericLiteral(operand)) return { kind: "literal", value: -operand.getLiteralValue() };
+    if (Node.isNumericLiteral(operand)) return numberLiteral(ctx, node, -operand.getLiteralValue());
   }
   return unsupported(ctx, node, "only string, number and boolean literals and null are supported");
+}
+
+function numberLiteral(ctx: ParseContext, node: Node, value: number): TypeRef | undefined {
+  if (!Number.isFinite(value)) return unsupported(ctx, node, "number literals must be finite");
+  // -0 and 0 are the same value on the wire (an int).
+  return { kind: "literal", value: value === 0 ? 0 : value };
 }
 
 function parseUnion(ctx: ParseContext, nodes: TypeNode[], union: Node): TypeRef | undefined {
