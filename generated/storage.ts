@@ -18,6 +18,12 @@ export enum DiskKind {
   Nvme = 3,
 }
 
+/** How an object is stored. Values are the wire format (S3's names). */
+export enum StorageClass {
+  Standard = "STANDARD",
+  ReducedRedundancy = "REDUCED_REDUNDANCY",
+}
+
 /** Number of disks of an erasure set that may fail. */
 export type Parity = 2 | 3 | 4;
 
@@ -79,6 +85,8 @@ export interface FileInfo {
   size: bigint;
   modTime: Date;
   parity: Parity;
+  /** Omitted for directories. */
+  storageClass?: StorageClass;
   /** Parts by part number. */
   parts: Map<number, PartInfo>;
   /** User metadata. */
@@ -337,6 +345,7 @@ const FileInfoKeys = {
   size: fieldKey("size"),
   modTime: fieldKey("modTime"),
   parity: fieldKey("parity"),
+  storageClass: fieldKey("storageClass"),
   parts: fieldKey("parts"),
   metadata: fieldKey("metadata"),
   dataDir: fieldKey("dataDir"),
@@ -345,7 +354,7 @@ const FileInfoKeys = {
 
 /** Writes a `FileInfo` as a msgpack map keyed by field name. */
 function writeFileInfo(w: MsgpackWriter, v: FileInfo): void {
-  w.fieldsHeader(9 + (v.inline !== undefined ? 1 : 0));
+  w.fieldsHeader(9 + (v.storageClass !== undefined ? 1 : 0) + (v.inline !== undefined ? 1 : 0));
   w.key(FileInfoKeys.volume);
   w.str(v.volume);
   w.key(FileInfoKeys.name);
@@ -358,6 +367,10 @@ function writeFileInfo(w: MsgpackWriter, v: FileInfo): void {
   w.date(v.modTime);
   w.key(FileInfoKeys.parity);
   w.num(v.parity);
+  if (v.storageClass !== undefined) {
+    w.key(FileInfoKeys.storageClass);
+    w.str(v.storageClass);
+  }
   w.key(FileInfoKeys.parts);
   const parts = v.parts;
   w.mapHeader(parts.size);
@@ -393,6 +406,8 @@ function checkFileInfo(o: unknown): string | undefined {
   }
   if (!(o.modTime instanceof Date)) return ".modTime" + mismatch("Date", o.modTime);
   if (o.parity !== 2 && o.parity !== 3 && o.parity !== 4) return ".parity" + mismatchValue("2 | 3 | 4", o.parity);
+  if (o.storageClass === null) o.storageClass = undefined;
+  else if (o.storageClass !== undefined && o.storageClass !== "STANDARD" && o.storageClass !== "REDUCED_REDUNDANCY") return ".storageClass" + mismatchValue("StorageClass (\"STANDARD\" | \"REDUCED_REDUNDANCY\")", o.storageClass);
   const parts = o.parts;
   if (!isObject(parts)) return ".parts" + mismatch("Map<number, PartInfo>", parts);
   const m = new Map<unknown, unknown>();

@@ -15,6 +15,12 @@ export enum DiskKind {
   Nvme = 3,
 }
 
+/** How an object is stored. Values are the wire format (S3's names). */
+export enum StorageClass {
+  Standard = "STANDARD",
+  ReducedRedundancy = "REDUCED_REDUNDANCY",
+}
+
 /** Number of disks of an erasure set that may fail. */
 export type Parity = 2 | 3 | 4;
 
@@ -76,6 +82,8 @@ export interface FileInfo {
   size: bigint;
   modTime: Date;
   parity: Parity;
+  /** Omitted for directories. */
+  storageClass?: StorageClass;
   /** Parts by part number. */
   parts: Map<number, PartInfo>;
   /** User metadata. */

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { InvalidPayloadError, encodeMsgpack } from "tsgrid";
 import { LockArgsCodec, LockEventCodec, LockEventFilterCodec, LockReplyCodec } from "../../generated/locks.js";
 import type { LockEvent } from "../../generated/locks.js";
-import { DiskInfoCodec, DiskKind, FileInfoCodec, RenameOpCodec, WriteFileRequestCodec } from "../../generated/storage.js";
+import { DiskInfoCodec, DiskKind, FileInfoCodec, RenameOpCodec, StorageClass, WriteFileRequestCodec } from "../../generated/storage.js";
 import type { DiskInfo, FileInfo } from "../../generated/storage.js";
 
 const diskInfo = (): DiskInfo => ({
@@ -34,6 +34,7 @@ const fileInfo = (): FileInfo => ({
   size: 5n,
   modTime: new Date(1_600_000_000_000),
   parity: 4,
+  storageClass: StorageClass.ReducedRedundancy,
   parts: new Map([
     [1, { number: 1, size: 10n, etag: "x" }],
     [2, { number: 2, size: 2n ** 63n - 1n, etag: "y" }],
@@ -121,6 +122,9 @@ describe("validation", () => {
     const g = { ...fileInfo(), parts: { x: { number: 1, size: 1, etag: "e" } } };
     expect(invalid(() => FileInfoCodec.decode(enc(g)))).toBe('FileInfo.parts["x"]: expected number, got "x"');
     expect(invalid(() => FileInfoCodec.decode(enc({ ...fileInfo(), parity: 5 })))).toBe("FileInfo.parity: expected 2 | 3 | 4, got 5");
+    expect(invalid(() => FileInfoCodec.decode(enc({ ...fileInfo(), storageClass: "GLACIER" })))).toBe(
+      'FileInfo.storageClass: expected StorageClass ("STANDARD" | "REDUCED_REDUNDANCY"), got "GLACIER"',
+    );
     expect(invalid(() => FileInfoCodec.decode(enc({ ...fileInfo(), metadata: [] })))).toBe(
       "FileInfo.metadata: expected Map<string, string>, got array",
     );
@@ -194,6 +198,7 @@ describe("interop with @msgpack/msgpack", () => {
     expect(f.parts).toEqual({ 1: { number: 1, size: 10n, etag: "x" }, 2: { number: 2, size: 2n ** 63n - 1n, etag: "y" } });
     expect(f.metadata).toEqual({ "content-type": "text/plain" });
     expect(f.size).toBe(5n);
+    expect(f.storageClass).toBe("REDUCED_REDUNDANCY");
     expect(normalise(f.inline)).toEqual([9, 8, 7]);
   });
 
