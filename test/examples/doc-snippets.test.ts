@@ -63,6 +63,21 @@ function source(marker: string): string {
   return dedent(lines.slice(start + 1, end).filter((l) => !/^\s*\/\/ #(end)?region\b/.test(l)));
 }
 
+describe("links of the docs pages point to files that exist", () => {
+  for (const page of pages) {
+    const url = new URL(page, root);
+    it.skipIf(!existsSync(url))(page, () => {
+      const markdown = readFileSync(url, "utf8").replace(/```[\s\S]*?```/g, "");
+      for (const [, target] of markdown.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^(https?:|mailto:|#)/.test(target!)) continue;
+        const path = target!.split("#")[0]!;
+        const resolved = path.startsWith("/") ? new URL(`.${path}`, root) : new URL(path, url);
+        expect(existsSync(resolved), `${page}: broken link ${target}`).toBe(true);
+      }
+    });
+  }
+});
+
 describe("doc snippets are copies of tested code", () => {
   for (const page of pages) {
     const url = new URL(page, root);
