@@ -189,6 +189,10 @@ function parseField(ctx: ParseContext, m: PropertySignature): Field | undefined 
     ctx.report(DiagnosticCode.NotAProperty, nameNode, `property name \`${nameNode.getText()}\` is not supported: use an identifier or a string`);
     return undefined;
   }
+  if (name === "__proto__") {
+    ctx.report(DiagnosticCode.NotAProperty, nameNode, "property name __proto__ is not supported: it is an object's prototype, not a field");
+    return undefined;
+  }
   const typeNode = m.getTypeNode();
   if (typeNode === undefined) {
     ctx.report(DiagnosticCode.UnsupportedType, m, `property ${name} has no type`);

@@ -102,13 +102,11 @@ const empty: AsyncIterable<never> = {
  * not called with bad input.
  */
 export function serveStream<Out>(open: () => AsyncIterable<Out>, encode: (msg: Out) => Uint8Array): AsyncIterable<Uint8Array> {
-  let out: AsyncIterable<Out>;
   try {
-    out = open();
+    return new MappedIterator(open(), encode);
   } catch (err) {
     return failed(err);
   }
-  return new MappedIterator(out, encode);
 }
 
 /** Decodes a handler's input stream; a message that does not match the schema throws from the iteration. */

@@ -30,6 +30,7 @@ const broken: [string, string][] = [
   ["service extending a message", `${idl}export interface A { n: number }\nexport interface S extends Service, A { f: Single<1, A, A> }`],
   ["marker as a field type", `${idl}export interface A { s: Single<1, A, A> }`],
   ["handler message that is an enum", `${idl}export enum E { A = 1 }\nexport interface S extends Service { f: Single<1, E, E> }`],
+  ["__proto__ field", 'export interface A { "__proto__": string }'],
   ["negative and huge literals", "export interface A { a: -0; b: 1e400; c: -1e400 }"],
 ];
 
