@@ -45,7 +45,7 @@ const argv = yargs(hideBin(process.argv))
   .option("rounds", { type: "number", describe: "runs of every row, interleaved; the best is kept (default 2, quick 1)" })
   .option("budget", { type: "number", describe: "total time budget in s; rows past it are skipped (default 280, quick 60)" })
   .option("readme", { type: "boolean", describe: "update README.md between the bench markers (default: on for full runs)" })
-  .option("profile", { type: "boolean", default: false, describe: "run tsgrid children with --cpu-prof (bench/results/profiles/)" })
+  .option("profile", { type: "boolean", default: false, describe: "run the children with --cpu-prof (bench/results/profiles/; see bench/profile.ts)" })
   .option("pin", {
     type: "string",
     choices: ["auto", "yes", "no"],
@@ -100,7 +100,7 @@ async function runRow(row: Row): Promise<RowResult> {
   if (row.unavailable !== undefined) return skippedRow(row, row.unavailable);
   if (row.cluster !== undefined) return runClusterRow(row, row.cluster);
   const children: ChildProcess[] = [];
-  const profiling = argv.profile && row.id.startsWith("tsgrid");
+  const profiling = argv.profile;
   const nodeArgs = (who: string): string[] =>
     profiling ? ["--expose-gc", "--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${row.id}.${who}.cpuprofile`] : ["--expose-gc"];
   try {
