@@ -52,6 +52,10 @@ export function rowsTable(rows: RowResult[]): string {
       lines.push(`| ${r.title} | error: ${r.error.split("\n")[0]!.slice(0, 80)} | | | | |`);
       continue;
     }
+    if (r.group === "memory") {
+      lines.push(`| ${r.title} | see the measurements below | | | | ${fmtNum(r.clientMaxRssMiB, 0)} / ${fmtNum(r.serverMaxRssMiB, 0)} |`);
+      continue;
+    }
     const cpu = r.serverCpuPerOpUs === undefined ? fmtNum(r.clientCpuPerOpUs, 2) : `${fmtNum(r.clientCpuPerOpUs, 2)} + ${fmtNum(r.serverCpuPerOpUs, 2)}`;
     const rss = r.serverMaxRssMiB === undefined ? fmtNum(r.clientMaxRssMiB, 0) : `${fmtNum(r.clientMaxRssMiB, 0)} / ${fmtNum(r.serverMaxRssMiB, 0)}`;
     lines.push(`| ${r.title} | ${fmtInt(r.throughput)} ${r.unit === "messages" ? "msgs" : ""} | ${fmtNum(r.p50Us)} | ${fmtNum(r.p99Us)} | ${cpu} | ${rss} |`);
