@@ -39,6 +39,8 @@ export function runClientChild(modules: Record<string, ClientModule>): void {
   let nextId = 1;
   const waiting = new Map<number, (u: Usage) => void>();
   process.on("disconnect", () => process.exit(0));
+  // The orchestrator may be gone before this module loaded: then "disconnect" never fires.
+  if (!process.connected) process.exit(0);
   process.on("message", (raw: unknown) => {
     const msg = raw as ToClient;
     if (msg.type === "server-usage") {

@@ -26,6 +26,8 @@ export function runServerChild(start: () => Promise<StartedServer>): void {
     }
   };
   process.on("disconnect", () => void exit(0));
+  // The orchestrator may be gone before this module loaded: then "disconnect" never fires.
+  if (!process.connected) void exit(0);
   process.on("message", (raw: unknown) => {
     const msg = raw as ToServer;
     if (msg.type === "stop") void exit(0);

@@ -86,6 +86,8 @@ async function onMessage(msg: ToNode): Promise<void> {
 }
 
 process.on("disconnect", () => void exit(0));
+// The orchestrator may be gone before this module loaded: then "disconnect" never fires.
+if (!process.connected) void exit(0);
 process.on("message", (raw: unknown) => {
   onMessage(raw as ToNode).catch((err: unknown) => {
     send({ type: "error", message: String((err as Error)?.stack ?? err) });
