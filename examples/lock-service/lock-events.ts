@@ -7,19 +7,10 @@
  * oldest event is dropped and counted. The gap is visible in `seq`, so a reader knows it
  * missed events instead of silently seeing a wrong history.
  */
+import type { LockEvent } from "../../generated/locks.js";
 
-export type LockEventKind = "lock" | "rlock" | "unlock" | "runlock" | "refresh" | "expire" | "force-unlock";
-
-export interface LockEvent {
-  /** 1, 2, 3... per table: a gap means the subscriber's buffer overflowed. */
-  seq: number;
-  kind: LockEventKind;
-  resource: string;
-  uid: string;
-  owner: string;
-  /** Time of the change, ms since the epoch. */
-  at: number;
-}
+// The events are the schema's own type: the table publishes exactly what `lockEvents` streams.
+export type { LockEvent, LockEventKind } from "../../generated/locks.js";
 
 export interface SubscribeOptions {
   /** Events that may wait for a slow reader before the oldest are dropped. Default 1024. */

@@ -7,7 +7,7 @@
  * client that died cannot hold a resource forever. Every change is published as a
  * `LockEvent` to the subscribers of `subscribe()`.
  */
-import { LockEventFeed, type LockEvent, type LockEventKind, type LockSubscription, type SubscribeOptions } from "./lock-events.js";
+import { LockEventFeed, type LockEventKind, type LockSubscription, type SubscribeOptions } from "./lock-events.js";
 
 /** One lock request, as the quorum client sends it to every node. */
 export interface LockArgs {
@@ -173,7 +173,7 @@ export class LockTable {
   }
 
   private publish(kind: LockEventKind, resource: string, who: { uid: string; owner: string }): void {
-    this.feed.publish({ kind, resource, uid: who.uid, owner: who.owner, at: this.now() } satisfies Omit<LockEvent, "seq">);
+    this.feed.publish({ kind, resource, uid: who.uid, owner: who.owner, time: new Date(this.now()) });
   }
 }
 

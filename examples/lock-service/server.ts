@@ -13,7 +13,6 @@ import type {
   RefreshRequest,
   RefreshResult,
 } from "../../generated/locks.js";
-import type { LockEvent as TableEvent } from "./lock-events.js";
 import type { LockTable } from "./lock-table.js";
 import type { Metrics } from "./metrics.js";
 
@@ -82,7 +81,7 @@ export class LockService implements LockerServer {
       filter: (e) => (prefix === undefined || e.resource.startsWith(prefix)) && (kinds === undefined || kinds.has(e.kind)),
     });
     try {
-      for await (const event of subscription) yield toWire(event);
+      yield* subscription;
     } finally {
       subscription.close();
     }
@@ -116,8 +115,4 @@ const invalid: LockReply = { ok: false, reason: "invalid" };
 
 function valid(args: LockArgs): boolean {
   return args.uid.length > 0 && args.resources.length > 0 && args.owner.length > 0;
-}
-
-function toWire(e: TableEvent): LockEvent {
-  return { seq: e.seq, kind: e.kind, resource: e.resource, uid: e.uid, owner: e.owner, time: new Date(e.at) };
 }
