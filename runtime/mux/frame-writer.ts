@@ -12,12 +12,12 @@
  * microtask chain (an async generator's `yield`, a loop of `await send()`), while a lone call
  * in a quiet connection still goes out at once.
  *
- * Messages are encoded straight into a slab (64 KiB, with one DataView), carved front to
- * back and never overwritten: the socket keeps a reference to what it was given until the
- * kernel takes it, so a scratch buffer reused across flushes would need a second copy. When
- * the slab is used up a new one replaces it (the old one lives as long as the socket holds
- * views of it); a message bigger than a quarter slab gets its own buffer, so one large
- * message never pins a large buffer beyond its own lifetime.
+ * Each message is encoded straight into its own exactly-sized buffer, never overwritten: the
+ * socket keeps a reference to what it was given until the kernel takes it, so a scratch
+ * buffer reused across flushes would need a second copy. Small messages are carved from
+ * Node's shared Buffer pool (so an idle connection holds no buffer at all), with the pool's
+ * DataView cached; a large message gets its own buffer, freed with it, so one big message
+ * never pins a big buffer.
  *
  * The queue is bounded: `hasRoom()` tells new calls whether the backlog (queued + not yet
  * written by the transport) is under `maxQueuedBytes`; a call without room waits in a FIFO
@@ -49,10 +49,8 @@ export interface FrameWriterOptions {
   onError: (err: unknown) => void;
 }
 
-/** Size of an encoding slab. */
-const SLAB_BYTES = 64 * 1024;
-/** Messages above this size get their own buffer. */
-const SLAB_MAX_MESSAGE = SLAB_BYTES / 4;
+/** Messages up to this size come from Node's shared Buffer pool (`Buffer.allocUnsafe`). */
+const POOLED_MAX = Buffer.poolSize >>> 1;
 
 export interface WriterCounters {
   framesOut: number;
@@ -68,9 +66,9 @@ export class FrameWriter {
   private spareFrames: Frame[] = [];
   private spareSubroutes: (Uint8Array | undefined)[] = [];
   private spareSizes: number[] = [];
-  private slab: Buffer = Buffer.allocUnsafeSlow(SLAB_BYTES);
-  private slabView = new DataView(this.slab.buffer, this.slab.byteOffset, SLAB_BYTES);
-  private slabOffset = 0;
+  /** DataView and bytes over the whole Buffer-pool ArrayBuffer last encoded into. */
+  private poolView: DataView | undefined;
+  private poolBytes: Uint8Array | undefined;
   private pendingBytes = 0;
   private scheduled = false;
   /** A flush happened in this turn of the event loop: merge until the check phase. */
@@ -186,29 +184,29 @@ export class FrameWriter {
     let i = 0;
     while (i < n) {
       // Take frames [i, j) into one message while they fit in maxMerge.
-      let bytes = sizes[i]!;
+      let inner = sizes[i]!;
       let j = i + 1;
-      while (j < n && bytes + sizes[j]! <= maxMerge) bytes += sizes[j++]!;
+      while (j < n && inner + sizes[j]! <= maxMerge) inner += sizes[j++]!;
       const merged = j - i > 1;
-      const total = merged ? HEADER_SIZE + bytes : bytes;
+      const total = merged ? HEADER_SIZE + inner : inner;
       let buf: Buffer;
       let view: DataView;
-      let start: number;
-      if (total > SLAB_MAX_MESSAGE) {
+      let bytes: Uint8Array;
+      if (total > POOLED_MAX) {
         buf = Buffer.allocUnsafeSlow(total);
+        bytes = buf;
         view = new DataView(buf.buffer, buf.byteOffset, total);
-        start = 0;
       } else {
-        if (this.slabOffset + total > SLAB_BYTES) {
-          this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-          this.slabView = new DataView(this.slab.buffer, this.slab.byteOffset, SLAB_BYTES);
-          this.slabOffset = 0;
+        buf = Buffer.allocUnsafe(total);
+        if (this.poolView === undefined || this.poolView.buffer !== buf.buffer) {
+          this.poolView = new DataView(buf.buffer);
+          this.poolBytes = new Uint8Array(buf.buffer);
         }
-        buf = this.slab;
-        view = this.slabView;
-        start = this.slabOffset;
-        this.slabOffset = (start + total + 7) & ~7; // keep 8-byte alignment
+        view = this.poolView;
+        bytes = this.poolBytes!;
       }
+      // Offsets are into `bytes`/`view`, which share one base (the whole pool, or `buf`).
+      const start = bytes === buf ? 0 : buf.byteOffset;
       let off = start;
       if (merged) {
         // The Merged header: seq = frame count, length = bytes of the inner frames.
@@ -218,13 +216,13 @@ export class FrameWriter {
         view.setUint32(off + 4, 0, true);
         view.setUint32(off + 8, j - i, true);
         view.setUint32(off + 12, 0, true);
-        view.setUint32(off + 16, bytes, true);
+        view.setUint32(off + 16, inner, true);
         off += HEADER_SIZE;
       }
-      for (let k = i; k < j; k++) off = encodeFrameInto(buf, view, off, frames[k]!, subroutes[k]);
+      for (let k = i; k < j; k++) off = encodeFrameInto(bytes, view, off, frames[k]!, subroutes[k]);
       counters.messagesOut++;
       counters.bytesOut += total;
-      transport.send(start === 0 && total === buf.byteLength ? buf : buf.subarray(start, start + total));
+      transport.send(buf);
       i = j;
     }
   }
