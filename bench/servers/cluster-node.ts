@@ -41,11 +41,13 @@ async function exit(code: number): Promise<void> {
 async function load(conns: Connection[], phase: Phase, inflight: number, size: number): Promise<void> {
   const payload = new Uint8Array(size).fill(7);
   const worker = async (): Promise<void> => {
+    let t0 = now();
     while (!phase.done) {
       const conn = conns[Math.floor(Math.random() * conns.length)]!;
-      const t0 = now();
       await conn.request(H.echo, payload);
-      phase.hist.record((now() - t0) * 1000);
+      const t1 = now();
+      phase.hist.record((t1 - t0) * 1000);
+      t0 = t1;
       phase.ops++;
     }
   };
