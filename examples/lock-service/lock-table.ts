@@ -7,19 +7,11 @@
  * client that died cannot hold a resource forever. Every change is published as a
  * `LockEvent` to the subscribers of `subscribe()`.
  */
+import type { LockArgs as WireLockArgs } from "../../generated/locks.js";
 import { LockEventFeed, type LockEventKind, type LockSubscription, type SubscribeOptions } from "./lock-events.js";
 
-/** One lock request, as the quorum client sends it to every node. */
-export interface LockArgs {
-  /** Identifies one acquisition; refresh and unlock must quote it. */
-  uid: string;
-  /** The resources to lock together (all or nothing). */
-  resources: string[];
-  /** Who holds the lock (the node that runs the client). */
-  owner: string;
-  /** Free text saying where in the client the lock was taken (for operators). */
-  source?: string;
-}
+/** One lock request: the schema's `LockArgs`, without the quorum the table has no use for. */
+export type LockArgs = Omit<WireLockArgs, "quorum">;
 
 /** One granted lock on one resource. */
 export interface LockEntry {

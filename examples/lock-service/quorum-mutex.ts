@@ -14,10 +14,10 @@
  */
 import { randomUUID } from "node:crypto";
 import type { CallOptions } from "tsgrid";
-import type { LockArgs } from "./lock-table.js";
+import type { LockArgs as WireLockArgs } from "../../generated/locks.js";
 
-/** What the client sends to every node: the lock, and the quorum it counts on. */
-export type QuorumLockArgs = LockArgs & { quorum: number };
+/** What the client sends to every node: the lock, and the quorum it counts on (the schema's `LockArgs`). */
+export type QuorumLockArgs = WireLockArgs;
 
 /** One node of the lock service, as the quorum client sees it: true = granted / released / refreshed. */
 export interface LockPeer {
