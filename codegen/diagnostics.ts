@@ -43,6 +43,12 @@ export const DiagnosticCode = {
   BadStreamSpec: "GG103",
   /** A handler message that is not a schema interface. */
   MessageNotInterface: "GG104",
+  /** `--against`: a handler of the baseline is gone. */
+  RemovedHandler: "GG200",
+  /** `--against`: a handler id now has another form (single, stream with or without payload or input). */
+  ChangedHandler: "GG201",
+  /** `--against`: a message that old and new nodes cannot both read. */
+  IncompatibleMessage: "GG202",
 } as const;
 export type DiagnosticCode = (typeof DiagnosticCode)[keyof typeof DiagnosticCode];
 

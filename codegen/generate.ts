@@ -6,6 +6,7 @@ import { sortDiagnostics } from "./diagnostics.js";
 import type { Diagnostic } from "./diagnostics.js";
 import { emitFile } from "./emit/emit-file.js";
 import { checkSchema } from "./model/check-schema.js";
+import { compareSchemas } from "./model/compat.js";
 import { outputFileName } from "./model/names.js";
 import { SchemaIndex } from "./model/schema-index.js";
 import type { Schema } from "./model/schema.js";
@@ -36,4 +37,16 @@ export function generate(schemaFiles: readonly string[], cwd: string = process.c
     .map((file) => ({ name: outputFileName(file.path), schema: file.path, text: emitFile(index, file) }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { files, diagnostics: [], schema: parsed.schema };
+}
+
+/**
+ * The breaking changes from the baseline schemas (as deployed) to `current`: removed handlers,
+ * changed handler forms, messages old and new nodes cannot both read. Diagnostics of the
+ * baseline itself are returned as they are.
+ */
+export function checkAgainst(current: Schema, baselineFiles: readonly string[], cwd: string = process.cwd()): Diagnostic[] {
+  const baseline = parseSchemas(baselineFiles, cwd);
+  const problems = [...baseline.diagnostics, ...checkSchema(baseline.schema)];
+  if (problems.length > 0) return sortDiagnostics(problems);
+  return sortDiagnostics(compareSchemas(baseline.schema, current));
 }

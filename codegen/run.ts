@@ -8,7 +8,7 @@ import path from "node:path";
 import yargs from "yargs";
 import { formatDiagnostic } from "./diagnostics.js";
 import { diffOutput, findSchemas, writeOutput } from "./files.js";
-import { generate } from "./generate.js";
+import { checkAgainst, generate } from "./generate.js";
 
 export interface GridgenIO {
   cwd: string;
@@ -23,6 +23,7 @@ interface Options {
   out: string;
   check: boolean;
   watch: boolean;
+  against: string | undefined;
 }
 
 /** Debounce of `--watch`: editors write a file in several steps. */
@@ -41,12 +42,17 @@ export async function runGridgen(argv: readonly string[], io: GridgenIO): Promis
     .option("out", { alias: "o", type: "string", demandOption: true, describe: "output directory (one .ts file per schema)" })
     .option("check", { type: "boolean", default: false, describe: "write nothing; exit 1 and name the stale files if <out> differs" })
     .option("watch", { alias: "w", type: "boolean", default: false, describe: "regenerate whenever a schema changes" })
+    .option("against", {
+      type: "string",
+      describe: "baseline schemas (as deployed): fail on changes old and new nodes cannot both live with",
+    })
     .check((a) => {
       if (a.check === true && a.watch === true) throw new Error("--check and --watch cannot be used together");
       return true;
     })
     .example("$0 schemas/ -o generated/", "generate")
     .example("$0 schemas/ -o generated/ --check", "fail (exit 1) when generated/ is stale, for CI")
+    .example("$0 schemas/ -o generated/ --check --against deployed/schemas/", "also fail on breaking changes")
     .strict()
     .wrap(100)
     .help()
@@ -72,6 +78,7 @@ export async function runGridgen(argv: readonly string[], io: GridgenIO): Promis
     out: String(args.out),
     check: args.check,
     watch: args.watch,
+    against: args.against,
   };
   if (opts.watch) return watchLoop(opts, io);
   return once(opts, io);
@@ -80,7 +87,11 @@ export async function runGridgen(argv: readonly string[], io: GridgenIO): Promis
 function once(opts: Options, io: GridgenIO): number {
   const found = findSchemas(opts.inputs, io.cwd);
   const result = found.diagnostics.length > 0 ? undefined : generate(found.files, io.cwd);
-  const diagnostics = result === undefined ? found.diagnostics : result.diagnostics;
+  let diagnostics = result === undefined ? found.diagnostics : result.diagnostics;
+  if (result !== undefined && diagnostics.length === 0 && opts.against !== undefined) {
+    const baseline = findSchemas([opts.against], io.cwd);
+    diagnostics = baseline.diagnostics.length > 0 ? baseline.diagnostics : checkAgainst(result.schema, baseline.files, io.cwd);
+  }
   if (diagnostics.length > 0 || result === undefined) {
     for (const d of diagnostics) io.stderr(`${formatDiagnostic(d)}\n`);
     io.stderr(`\nFound ${diagnostics.length} error${diagnostics.length === 1 ? "" : "s"}; nothing was written.\n`);
