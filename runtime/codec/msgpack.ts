@@ -1,10 +1,11 @@
 /**
- * The msgpack configuration every generated codec shares.
+ * The msgpack configuration of generated decoders (and of `encodeMsgpack`, for untyped values;
+ * generated encoders write with `MsgpackWriter` instead).
  *
  * Plain msgpack maps keyed by field name (no msgpackr records), so any msgpack library reads
  * what we write and we read what it writes:
- * - `undefined` is written as nil (an optional field set to `undefined`); decoders turn a nil
- *   optional field back into `undefined`.
+ * - `undefined` is written as nil by `encodeMsgpack`; decoders turn a nil optional field back
+ *   into `undefined`.
  * - 64-bit integers decode as a `number` when they fit in 53 bits, else as a `bigint`; the
  *   generated checks convert to the schema's type (`bigint` fields accept both).
  * - `bin` values are copied out of the message, so a decoded `Uint8Array` never aliases a
