@@ -56,7 +56,7 @@ export const RATIO_DEFS: RatioDef[] = [
   { name: "typed client vs raw bytes, 128 in flight, 32 B", row: "tsgrid.typed.c128", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
   { name: "single, 128 in flight, 1 KiB vs ws unbatched", row: "tsgrid.single.c128.b1024", ref: "ws.echo.c128.b1024", metric: "throughput", better: "higher" },
   { name: "single, 128 in flight, 64 KiB vs ws unbatched", row: "tsgrid.single.c128.b65536", ref: "ws.echo.c128.b65536", metric: "throughput", better: "higher" },
-  { name: "8-Manager cluster (random pairs) vs one pair, 128 in flight", row: "tsgrid.cluster8.c16.b32", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
+  { name: "8 Managers, random pairs vs one pair (128 in flight)", row: "tsgrid.cluster8.c16.b32", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
   { name: "server stream vs bidi echo, 32 B", row: "tsgrid.source.b32", ref: "tsgrid.bidi.b32", metric: "throughput", better: "higher" },
   { name: "ws merged vs ws unbatched (128, 32 B)", row: "ws.merged.c128.b32", ref: "ws.echo.c128.b32", metric: "throughput", better: "higher" },
   { name: "@msgpack/msgpack vs msgpackr", row: "codec.msgpack", ref: "codec.msgpackr", metric: "throughput", better: "higher", fromExtra: "vs msgpackr, interleaved" },

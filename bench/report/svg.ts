@@ -6,10 +6,10 @@ const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;"
 
 export function renderSvg(ratios: Ratio[], subtitle: string): string {
   const rows = ratios.filter((r) => r.value !== undefined || r.target !== undefined);
-  const labelW = 340;
+  const labelW = 360;
   const plotW = 420;
   const rowH = 26;
-  const top = 56;
+  const top = 72;
   const width = labelW + plotW + 90;
   const height = top + rows.length * rowH + 40;
   const minLog = -1; // 0.1×
@@ -22,7 +22,11 @@ export function renderSvg(ratios: Ratio[], subtitle: string): string {
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`);
   out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
   out.push(`<text x="12" y="20" font-size="15" font-weight="bold">tsgrid vs references: ratios in one run (log scale)</text>`);
-  out.push(`<text x="12" y="38" fill="#555">${esc(subtitle)}</text>`);
+  // The subtitle (date, machine, run) on two lines, split at a separator near the middle.
+  const parts = subtitle.split(" · ");
+  const half = Math.ceil(parts.length / 2);
+  out.push(`<text x="12" y="38" fill="#555">${esc(parts.slice(0, half).join(" · "))}</text>`);
+  out.push(`<text x="12" y="54" fill="#555">${esc(parts.slice(half).join(" · "))}</text>`);
   for (const tick of [0.1, 0.5, 1, 2, 5, 10, 100, 1000]) {
     const tx = x(tick);
     out.push(`<line x1="${tx}" y1="${top - 6}" x2="${tx}" y2="${top + rows.length * rowH}" stroke="${tick === 1 ? "#888" : "#e3e3e3"}"/>`);
