@@ -30,7 +30,8 @@ export interface RatioDef {
   row: string;
   /** ...by this reference row's. */
   ref: string;
-  metric: "throughput" | "p50";
+  /** throughput: ops/s; p50: median latency; cpu: CPU µs per operation, client + server. */
+  metric: "throughput" | "p50" | "cpu";
   /** The issue's target for the ratio, when it sets one. */
   target?: number;
   /** Take the ratio from this `extra` number of `row` (measured within one process) when present. */
@@ -58,6 +59,9 @@ export const RATIO_DEFS: RatioDef[] = [
   { name: "single, 128 in flight, 64 KiB vs ws unbatched", row: "tsgrid.single.c128.b65536", ref: "ws.echo.c128.b65536", metric: "throughput", better: "higher" },
   { name: "8 Managers, random pairs vs one pair (128 in flight)", row: "tsgrid.cluster8.c16.b32", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
   { name: "server stream vs bidi echo, 32 B", row: "tsgrid.source.b32", ref: "tsgrid.bidi.b32", metric: "throughput", better: "higher" },
+  { name: "CPU per call: single, 128 in flight vs ws unbatched", row: "tsgrid.single.c128.b32", ref: "ws.echo.c128.b32", metric: "cpu", better: "lower" },
+  { name: "CPU per call: single, 128 in flight vs ws merged", row: "tsgrid.single.c128.b32", ref: "ws.merged.c128.b32", metric: "cpu", better: "lower" },
+  { name: "CPU per message: bidi echo vs ws one-stream", row: "tsgrid.bidi.b32", ref: "ws.stream.b32", metric: "cpu", better: "lower" },
   { name: "ws merged vs ws unbatched (128, 32 B)", row: "ws.merged.c128.b32", ref: "ws.echo.c128.b32", metric: "throughput", better: "higher" },
   { name: "@msgpack/msgpack vs msgpackr", row: "codec.msgpack", ref: "codec.msgpackr", metric: "throughput", better: "higher", fromExtra: "vs msgpackr, interleaved" },
   { name: "JSON vs msgpackr", row: "codec.json", ref: "codec.msgpackr", metric: "throughput", better: "higher", fromExtra: "vs msgpackr, interleaved" },
@@ -74,6 +78,10 @@ export function computeRatios(rows: RowResult[]): Ratio[] {
     else if (a && b) {
       if (def.metric === "throughput" && b.throughput > 0) value = a.throughput / b.throughput;
       if (def.metric === "p50" && a.p50Us !== undefined && b.p50Us !== undefined && b.p50Us > 0) value = a.p50Us / b.p50Us;
+      if (def.metric === "cpu") {
+        const cpu = (r: RowResult): number => r.clientCpuPerOpUs + (r.serverCpuPerOpUs ?? 0);
+        if (cpu(b) > 0 && cpu(a) > 0) value = cpu(a) / cpu(b);
+      }
     }
     const pass =
       value === undefined || def.target === undefined ? undefined : def.better === "higher" ? value >= def.target : value <= def.target;
