@@ -20,7 +20,7 @@ import { formatProgress, formatSummary, verdict, type ChaosReport } from "./summ
 // Compiled, nodes run dist/.../node.js; from the sources (tests, with a TS loader in execArgv), node.ts.
 const NODE_SCRIPT = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./node.ts" : "./node.js", import.meta.url));
 /** How long a node may take to start listening, and to finish after the run. */
-const STARTUP_TIMEOUT_MS = 20_000;
+const STARTUP_TIMEOUT_MS = 60_000;
 const SHUTDOWN_TIMEOUT_MS = 20_000;
 /** Lines of each node's output kept to show when the run fails. */
 const LOG_LINES_KEPT = 40;

@@ -2,7 +2,7 @@
  * What one node measures while it runs the workload, as a plain-JSON snapshot the
  * orchestrator merges across nodes (and across a killed node's incarnations).
  */
-import { DisconnectedError } from "tsgrid";
+import { AbortError, DisconnectedError } from "tsgrid";
 import { LatencyHistogram, type LatencySnapshot } from "./latency.js";
 
 export interface CallStats {
@@ -55,8 +55,13 @@ export class Metrics {
     }
   }
 
-  /** Classifies a failure: DisconnectedError by peer (expected only for a dead peer), else unexpected. */
+  /**
+   * Classifies a failure: DisconnectedError by peer (expected only for a dead peer); an
+   * AbortError is this node cancelling its own call (the run ended): not an error; anything
+   * else is unexpected.
+   */
   failure(peer: string, err: unknown, elapsedMs = 0): void {
+    if (err instanceof AbortError) return;
     if (err instanceof DisconnectedError) {
       let d = this.disconnected.get(peer);
       if (!d) this.disconnected.set(peer, (d = { count: 0, latency: new LatencyHistogram() }));

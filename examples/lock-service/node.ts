@@ -7,6 +7,7 @@
  * auth, secret from the TSGRID_SECRET environment variable), and, when started by the demo
  * orchestrator (main.ts, over the IPC channel), runs the workload and reports its metrics.
  */
+import { setMaxListeners } from "node:events";
 import { parseArgs } from "node:util";
 import { Manager, sharedSecretAuth } from "tsgrid";
 import { registerLocker } from "../../generated/locks.js";
@@ -86,6 +87,7 @@ async function start(until: number): Promise<void> {
   const progress = setInterval(() => send({ type: "progress", metrics: metrics.snapshot(), sections: workload.drainSections() }), PROGRESS_MS);
   try {
     const ready = AbortSignal.timeout(CONNECT_TIMEOUT_MS);
+    setMaxListeners(0, ready); // one listener per peer
     await Promise.all(manager.peers.map((peer) => manager.connection(peer).waitConnected({ signal: ready })));
     send({ type: "connected" });
     await workload.run(until);

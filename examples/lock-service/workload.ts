@@ -13,6 +13,7 @@
  * `DisconnectedError` (counted per peer), the quorum carries on without it, and the
  * streams to it are reopened once it is connected again.
  */
+import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Manager } from "tsgrid";
 import { LockerClient } from "../../generated/locks.js";
@@ -78,6 +79,8 @@ export class Workload {
       callTimeoutMs: options.callTimeoutMs ?? 5_000,
       slowReaderMs: options.slowReaderMs ?? 2,
     };
+    // Every stream and wait of the run listens to this one signal: two per peer, and more.
+    setMaxListeners(0, this.stop.signal);
     this.remotes = [];
     this.isFirstNode = cluster[0]?.label === self;
     this.peers = cluster.map((info) => {

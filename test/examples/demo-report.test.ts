@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DisconnectedError, RemoteError } from "tsgrid";
+import { AbortError, DisconnectedError, RemoteError } from "tsgrid";
 import { LatencyHistogram } from "../../examples/lock-service/latency.js";
 import { Metrics, mergeSnapshots } from "../../examples/lock-service/metrics.js";
 import { formatProgress, formatSummary, verdict } from "../../examples/lock-service/summary.js";
@@ -75,5 +75,14 @@ describe("summary: mutual exclusion", () => {
     const broken = { ...clean, exclusion: { checked: 2, overlaps: [[a, b]] as [typeof a, typeof b][], overlapCount: 1 } };
     expect(formatSummary(broken)).toContain("x: node1 (write) and node2 (write) held it together for 1.00 ms");
     expect(verdict(broken).problems).toEqual(["1 overlapping critical sections"]);
+  });
+});
+
+describe("Metrics.failure", () => {
+  it("does not count the node's own cancellations as errors", async () => {
+    const m = new Metrics();
+    await m.time("lockEvents", "n2", () => Promise.reject(new AbortError("stream cancelled by the caller"))).catch(() => {});
+    expect(m.snapshot().unexpected.count).toBe(0);
+    expect(m.snapshot().calls["lockEvents"]?.errors).toBe(1);
   });
 });
