@@ -80,6 +80,8 @@ export class Connection implements Caller {
   private heard = false;
   private lastPingSent = 0;
   private pingTimer: NodeJS.Timeout | undefined;
+  private pingTick = 0;
+  private lastPingCheck = 0;
   private counters = { bytesIn: 0, framesIn: 0, messagesIn: 0 };
   private rttMs: number | undefined;
   private remoteInstanceId: string | undefined;
@@ -280,7 +282,7 @@ export class Connection implements Caller {
         case Op.ConnectResponse:
           throw new ProtocolError(`${opName(frame.op)} after the handshake`);
         default:
-          break;
+          throw new ProtocolError(`${opName(frame.op)} with mux id 0 (no call has id 0)`);
       }
     }
     if (frame.op === Op.Merged) throw new ProtocolError("nested Merged frame");
@@ -300,6 +302,8 @@ export class Connection implements Caller {
   private startPings(): void {
     this.stopPings();
     const tick = Math.max(1, Math.min(this.options.pingIntervalMs, this.options.pingTimeoutMs / 4));
+    this.pingTick = tick;
+    this.lastPingCheck = performance.now();
     this.pingTimer = setInterval(this.checkPing, tick);
     this.pingTimer.unref();
   }
@@ -312,12 +316,16 @@ export class Connection implements Caller {
   private readonly checkPing = (): void => {
     if (this.transport === undefined) return;
     const now = performance.now();
+    // Our own event loop was stalled (GC, a busy handler): what arrived meanwhile is read
+    // after this timer runs, so give it a tick before judging the peer.
+    const stalled = now - this.lastPingCheck > 2 * this.pingTick;
+    this.lastPingCheck = now;
     if (this.heard) {
       this.heard = false;
       this.lastReceived = now;
     }
     const silent = now - this.lastReceived;
-    if (silent > this.options.pingTimeoutMs) {
+    if (silent > this.options.pingTimeoutMs && !stalled) {
       this.options.logger.warn("peer silent, dropping the connection", {
         local: this.local,
         remote: this.remote,

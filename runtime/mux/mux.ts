@@ -97,6 +97,7 @@ export class Mux {
   onFatal: (err: unknown) => void = () => {};
   private nextId = 1;
   private streamTimer: NodeJS.Timeout | undefined;
+  private lastStreamCheck = 0;
 
   constructor(init: MuxInit) {
     this.options = init.options;
@@ -453,6 +454,7 @@ export class Mux {
 
   private startStreamTimer(): void {
     if (this.streamTimer !== undefined) return;
+    this.lastStreamCheck = performance.now();
     this.streamTimer = setInterval(this.checkStreams, this.options.streamPingIntervalMs);
     this.streamTimer.unref();
   }
@@ -467,11 +469,14 @@ export class Mux {
   private readonly checkStreams = (): void => {
     const now = performance.now();
     const limit = this.options.streamTimeoutMs;
+    // A stalled event loop has not read what arrived meanwhile: no verdicts this round.
+    const stalled = now - this.lastStreamCheck > 2 * this.options.streamPingIntervalMs;
+    this.lastStreamCheck = now;
     for (const stream of [...this.streams]) {
       if (stream.heard) {
         stream.heard = false;
         stream.lastSeen = now;
-      } else if (now - stream.lastSeen > limit) {
+      } else if (!stalled && now - stream.lastSeen > limit) {
         stream.peerSilent(limit);
         continue;
       }

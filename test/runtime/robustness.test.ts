@@ -107,6 +107,7 @@ describe("malformed frames", () => {
       both.set(r, r.length);
       return encodeFrame(frame({ op: Op.Merged, seq: 2, payload: both }));
     }, /reuses mux id/],
+    ["a call frame with mux id 0", () => encodeFrame(frame({ op: Op.Request, handler: 1, muxId: 0, payload: bytes("x") })), /mux id 0/],
     ["oversize payload", () => encodeFrame(frame({ op: Op.Request, handler: 1, muxId: 1, payload: new Uint8Array(5000) })), /exceeds the limit/],
   ])("%s -> ProtocolError, connection dropped, reason logged", async (_name, make, reason) => {
     const peer = rawPeer({ maxMessageBytes: 4096 });
@@ -191,16 +192,16 @@ describe("liveness", () => {
   });
 
   it("a peer that answers pings keeps the connection up", async () => {
-    const peer = rawPeer({ pingIntervalMs: 10, pingTimeoutMs: 40 });
+    const peer = rawPeer({ pingIntervalMs: 20, pingTimeoutMs: 100 });
     peer.autoPong = true;
-    await sleep(200);
+    await sleep(400);
     expect(peer.conn.state).toBe("connected");
     expect(peer.conn.stats.rttMs).toBeGreaterThanOrEqual(0);
     peer.conn.close();
   });
 
   it("a stream whose server stops answering stream pings fails on the caller's side", async () => {
-    const peer = rawPeer({ pingIntervalMs: 10, pingTimeoutMs: 1000, streamPingIntervalMs: 20, streamTimeoutMs: 80 });
+    const peer = rawPeer({ pingIntervalMs: 10, pingTimeoutMs: 1000, streamPingIntervalMs: 40, streamTimeoutMs: 250 });
     peer.autoPong = true; // the connection stays alive; only the stream goes silent
     const opening = peer.conn.newStream(7);
     await until(() => peer.received.some((f) => f.op === Op.ConnectMux));
@@ -224,7 +225,7 @@ describe("liveness", () => {
   });
 
   it("a stream whose caller stops pinging is failed on the server's side", async () => {
-    const peer = rawPeer({ pingIntervalMs: 10, pingTimeoutMs: 1000, streamPingIntervalMs: 20, streamTimeoutMs: 80 });
+    const peer = rawPeer({ pingIntervalMs: 10, pingTimeoutMs: 1000, streamPingIntervalMs: 40, streamTimeoutMs: 250 });
     peer.autoPong = true;
     let reason: unknown;
     peer.registry.registerStream(2, async function* (_p, _i, ctx) {

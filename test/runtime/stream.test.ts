@@ -346,12 +346,12 @@ describe("stream edge cases", () => {
 
 describe("stream liveness", () => {
   it("a blocked long-lived stream stays alive through stream pings", async () => {
-    pair = await makePair("memory", { streamPingIntervalMs: 20, streamTimeoutMs: 80 });
+    pair = await makePair("memory", { streamPingIntervalMs: 30, streamTimeoutMs: 150 });
     pair.rb.registerStream(1, async function* () {
       for (let i = 0; ; i++) yield bytes(String(i));
     }, { outCapacity: 2 });
     const s = await pair.a.newStream(1);
-    await sleep(300); // nobody reads: the server is blocked on credits the whole time
+    await sleep(500); // nobody reads: the server is blocked on credits the whole time
     const it = s.responses[Symbol.asyncIterator]();
     expect(text((await it.next()).value as Uint8Array)).toBe("0");
     expect(text((await it.next()).value as Uint8Array)).toBe("1");
