@@ -1,13 +1,13 @@
-/** Entry of a client child process: every client module, by name. */
+/**
+ * Entry of a client child process. Client modules load lazily, by name: a child imports only
+ * what its row drives (grpc-js alone costs a noticeable start-up), and the reference rows run
+ * even in a checkout whose runtime is incomplete.
+ */
 import { runClientChild } from "./lib/client-child.js";
-import { codecClient } from "./clients/codec.js";
-import { grpcClient } from "./clients/grpc.js";
-import { rawWsClient } from "./clients/raw-ws.js";
 
 runClientChild({
-  "raw-ws": rawWsClient,
-  grpc: grpcClient,
-  codec: codecClient,
-  // Loaded lazily: the reference rows must run even in a checkout whose runtime is incomplete.
+  "raw-ws": async (ctx) => (await import("./clients/raw-ws.js")).rawWsClient(ctx),
+  grpc: async (ctx) => (await import("./clients/grpc.js")).grpcClient(ctx),
+  codec: async (ctx) => (await import("./clients/codec.js")).codecClient(ctx),
   tsgrid: async (ctx) => (await import("./clients/tsgrid.js")).tsgridClient(ctx),
 });
