@@ -104,6 +104,8 @@ export class LockSubscription implements AsyncIterableIterator<LockEvent> {
 export class LockEventFeed {
   private seq = 0;
   private readonly subscribers = new Set<LockSubscription>();
+
+  /** Numbers the event and hands it to every matching subscriber; never waits for one. */
   publish(event: Omit<LockEvent, "seq">): void {
     this.seq++;
     if (this.subscribers.size === 0) return;
