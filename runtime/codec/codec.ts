@@ -3,6 +3,7 @@
  * and decode WITH validation against the schema.
  */
 import { decodeMsgpack } from "./msgpack.js";
+import { InvalidPayloadError } from "../errors.js";
 import { invalidPayload } from "./check.js";
 import { MsgpackWriter } from "./writer.js";
 
@@ -53,7 +54,13 @@ export function messageCodec<T>(name: string, check: Check, write: Write<T>): Co
     },
     decode(bytes: Uint8Array | undefined): T {
       const value = decodeMsgpack(bytes, name);
-      const err = check(value);
+      let err: string | undefined;
+      try {
+        err = check(value);
+      } catch (cause) {
+        // Only a stack overflow can get here: a recursive type nested deeper than the stack.
+        throw new InvalidPayloadError(`${name}: nested too deeply to validate`, { cause });
+      }
       if (err !== undefined) throw invalidPayload(name, err);
       return value as T;
     },

@@ -217,3 +217,27 @@ describe("interop with @msgpack/msgpack", () => {
     expect(e.seq).toBe(2 ** 40);
   });
 });
+
+describe("recursive types", () => {
+  it("round trip, and a payload nested deeper than the stack is an InvalidPayloadError", async () => {
+    const { TreeCodec } = await import("./fixtures/golden/recursive/out/tree.js");
+    const leaf = { name: "leaf", children: [], index: new Map() };
+    const tree = { name: "root", children: [leaf], parent: null, index: new Map([["leaf", leaf]]) };
+    expect(TreeCodec.decode(TreeCodec.encode(tree))).toEqual(tree);
+
+    const key = (s: string): number[] => [0xa0 | s.length, ...new TextEncoder().encode(s)];
+    const head = [0xde, 0, 3, ...key("name"), ...key("x"), ...key("children"), 0x91];
+    const tail = [...key("index"), 0x80];
+    const innermost = [0xde, 0, 3, ...key("name"), ...key("x"), ...key("children"), 0x90, ...tail];
+    for (const depth of [1_000, 200_000]) {
+      const bytes = new Uint8Array(depth * (head.length + tail.length) + innermost.length);
+      let p = 0;
+      for (let i = 0; i < depth; i++) for (const b of head) bytes[p++] = b;
+      for (const b of innermost) bytes[p++] = b;
+      for (let i = 0; i < depth; i++) for (const b of tail) bytes[p++] = b;
+      const run = (): unknown => TreeCodec.decode(bytes);
+      if (depth === 1_000) expect((run() as { name: string }).name).toBe("x");
+      else expect(invalid(run)).toMatch(/^Tree: /);
+    }
+  });
+});
