@@ -28,6 +28,7 @@ export const runtimeNames: readonly string[] = [
   "BidiStream",
   "CallOptions",
   "Caller",
+  "Codec",
   "HandlerContext",
   "HandlerRegistrar",
   "MsgpackWriter",

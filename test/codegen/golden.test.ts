@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest";
 import { formatDiagnostic } from "../../codegen/diagnostics.js";
 import { findSchemas } from "../../codegen/files.js";
 import { generate } from "../../codegen/generate.js";
+import { runtimeNames } from "../../codegen/model/names.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -47,5 +48,22 @@ describe("generated/", () => {
     for (const f of result.files) {
       expect(readFileSync(path.join(root, "generated", f.name), "utf8"), `generated/${f.name} is stale`).toBe(f.text);
     }
+  });
+});
+
+describe("runtime names", () => {
+  it("every name generated code imports from tsgrid is reserved (GG006), so no schema declaration can shadow it", () => {
+    const files = [
+      ...dirs(goldenDir).flatMap((feature) => readdirSync(path.join(goldenDir, feature, "out")).map((n) => path.join(goldenDir, feature, "out", n))),
+      ...readdirSync(path.join(root, "generated")).map((n) => path.join(root, "generated", n)),
+    ];
+    const imported = new Set<string>();
+    for (const file of files) {
+      for (const m of readFileSync(file, "utf8").matchAll(/^import (?:type )?\{ ([^}]+) \} from "tsgrid";$/gm)) {
+        for (const name of (m[1] ?? "").split(", ")) imported.add(name);
+      }
+    }
+    expect(imported.size).toBeGreaterThan(10);
+    expect([...imported].filter((n) => !runtimeNames.includes(n))).toEqual([]);
   });
 });
