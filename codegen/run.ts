@@ -81,7 +81,17 @@ export async function runGridgen(argv: readonly string[], io: GridgenIO): Promis
     against: args.against,
   };
   if (opts.watch) return watchLoop(opts, io);
-  return once(opts, io);
+  return guarded(opts, io);
+}
+
+/** `once`, reporting a failure of the file system (a file removed mid-run...) as exit code 1. */
+function guarded(opts: Options, io: GridgenIO): number {
+  try {
+    return once(opts, io);
+  } catch (err) {
+    io.stderr(`gridgen: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
 }
 
 function once(opts: Options, io: GridgenIO): number {
@@ -114,14 +124,14 @@ function once(opts: Options, io: GridgenIO): number {
 
 /** Regenerates on every change of the inputs until `io.signal` aborts; resolves to 0 then. */
 function watchLoop(opts: Options, io: GridgenIO): Promise<number> {
-  once(opts, io);
+  guarded(opts, io);
   const watchers: FSWatcher[] = [];
   let timer: NodeJS.Timeout | undefined;
   const rerun = (): void => {
     clearTimeout(timer);
     timer = setTimeout(() => {
       io.stdout("gridgen: change detected, regenerating\n");
-      once(opts, io);
+      guarded(opts, io);
     }, watchDebounceMs);
   };
   for (const input of opts.inputs) {
