@@ -183,16 +183,7 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
 
   private writeOutput(msg: Uint8Array | undefined, flags: number): void {
     if (msg !== undefined) this.bytesOut += msg.byteLength;
-    this.mux.writer.write({
-      op: Op.MuxServerMsg,
-      flags,
-      handler: 0,
-      muxId: this.muxId,
-      seq: this.sendSeq,
-      deadlineMs: 0,
-      subroute: undefined,
-      payload: msg,
-    });
+    this.mux.writeControl(Op.MuxServerMsg, this.muxId, flags, msg, this.sendSeq);
     this.sendSeq = (this.sendSeq + 1) >>> 0;
   }
 

@@ -29,7 +29,7 @@ import { decodeErrorPayload, encodeErrorPayload } from "../protocol/error-payloa
 import { Flag, MAX_HANDLER_ID, MAX_U32, Op } from "../protocol/frame.js";
 import type { Frame } from "../protocol/frame.js";
 import type { MessageTransport } from "../transport/message-transport.js";
-import type { CallOptions, SingleHandler, Stream } from "../types.js";
+import type { CallOptions, Stream } from "../types.js";
 import { AbortGroups } from "./abort-groups.js";
 import { DeadlineWheel } from "./deadline-wheel.js";
 import { FrameWriter } from "./frame-writer.js";
@@ -57,25 +57,6 @@ export interface MuxInit {
   remote: string;
   registry: HandlerRegistry;
   options: ConnectionOptions;
-}
-
-/** Converts a call's timeoutMs into the wire's relative deadline; throws on nonsense. */
-function wireDeadline(timeoutMs: number): number {
-  if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
-  return Math.min(Math.ceil(timeoutMs), MAX_U32);
-}
-
-function checkCall(handler: number, payload: Uint8Array | undefined, maxBytes: number): GridError | Error | undefined {
-  if (!Number.isInteger(handler) || handler < 1 || handler > MAX_HANDLER_ID) {
-    return new RangeError(`handler id must be an integer in 1..${MAX_HANDLER_ID}, got ${handler}`);
-  }
-  if (payload !== undefined) {
-    if (!(payload instanceof Uint8Array)) return new TypeError("payload must be a Uint8Array");
-    if (payload.byteLength > maxBytes) {
-      return new MessageTooLargeError(`payload of ${payload.byteLength} bytes exceeds maxMessageBytes ${maxBytes}`);
-    }
-  }
-  return undefined;
 }
 
 export class Mux {
@@ -147,6 +128,34 @@ export class Mux {
     }
   }
 
+  /**
+   * Checks a new call before anything is allocated: the wire deadline (0 = none) when it may
+   * go, else why not (bad arguments, oversize payload, not connected, already aborted).
+   */
+  private admit(
+    handler: number,
+    payload: Uint8Array | undefined,
+    opts: CallOptions | undefined,
+    timeoutMs: number | undefined,
+  ): number | Error {
+    if (!Number.isInteger(handler) || handler < 1 || handler > MAX_HANDLER_ID) {
+      return new RangeError(`handler id must be an integer in 1..${MAX_HANDLER_ID}, got ${handler}`);
+    }
+    if (payload !== undefined) {
+      if (!(payload instanceof Uint8Array)) return new TypeError("payload must be a Uint8Array");
+      const max = this.options.maxMessageBytes;
+      if (payload.byteLength > max) {
+        return new MessageTooLargeError(`payload of ${payload.byteLength} bytes exceeds maxMessageBytes ${max}`);
+      }
+    }
+    if (!this.connected) return new DisconnectedError(`not connected to ${this.remote}`);
+    const signal = opts?.signal;
+    if (signal?.aborted) return new AbortError("call cancelled by the caller", { cause: signal.reason });
+    if (timeoutMs === undefined) return 0;
+    if (!(timeoutMs > 0)) return new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
+    return Math.min(Math.ceil(timeoutMs), MAX_U32);
+  }
+
   allocId(): number {
     for (;;) {
       const id = this.nextId;
@@ -164,17 +173,9 @@ export class Mux {
     subroute: string | undefined,
     subrouteBytes: Uint8Array | undefined,
   ): Promise<Uint8Array> {
-    const bad = checkCall(handler, payload, this.options.maxMessageBytes);
-    if (bad !== undefined) return Promise.reject(bad);
-    if (!this.connected) return Promise.reject(new DisconnectedError(`not connected to ${this.remote}`));
+    const deadlineMs = this.admit(handler, payload, opts, opts?.timeoutMs ?? this.options.defaultTimeoutMs);
+    if (typeof deadlineMs !== "number") return Promise.reject(deadlineMs);
     const signal = opts?.signal;
-    if (signal?.aborted) return Promise.reject(new AbortError("call cancelled by the caller", { cause: signal.reason }));
-    let deadlineMs: number;
-    try {
-      deadlineMs = wireDeadline(opts?.timeoutMs ?? this.options.defaultTimeoutMs);
-    } catch (err) {
-      return Promise.reject(err);
-    }
     const id = this.allocId();
     const call = new OutgoingRequest(this, id, handler, subroute);
     const promise = new Promise<Uint8Array>(captureResolvers);
@@ -398,20 +399,10 @@ export class Mux {
     subroute: string | undefined,
     subrouteBytes: Uint8Array | undefined,
   ): Promise<Stream> {
-    const bad = checkCall(handler, payload, this.options.maxMessageBytes);
-    if (bad !== undefined) return Promise.reject(bad);
-    if (!this.connected) return Promise.reject(new DisconnectedError(`not connected to ${this.remote}`));
-    const signal = opts?.signal;
-    if (signal?.aborted) return Promise.reject(new AbortError("call cancelled by the caller", { cause: signal.reason }));
-    let deadlineMs = 0;
-    if (opts?.timeoutMs !== undefined) {
-      try {
-        deadlineMs = wireDeadline(opts.timeoutMs);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    const stream = new OutgoingStream(this, this.allocId(), handler, subroute, signal);
+    // Streams have no deadline unless the caller gives one: their liveness is the stream ping.
+    const deadlineMs = this.admit(handler, payload, opts, opts?.timeoutMs);
+    if (typeof deadlineMs !== "number") return Promise.reject(deadlineMs);
+    const stream = new OutgoingStream(this, this.allocId(), handler, subroute, opts?.signal);
     this.outgoing.set(stream.muxId, stream);
     this.streams.add(stream);
     this.startStreamTimer();
@@ -566,7 +557,10 @@ export class Mux {
 
   // ---- helpers --------------------------------------------------------------------------------
 
-  /** Writes a frame that never waits for room (answers, credits, cancels, pings). */
+  /**
+   * Writes a frame that never waits for room in the outgoing queue: answers, stream messages
+   * (bounded by credits instead), credits, cancels, pings.
+   */
   writeControl(op: Op, muxId: number, flags: number, payload: Uint8Array | undefined, seq = 0): void {
     this.writer.write({ op, flags, handler: 0, muxId, seq, deadlineMs: 0, subroute: undefined, payload });
   }

@@ -271,16 +271,7 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
 
   private writeInput(msg: Uint8Array | undefined, flags: number): void {
     if (msg !== undefined) this.bytesOut += msg.byteLength;
-    this.mux.writer.write({
-      op: Op.MuxClientMsg,
-      flags,
-      handler: 0,
-      muxId: this.muxId,
-      seq: this.sendSeq,
-      deadlineMs: 0,
-      subroute: undefined,
-      payload: msg,
-    });
+    this.mux.writeControl(Op.MuxClientMsg, this.muxId, flags, msg, this.sendSeq);
     this.sendSeq = (this.sendSeq + 1) >>> 0;
   }
 
