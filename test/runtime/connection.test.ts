@@ -145,6 +145,30 @@ describe("Connection lifecycle", () => {
     await pair.close();
   });
 
+  it("traces streams too, and gives handlers their caller, subroute and deadline", async () => {
+    const records: CallTrace[] = [];
+    const pair = await makePair("memory", { trace: (r: CallTrace) => records.push(r) });
+    let seen: unknown[] = [];
+    pair.rb.registerStream(4, async function* (p, _i, ctx) {
+      seen = [ctx.caller, ctx.subroute, typeof ctx.deadline];
+      yield p!;
+      yield p!;
+    });
+    pair.rb.registerSingle(5, (_p, ctx) => bytes(`${ctx.caller}|${ctx.subroute}|${ctx.deadline! > Date.now()}`), { subroute: "x" });
+    const s = await pair.a.newStream(4, bytes("ab"), { timeoutMs: 5000 });
+    for await (const _m of s.responses) {
+      // drain
+    }
+    expect(seen).toEqual(["a", undefined, "number"]);
+    expect(text(await pair.a.subroute("x").request(5, bytes("")))).toBe("a|x|true");
+    await until(() => records.filter((r) => r.kind === "stream").length === 2);
+    const out = records.find((r) => r.kind === "stream" && r.direction === "out")!;
+    const inc = records.find((r) => r.kind === "stream" && r.direction === "in")!;
+    expect([out.bytesOut, out.bytesIn, out.error]).toEqual([2, 4, undefined]);
+    expect([inc.bytesIn, inc.bytesOut, inc.peer]).toEqual([2, 4, "a"]);
+    await pair.close();
+  });
+
   it("handlers returning a non-Uint8Array or an oversize answer fail the call, not the connection", async () => {
     const pair = await makePair("memory", { maxMessageBytes: 100 });
     pair.rb.registerSingle(1, () => "text" as unknown as Uint8Array);
