@@ -3,7 +3,7 @@
  * here and do what the docs say, and every option, default, state and stats field the
  * docs' tables list is compared with the runtime's own.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createHmac, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
@@ -256,6 +256,24 @@ describe("docs/operations.md tables match the runtime", () => {
     } finally {
       await manager.close();
     }
+  });
+
+  it("Logs: every event the runtime logs at info and above is listed at its level, and nothing else", () => {
+    const documented = new Set(
+      table(operationsMd, "Logs").flatMap(([level, events]) => [...events!.matchAll(/`([^`]+)`/g)].map((m) => `${level} ${m[1]}`)),
+    );
+    const logged = new Set<string>();
+    for (const dir of ["runtime/cluster", "runtime/connection", "runtime/mux", "runtime/handlers", "runtime/transport"]) {
+      for (const file of readdirSync(new URL(dir, root))) {
+        if (!file.endsWith(".ts") || file.endsWith(".test.ts")) continue;
+        const text = readFileSync(new URL(`${dir}/${file}`, root), "utf8");
+        for (const [, level, event] of text.matchAll(/[lL]ogger\.(info|warn|error)\(\s*"([^"]+)"/g)) logged.add(`${level} ${event}`);
+      }
+    }
+    expect(logged.size).toBeGreaterThan(10);
+    // Backticked words that are not events: option names quoted in the table's notes.
+    const notes = new Set(["warn maxPendingHandshakes", "warn pingTimeoutMs", "warn Connection", "error listen()"]);
+    expect([...documented].filter((e) => !notes.has(e)).sort()).toEqual([...logged].sort());
   });
 
   it("auth.md: each refusal in the handshake table is the one checkConnect gives", async () => {
