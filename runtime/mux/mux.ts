@@ -183,8 +183,9 @@ export class Mux {
     call.reject = capturedReject;
     this.outgoing.set(id, call);
     this.callsOut++;
-    if (this.options.trace !== undefined) call.startedAt = performance.now();
-    call.deadlineAt = performance.now() + deadlineMs;
+    const now = performance.now();
+    if (this.options.trace !== undefined) call.startedAt = now;
+    call.deadlineAt = now + deadlineMs;
     this.wheel.add(call);
     if (signal !== undefined) {
       call.signal = signal;
