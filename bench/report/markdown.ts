@@ -63,8 +63,10 @@ export function rowsTable(rows: RowResult[]): string {
   return lines.join("\n");
 }
 
-export function extrasTable(rows: RowResult[]): string {
-  const withExtra = rows.filter((r) => r.extra !== undefined && r.error === undefined && r.skipped === undefined);
+export function extrasTable(rows: RowResult[], only?: RowResult["group"]): string {
+  const withExtra = rows.filter(
+    (r) => r.extra !== undefined && r.error === undefined && r.skipped === undefined && (only === undefined || r.group === only),
+  );
   if (withExtra.length === 0) return "";
   const lines = ["| row | measurement | value |", "|---|---|---:|"];
   for (const r of withExtra) {
@@ -73,7 +75,13 @@ export function extrasTable(rows: RowResult[]): string {
   return lines.join("\n");
 }
 
-export function renderMarkdown(meta: RunMeta, rows: RowResult[], ratios: Ratio[], chartPath: string | undefined): string {
+export function renderMarkdown(
+  meta: RunMeta,
+  rows: RowResult[],
+  ratios: Ratio[],
+  chartPath: string | undefined,
+  extrasOf?: RowResult["group"],
+): string {
   const parts = [
     `### Benchmark: ${meta.date}`,
     "",
@@ -86,7 +94,7 @@ export function renderMarkdown(meta: RunMeta, rows: RowResult[], ratios: Ratio[]
   ];
   if (chartPath !== undefined) parts.push(`![tsgrid ratios against the references](${chartPath})`, "");
   parts.push(rowsTable(rows), "");
-  const extras = extrasTable(rows);
+  const extras = extrasTable(rows, extrasOf);
   if (extras) parts.push(extras, "");
   return parts.join("\n");
 }
@@ -100,8 +108,9 @@ export function readmeSection(meta: RunMeta, rows: RowResult[], ratios: Ratio[],
     "each server and each client in its own process (pinned to one core each when the machine is quiet), over loopback;",
     "`npm run bench -- --quick` is the 30-second smoke run. Absolute numbers drift on shared machines: compare ratios",
     "from one run (each row is the best of interleaved rounds; codec ratios alternate 20 ms slices in one process).",
-    "The JSON of every full run is kept in `bench/results/`.",
+    "The JSON of every full run is kept in `bench/results/`; `bench/results/latest.md` has every measurement",
+    "(frames per WebSocket message, codec slices...); below: the memory rows only.",
     "",
-    renderMarkdown(meta, rows, ratios, chartPath),
+    renderMarkdown(meta, rows, ratios, chartPath, "memory"),
   ].join("\n");
 }
