@@ -3,7 +3,17 @@
  * them and checked against the types tsgrid exports: when those change, `tsc` fails here
  * until the docs follow.
  */
-import type { CallTrace as ExportedCallTrace, ClusterAuth as ExportedClusterAuth, GridError, HandlerID } from "tsgrid";
+import type { Duplex } from "node:stream";
+import type {
+  CallTrace as ExportedCallTrace,
+  ClusterAuth as ExportedClusterAuth,
+  ConnDialer,
+  ConnectWSOptions,
+  GridError,
+  HandlerID,
+  ListenOptions,
+  TcpDialerOptions,
+} from "tsgrid";
 
 // #region cluster-auth
 interface ClusterAuth {
@@ -30,3 +40,16 @@ interface CallTrace {
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 
 export const docTypesMatchExports: [Equal<ClusterAuth, ExportedClusterAuth>, Equal<CallTrace, ExportedCallTrace>] = [true, true];
+
+/**
+ * Option lists docs/operations.md gives inline: `listen({ port?, host?, tls? })`,
+ * `connectWS(address, { dialer?, headers?, signal?, maxPayload? })`, `createTcpDialer({ tls })`
+ * and `ConnDialer` as `(address, signal) => Promise<Duplex>`.
+ */
+export const inlineListsMatchExports: [
+  Equal<keyof ListenOptions, "port" | "host" | "tls">,
+  Equal<keyof ConnectWSOptions, "dialer" | "headers" | "signal" | "maxPayload">,
+  Equal<keyof TcpDialerOptions, "tls">,
+  Equal<Parameters<ConnDialer>, [address: string, signal: AbortSignal]>,
+  Equal<ReturnType<ConnDialer>, Promise<Duplex>>,
+] = [true, true, true, true, true];
