@@ -1,10 +1,10 @@
 /** Emits the generated TypeScript of one schema file. */
-import { checkName, codecName, runtimeModule, writeName } from "../model/names.js";
+import { codecName, readName, runtimeModule, writeName } from "../model/names.js";
 import type { SchemaIndex } from "../model/schema-index.js";
 import type { SchemaFile } from "../model/schema.js";
-import { emitInterfaceCheck } from "./checks.js";
 import { emitAlias, emitEnum, emitInterface } from "./declarations.js";
 import { emitInterfaceWriter } from "./encoders.js";
+import { emitInterfaceReader } from "./readers.js";
 import { FileBuilder } from "./file-builder.js";
 import { emitService } from "./service.js";
 import type { TypeScope } from "./type-text.js";
@@ -32,14 +32,14 @@ export function emitFile(index: SchemaIndex, file: SchemaFile): string {
     const messageCodec = f.value("messageCodec", runtimeModule);
     for (const decl of interfaces) {
       f.print(
-        `export const ${codecName(decl.name)}: ${codecType}<${decl.name}> = ${messageCodec}(${JSON.stringify(decl.name)}, ${checkName(decl.name)}, ${writeName(decl.name)});`,
+        `export const ${codecName(decl.name)}: ${codecType}<${decl.name}> = ${messageCodec}(${JSON.stringify(decl.name)}, ${readName(decl.name)}, ${writeName(decl.name)});`,
       );
     }
     f.print("");
     for (const decl of interfaces) {
       emitInterfaceWriter(scope, index, decl);
       f.print("");
-      emitInterfaceCheck(f, index, file.path, decl);
+      emitInterfaceReader(scope, index, decl);
       f.print("");
     }
   }

@@ -10,7 +10,7 @@ const reserved = new Set(
 );
 
 /** Module-level names a function body may refer to, which locals must not shadow. */
-const globals = new Set(["BigInt", "Number", "Array", "Map", "Date", "Uint8Array", "Object", "isObject", "keyPath", "mismatch", "mismatchValue"]);
+const globals = new Set(["BigInt", "Number", "String", "Array", "Map", "Date", "Uint8Array", "Object", "keyPath", "fieldKey", "fieldNames"]);
 
 export const identifier = /^[A-Za-z_$][\w$]*$/;
 
@@ -52,10 +52,11 @@ export class Locals {
       this.#names.has(name) ||
       reserved.has(name) ||
       globals.has(name) ||
-      name.startsWith("check") ||
+      name.startsWith("read") ||
       name.startsWith("write") ||
       name.endsWith("Codec") ||
       name.endsWith("Keys") ||
+      name.endsWith("Fields") ||
       this.index.decl(this.file, name) !== undefined
     );
   }

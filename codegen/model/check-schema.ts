@@ -4,7 +4,7 @@
  */
 import { DiagnosticCode } from "../diagnostics.js";
 import type { Diagnostic } from "../diagnostics.js";
-import { checkName, clientName, codecName, handlerIdName, keysName, outputFileName, registerName, runtimeNames, serverName, writeName } from "./names.js";
+import { clientName, codecName, fieldsName, handlerIdName, keysName, outputFileName, readName, registerName, runtimeNames, serverName, writeName } from "./names.js";
 import type { Handler, Location, MessageRef, Schema, TypeRef } from "./schema.js";
 import { SchemaIndex } from "./schema-index.js";
 
@@ -115,7 +115,8 @@ function checkNames(schema: Schema, report: Report): void {
     for (const d of file.types) {
       if (d.kind !== "interface") continue;
       generated.set(codecName(d.name), `the codec of ${d.name}`);
-      generated.set(checkName(d.name), `the validator of ${d.name}`);
+      generated.set(readName(d.name), `the decoder of ${d.name}`);
+      generated.set(fieldsName(d.name), `the field names of ${d.name}`);
       generated.set(writeName(d.name), `the encoder of ${d.name}`);
       generated.set(keysName(d.name), `the field keys of ${d.name}`);
     }

@@ -2,8 +2,9 @@
 import path from "node:path";
 
 export const codecName = (type: string): string => `${type}Codec`;
-export const checkName = (type: string): string => `check${type}`;
 export const writeName = (type: string): string => `write${type}`;
+export const readName = (type: string): string => `read${type}`;
+export const fieldsName = (type: string): string => `${type}Fields`;
 export const keysName = (type: string): string => `${type}Keys`;
 export const clientName = (service: string): string => `${service}Client`;
 export const serverName = (service: string): string => `${service}Server`;
@@ -31,12 +32,14 @@ export const runtimeNames: readonly string[] = [
   "Codec",
   "HandlerContext",
   "HandlerRegistrar",
+  "MsgpackReader",
   "MsgpackWriter",
   "RegisterOptions",
   "ServerStream",
   "bidiStream",
   "decodeInput",
   "fieldKey",
+  "fieldNames",
   "isObject",
   "keyPath",
   "messageCodec",

@@ -2,18 +2,16 @@
  * `Codec<T>`: what gridgen emits for every schema interface (`DiskInfoCodec`): msgpack encode,
  * and decode WITH validation against the schema.
  */
-import { decodeMsgpack } from "./msgpack.js";
 import { InvalidPayloadError } from "../errors.js";
 import { invalidPayload } from "./check.js";
+import { MsgpackReader } from "./reader.js";
 import { MsgpackWriter } from "./writer.js";
 
 /**
- * Validates a msgpack-decoded value in place (normalising it: nil optional fields become
- * `undefined`, maps become `Map`s, small integers become `bigint`s where the schema says so).
- * Returns undefined when it matches, else the path below the root and the reason:
- * `.metrics["a"]: expected number, got string`.
+ * Reads one value of a schema interface from a message, checking every value as it goes (a
+ * generated `readX`). Undefined when it does not match; `r.error` then says where and why.
  */
-export type Check = (value: unknown) => string | undefined;
+export type Read<T> = (r: MsgpackReader) => T | undefined;
 
 export interface Codec<T> {
   /** The schema type's name; the root of every error path. */
@@ -24,13 +22,13 @@ export interface Codec<T> {
    */
   encode(value: T): Uint8Array;
   /**
-   * Decodes and validates. Throws `InvalidPayloadError` naming the path of the first field that
+   * Decodes and validates. Throws `InvalidPayloadError` naming the path of the first value that
    * does not match (`DiskInfo.metrics["a"]: expected number, got string`), for malformed
    * msgpack, and for a missing (`undefined`) message. Unknown fields are ignored.
    */
   decode(bytes: Uint8Array | undefined): T;
-  /** The validator behind `decode`, for generated code of other schemas. */
-  readonly check: Check;
+  /** The decoder behind `decode`, for generated code of other schemas. */
+  readonly read: Read<T>;
   /** The encoder behind `encode`, for generated code of other schemas. */
   readonly write: Write<T>;
 }
@@ -38,14 +36,15 @@ export interface Codec<T> {
 /** Writes a value into a message being encoded (a generated `writeX`). */
 export type Write<T> = (w: MsgpackWriter, value: T) => void;
 
-/** Shared by every codec: encoding is synchronous, so one writer serves them all. */
+/** Shared by every codec: encoding and decoding are synchronous, so one of each serves them all. */
 const writer = new MsgpackWriter();
+const reader = new MsgpackReader();
 
-/** Builds the codec of a schema interface from its generated validator and encoder. */
-export function messageCodec<T>(name: string, check: Check, write: Write<T>): Codec<T> {
+/** Builds the codec of a schema interface from its generated decoder and encoder. */
+export function messageCodec<T>(name: string, read: Read<T>, write: Write<T>): Codec<T> {
   return {
     name,
-    check,
+    read,
     write,
     encode(value: T): Uint8Array {
       writer.begin();
@@ -53,16 +52,19 @@ export function messageCodec<T>(name: string, check: Check, write: Write<T>): Co
       return writer.finish();
     },
     decode(bytes: Uint8Array | undefined): T {
-      const value = decodeMsgpack(bytes, name);
-      let err: string | undefined;
+      if (bytes === undefined) throw new InvalidPayloadError(`${name}: missing payload`);
+      reader.reset(bytes);
+      let value: T | undefined;
       try {
-        err = check(value);
+        value = read(reader);
       } catch (cause) {
         // Only a stack overflow can get here: a recursive type nested deeper than the stack.
-        throw new InvalidPayloadError(`${name}: nested too deeply to validate`, { cause });
+        throw new InvalidPayloadError(`${name}: nested too deeply to decode`, { cause });
       }
-      if (err !== undefined) throw invalidPayload(name, err);
-      return value as T;
+      if (reader.malformed) throw new InvalidPayloadError(`${name}: malformed msgpack (truncated, or a byte msgpack never uses)`);
+      if (value === undefined) throw invalidPayload(name, reader.error);
+      if (!reader.atEnd()) throw new InvalidPayloadError(`${name}: malformed msgpack (bytes after the message)`);
+      return value;
     },
   };
 }

@@ -1,5 +1,6 @@
 // What generated codecs, clients and `register*` functions call at run time.
-export type { Check, Codec, Write } from "./codec.js";
+export type { Codec, Read, Write } from "./codec.js";
+export { MsgpackReader, fieldNames } from "./reader.js";
 export type { FieldKey } from "./writer.js";
 export { MsgpackWriter, fieldKey } from "./writer.js";
 export { messageCodec } from "./codec.js";

@@ -4,6 +4,7 @@
  * independent msgpack implementation (@msgpack/msgpack) in both directions.
  */
 import { decode as refDecode, encode as refEncode } from "@msgpack/msgpack";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InvalidPayloadError, encodeMsgpack } from "tsgrid";
 import { LockArgsCodec, LockEventCodec, LockEventFilterCodec, LockReplyCodec } from "../../generated/locks.js";
@@ -118,7 +119,7 @@ describe("validation", () => {
 
   it("names paths inside maps and number literal unions", () => {
     const f = { ...fileInfo(), parts: { "1": { number: 1, size: 1, etag: 5 } } };
-    expect(invalid(() => FileInfoCodec.decode(enc(f)))).toBe('FileInfo.parts["1"].etag: expected string, got number');
+    expect(invalid(() => FileInfoCodec.decode(enc(f)))).toBe("FileInfo.parts[1].etag: expected string, got number");
     const g = { ...fileInfo(), parts: { x: { number: 1, size: 1, etag: "e" } } };
     expect(invalid(() => FileInfoCodec.decode(enc(g)))).toBe('FileInfo.parts["x"]: expected number, got "x"');
     expect(invalid(() => FileInfoCodec.decode(enc({ ...fileInfo(), parity: 5 })))).toBe("FileInfo.parity: expected 2 | 3 | 4, got 5");
@@ -135,7 +136,12 @@ describe("validation", () => {
     expect(invalid(() => LockArgsCodec.decode(enc(new Date())))).toBe("LockArgs: expected LockArgs, got Date");
     expect(invalid(() => LockArgsCodec.decode(new Uint8Array([0xc1])))).toMatch(/^LockArgs: /);
     expect(invalid(() => LockArgsCodec.decode(new Uint8Array([0xde, 0xff])))).toMatch(/^LockArgs: malformed msgpack/);
-    expect(invalid(() => LockArgsCodec.decode(new Uint8Array([0x80, 0x80])))).toMatch(/^LockArgs: malformed msgpack/);
+    expect(invalid(() => LockArgsCodec.decode(new Uint8Array([0x80, 0x80])))).toBe("LockArgs.resources: expected string[], got undefined");
+    expect(invalid(() => LockArgsCodec.decode(LockArgsCodec.encode({ resources: [], uid: "u", owner: "o", quorum: 1 }).slice(0, -1)))).toMatch(
+      /^LockArgs: malformed msgpack/,
+    );
+    const whole = LockArgsCodec.encode({ resources: [], uid: "u", owner: "o", quorum: 1 });
+    expect(invalid(() => LockArgsCodec.decode(new Uint8Array([...whole, 0xc0])))).toBe("LockArgs: malformed msgpack (bytes after the message)");
     expect(invalid(() => LockArgsCodec.decode(new Uint8Array()))).toMatch(/^LockArgs: malformed msgpack/);
     expect(invalid(() => LockArgsCodec.decode(undefined))).toBe("LockArgs: missing payload");
   });
@@ -175,6 +181,34 @@ describe("validation", () => {
   });
 });
 
+describe("unknown fields of any shape are skipped", () => {
+  it("whatever another library writes in an unknown field (fast-check)", () => {
+    const event = { seq: 3, kind: "lock", resource: "r", uid: "u", owner: "o", time: new Date(1234) };
+    const value = fc.letrec((tie) => ({
+      any: fc.oneof(
+        { depthSize: "small" },
+        fc.string(),
+        fc.double(),
+        fc.integer(),
+        fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+        fc.boolean(),
+        fc.constant(null),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.date({ noInvalidDate: true }),
+        fc.array(tie("any"), { maxLength: 20 }),
+        fc.dictionary(fc.string(), tie("any"), { maxKeys: 20 }),
+      ),
+    })).any;
+    fc.assert(
+      fc.property(value, value, (before, after) => {
+        const bytes = refEncode({ unknownFirst: before, ...event, unknownLast: after }, { useBigInt64: true });
+        expect(LockEventCodec.decode(bytes)).toEqual(event);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
 describe("interop with @msgpack/msgpack", () => {
   it("what a generated encoder writes decodes to the expected plain object", () => {
     const d = refDecode(DiskInfoCodec.encode(diskInfo()), { useBigInt64: true }) as Record<string, unknown>;
@@ -203,9 +237,10 @@ describe("interop with @msgpack/msgpack", () => {
   });
 
   it("an object encoded by @msgpack/msgpack decodes through the generated decoder", () => {
-    const src = { ...diskInfo(), extra: "ignored" };
+    const src = { ...diskInfo(), extra: { nested: [1, "x", null, { deep: new Uint8Array(3) }] } };
     const d = DiskInfoCodec.decode(refEncode(src, { useBigInt64: true }));
-    expect(normalise(d)).toEqual(normalise(src));
+    expect(normalise(d)).toEqual(normalise(diskInfo()));
+    expect("extra" in d).toBe(false);
     // Without useBigInt64 the library writes integers: still a bigint after decoding.
     const plain = refEncode({ ...fileInfo(), size: 5, parts: { 1: { number: 1, size: 10, etag: "x" } }, metadata: { k: "v" } });
     const f = FileInfoCodec.decode(plain);

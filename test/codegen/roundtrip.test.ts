@@ -237,7 +237,7 @@ async function wrongShapes(s: Setup): Promise<void> {
   expect(err.rawMessage).toBe("DiskInfoRequest.disk: expected string, got number");
   const err2 = await rejection(s.caller.request(LockerHandlerID.lock, encodeMsgpack({ resources: ["a", 1], uid: "u", owner: "o", quorum: 1 })));
   expect(err2.rawMessage).toBe("LockArgs.resources[1]: expected string, got number");
-  const err3 = await rejection(s.caller.request(LockerHandlerID.lock, new Uint8Array([0xc4, 0xff])));
+  const err3 = await rejection(s.caller.request(LockerHandlerID.lock, new Uint8Array([0xde, 0x00, 0x05, 0xa3])));
   expect(err3).toBeInstanceOf(InvalidPayloadError);
   expect(err3.rawMessage).toMatch(/^LockArgs: malformed msgpack/);
 

@@ -1,0 +1,453 @@
+/**
+ * The msgpack reader behind generated decoders. A generated decoder knows its message's shape,
+ * so it reads each value straight from the bytes, checking its type as it goes (validation is
+ * the decoding), and builds the object with a fixed shape at the end. It accepts every encoding
+ * of a value that msgpack allows (any int width, str8 for short strings, another library's
+ * choices), ignores unknown keys and never recurses into values it skips.
+ *
+ * Every `read` method returns undefined (or -1) without consuming anything when the next value
+ * is not of the asked type; `fail` then describes what is there. Truncated input sets
+ * `malformed`.
+ */
+import { mismatch, mismatchValue } from "./check.js";
+
+const textDecoder = new TextDecoder("utf-8", { fatal: false });
+const empty = new Uint8Array(0);
+/** Strings up to this many bytes are decoded by hand when they are ASCII (faster than a native call). */
+const shortString = 32;
+
+export class MsgpackReader {
+  #buf: Uint8Array = empty;
+  #view: DataView = new DataView(empty.buffer);
+  #pos = 0;
+  #end = 0;
+  /** The bytes ended in the middle of a value, or hold a byte msgpack never uses. */
+  malformed = false;
+  /** Why the last `fail` failed: the path below the root and the reason. */
+  error = "";
+
+  reset(bytes: Uint8Array): void {
+    this.#buf = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#pos = 0;
+    this.#end = bytes.length;
+    this.malformed = false;
+    this.error = "";
+  }
+
+  /** Whether every byte was read. */
+  atEnd(): boolean {
+    return this.#pos === this.#end;
+  }
+
+  /** Records a type mismatch at `path` (what is there is described from the next value) and returns undefined. */
+  fail(path: string, expected: string): undefined {
+    this.error = `${path}: expected ${expected}, got ${this.#describe()}`;
+    return undefined;
+  }
+
+  /** Records a mismatch of a value already read, naming its type. */
+  failType(path: string, expected: string, value: unknown): undefined {
+    this.error = path + mismatch(expected, value);
+    return undefined;
+  }
+
+  /** Records a mismatch of a value already read, showing it (a literal or enum that is not one of the expected values). */
+  failValue(path: string, expected: string, value: unknown): undefined {
+    this.error = path + mismatchValue(expected, value);
+    return undefined;
+  }
+
+  /** Records a missing field. */
+  missing(path: string, expected: string): undefined {
+    this.error = path + mismatch(expected, undefined);
+    return undefined;
+  }
+
+  /** Prefixes the path of the failure a nested read recorded. */
+  nested(path: string): undefined {
+    this.error = path + this.error;
+    return undefined;
+  }
+
+  #need(n: number): boolean {
+    if (this.#pos + n <= this.#end) return true;
+    this.malformed = true;
+    return false;
+  }
+
+  /** The type of the next value, as error messages name it. */
+  #describe(): string {
+    if (this.#pos >= this.#end) return "end of message";
+    const t = this.#buf[this.#pos] as number;
+    if (t < 0x80 || t >= 0xe0 || (t >= 0xca && t <= 0xd3)) return "number";
+    if (t < 0x90 || t === 0xde || t === 0xdf) return "object";
+    if (t < 0xa0 || t === 0xdc || t === 0xdd) return "array";
+    if (t < 0xc0 || (t >= 0xd9 && t <= 0xdb)) return "string";
+    if (t === 0xc0) return "null";
+    if (t === 0xc2 || t === 0xc3) return "boolean";
+    if (t >= 0xc4 && t <= 0xc6) return "Uint8Array";
+    if (this.#extType() === -1) return "Date";
+    if (t === 0xc1) return "an unused byte (0xc1)";
+    return "extension";
+  }
+
+  #extType(): number | undefined {
+    const t = this.#buf[this.#pos];
+    const at = t === undefined ? -1 : t >= 0xd4 && t <= 0xd8 ? 1 : t === 0xc7 ? 2 : t === 0xc8 ? 3 : t === 0xc9 ? 5 : -1;
+    if (at < 0 || this.#pos + at >= this.#end) return undefined;
+    return this.#view.getInt8(this.#pos + at);
+  }
+
+  /** Consumes a nil; false (nothing consumed) when the next value is not nil. */
+  nil(): boolean {
+    if (this.#pos < this.#end && this.#buf[this.#pos] === 0xc0) {
+      this.#pos++;
+      return true;
+    }
+    return false;
+  }
+
+  bool(): boolean | undefined {
+    const t = this.#buf[this.#pos];
+    if (t === 0xc3 || t === 0xc2) {
+      this.#pos++;
+      return t === 0xc3;
+    }
+    return undefined;
+  }
+
+  /** Any scalar: a string, number, boolean or nil (null); undefined (nothing consumed) for anything else. */
+  scalar(): string | number | boolean | null | undefined {
+    const t = this.#buf[this.#pos];
+    if (t === undefined) return this.#truncated();
+    if (t === 0xc0) {
+      this.#pos++;
+      return null;
+    }
+    if (t === 0xc2 || t === 0xc3) return this.bool();
+    if ((t >= 0xa0 && t < 0xc0) || (t >= 0xd9 && t <= 0xdb)) return this.str();
+    return this.num();
+  }
+
+  /** A number: any int that fits in 53 bits, or a float. */
+  num(): number | undefined {
+    if (this.#pos >= this.#end) return this.#truncated();
+    const t = this.#buf[this.#pos] as number;
+    if (t < 0x80) {
+      this.#pos++;
+      return t;
+    }
+    if (t >= 0xe0) {
+      this.#pos++;
+      return t - 0x100;
+    }
+    const p = this.#pos + 1;
+    const v = this.#view;
+    let n: number;
+    switch (t) {
+      case 0xcc:
+        if (!this.#need(2)) return undefined;
+        n = this.#buf[p] as number;
+        this.#pos += 2;
+        return n;
+      case 0xcd:
+        if (!this.#need(3)) return undefined;
+        n = v.getUint16(p);
+        this.#pos += 3;
+        return n;
+      case 0xce:
+        if (!this.#need(5)) return undefined;
+        n = v.getUint32(p);
+        this.#pos += 5;
+        return n;
+      case 0xd0:
+        if (!this.#need(2)) return undefined;
+        n = v.getInt8(p);
+        this.#pos += 2;
+        return n;
+      case 0xd1:
+        if (!this.#need(3)) return undefined;
+        n = v.getInt16(p);
+        this.#pos += 3;
+        return n;
+      case 0xd2:
+        if (!this.#need(5)) return undefined;
+        n = v.getInt32(p);
+        this.#pos += 5;
+        return n;
+      case 0xca:
+        if (!this.#need(5)) return undefined;
+        n = v.getFloat32(p);
+        this.#pos += 5;
+        return n;
+      case 0xcb:
+        if (!this.#need(9)) return undefined;
+        n = v.getFloat64(p);
+        this.#pos += 9;
+        return n;
+      case 0xcf:
+      case 0xd3: {
+        if (!this.#need(9)) return undefined;
+        const big = t === 0xcf ? v.getBigUint64(p) : v.getBigInt64(p);
+        if (big > 9007199254740991n || big < -9007199254740991n) return undefined; // a bigint
+        this.#pos += 9;
+        return Number(big);
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /** A bigint: any int. */
+  bigint(): bigint | undefined {
+    const t = this.#buf[this.#pos];
+    if (t === 0xcf || t === 0xd3) {
+      if (!this.#need(9)) return undefined;
+      const n = t === 0xcf ? this.#view.getBigUint64(this.#pos + 1) : this.#view.getBigInt64(this.#pos + 1);
+      this.#pos += 9;
+      return n;
+    }
+    if (t === 0xca || t === 0xcb) return undefined;
+    const start = this.#pos;
+    const n = this.num();
+    if (n === undefined) return undefined;
+    if (!Number.isInteger(n)) {
+      this.#pos = start;
+      return undefined;
+    }
+    return BigInt(n);
+  }
+
+  #truncated(): undefined {
+    this.malformed = true;
+    return undefined;
+  }
+
+  /** The byte length of the str at the cursor and moves past its header, or -1 (nothing consumed). */
+  #strHeader(): number {
+    const t = this.#buf[this.#pos];
+    if (t === undefined) {
+      this.malformed = true;
+      return -1;
+    }
+    let len: number;
+    let h: number;
+    if (t >= 0xa0 && t < 0xc0) {
+      len = t & 0x1f;
+      h = 1;
+    } else if (t === 0xd9) {
+      if (!this.#need(2)) return -1;
+      len = this.#buf[this.#pos + 1] as number;
+      h = 2;
+    } else if (t === 0xda) {
+      if (!this.#need(3)) return -1;
+      len = this.#view.getUint16(this.#pos + 1);
+      h = 3;
+    } else if (t === 0xdb) {
+      if (!this.#need(5)) return -1;
+      len = this.#view.getUint32(this.#pos + 1);
+      h = 5;
+    } else return -1;
+    if (!this.#need(h + len)) return -1;
+    this.#pos += h;
+    return len;
+  }
+
+  str(): string | undefined {
+    const len = this.#strHeader();
+    if (len < 0) return undefined;
+    const start = this.#pos;
+    this.#pos += len;
+    if (len <= shortString) {
+      // Short ASCII text (most keys, ids, names): char codes straight from the bytes, which is
+      // faster than a decoder call for a few bytes.
+      const buf = this.#buf;
+      const codes: number[] = [];
+      let i = start;
+      for (; i < start + len; i++) {
+        const b = buf[i] as number;
+        if (b >= 0x80) break;
+        codes.push(b);
+      }
+      if (i === start + len) return String.fromCharCode.apply(null, codes);
+    }
+    return textDecoder.decode(this.#buf.subarray(start, start + len));
+  }
+
+  /**
+   * Reads a map key and returns its index in `keys` (field names as UTF-8 bytes), or -1 for a key
+   * of another name or type (consumed either way; the value is then to be skipped). Fields
+   * usually arrive in declaration order, so `hint` (the index expected next) is tried first.
+   */
+  field(keys: readonly Uint8Array[], hint: number): number {
+    const save = this.#pos;
+    const len = this.#strHeader();
+    if (len < 0) {
+      this.#pos = save;
+      return this.skip() ? -1 : -2;
+    }
+    const start = this.#pos;
+    this.#pos += len;
+    const n = keys.length;
+    for (let k = 0; k < n; k++) {
+      const i = (k + hint) % n;
+      const key = keys[i] as Uint8Array;
+      if (key.length !== len) continue;
+      let j = 0;
+      while (j < len && key[j] === this.#buf[start + j]) j++;
+      if (j === len) return i;
+    }
+    return -1;
+  }
+
+  bin(): Uint8Array | undefined {
+    const t = this.#buf[this.#pos];
+    let len: number;
+    let h: number;
+    if (t === 0xc4) {
+      if (!this.#need(2)) return undefined;
+      len = this.#buf[this.#pos + 1] as number;
+      h = 2;
+    } else if (t === 0xc5) {
+      if (!this.#need(3)) return undefined;
+      len = this.#view.getUint16(this.#pos + 1);
+      h = 3;
+    } else if (t === 0xc6) {
+      if (!this.#need(5)) return undefined;
+      len = this.#view.getUint32(this.#pos + 1);
+      h = 5;
+    } else return undefined;
+    if (!this.#need(h + len)) return undefined;
+    const start = this.#pos + h;
+    this.#pos = start + len;
+    // A copy: the message's buffer may be reused by the transport.
+    return this.#buf.slice(start, start + len);
+  }
+
+  /** A Date: the timestamp extension (type -1), in any of its three formats. */
+  date(): Date | undefined {
+    const t = this.#buf[this.#pos];
+    const p = this.#pos;
+    const v = this.#view;
+    if (t === 0xd6 && this.#extType() === -1) {
+      if (!this.#need(6)) return undefined;
+      this.#pos += 6;
+      return new Date(v.getUint32(p + 2) * 1000);
+    }
+    if (t === 0xd7 && this.#extType() === -1) {
+      if (!this.#need(10)) return undefined;
+      const hi = v.getUint32(p + 2);
+      const lo = v.getUint32(p + 6);
+      this.#pos += 10;
+      return new Date(((hi & 0x3) * 0x100000000 + lo) * 1000 + Math.floor((hi >>> 2) / 1_000_000));
+    }
+    if (t === 0xc7 && this.#extType() === -1) {
+      if (!this.#need(15) || this.#buf[p + 1] !== 12) return undefined;
+      const nanos = v.getUint32(p + 3);
+      const seconds = v.getBigInt64(p + 7);
+      this.#pos += 15;
+      return new Date(Number(seconds) * 1000 + Math.floor(nanos / 1_000_000));
+    }
+    return undefined;
+  }
+
+  /** The length of the array at the cursor (header consumed), or -1. */
+  arrayHeader(): number {
+    const t = this.#buf[this.#pos];
+    if (t === undefined) return (this.malformed = true), -1;
+    let n: number;
+    if (t >= 0x90 && t < 0xa0) {
+      this.#pos++;
+      n = t & 0x0f;
+    } else if (t === 0xdc) {
+      if (!this.#need(3)) return -1;
+      n = this.#view.getUint16(this.#pos + 1);
+      this.#pos += 3;
+    } else if (t === 0xdd) {
+      if (!this.#need(5)) return -1;
+      n = this.#view.getUint32(this.#pos + 1);
+      this.#pos += 5;
+    } else return -1;
+    // Each element takes at least a byte: a length beyond the message is a lie.
+    if (n > this.#end - this.#pos) return (this.malformed = true), -1;
+    return n;
+  }
+
+  /** The number of entries of the map at the cursor (header consumed), or -1. */
+  mapHeader(): number {
+    const t = this.#buf[this.#pos];
+    if (t === undefined) return (this.malformed = true), -1;
+    let n: number;
+    if (t >= 0x80 && t < 0x90) {
+      this.#pos++;
+      n = t & 0x0f;
+    } else if (t === 0xde) {
+      if (!this.#need(3)) return -1;
+      n = this.#view.getUint16(this.#pos + 1);
+      this.#pos += 3;
+    } else if (t === 0xdf) {
+      if (!this.#need(5)) return -1;
+      n = this.#view.getUint32(this.#pos + 1);
+      this.#pos += 5;
+    } else return -1;
+    if (n * 2 > this.#end - this.#pos) return (this.malformed = true), -1;
+    return n;
+  }
+
+  /** Skips one value of any type without recursion; false when the bytes are malformed. */
+  skip(): boolean {
+    const buf = this.#buf;
+    const v = this.#view;
+    let pending = 1;
+    while (pending > 0) {
+      pending--;
+      if (this.#pos >= this.#end) return !(this.malformed = true);
+      const t = buf[this.#pos] as number;
+      let size = 1; // bytes to move past (header and payload)
+      if (t < 0x80 || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) size = 1;
+      else if (t < 0x90) pending += (t & 0x0f) * 2;
+      else if (t < 0xa0) pending += t & 0x0f;
+      else if (t < 0xc0) size = 1 + (t & 0x1f);
+      else {
+        const at = this.#pos + 1;
+        const u8 = (): number => (at < this.#end ? (buf[at] as number) : Number.NaN);
+        const u16 = (): number => (at + 2 <= this.#end ? v.getUint16(at) : Number.NaN);
+        const u32 = (): number => (at + 4 <= this.#end ? v.getUint32(at) : Number.NaN);
+        switch (t) {
+          case 0xc4: case 0xd9: size = 2 + u8(); break;
+          case 0xc5: case 0xda: size = 3 + u16(); break;
+          case 0xc6: case 0xdb: size = 5 + u32(); break;
+          case 0xc7: size = 3 + u8(); break;
+          case 0xc8: size = 4 + u16(); break;
+          case 0xc9: size = 6 + u32(); break;
+          case 0xcc: case 0xd0: size = 2; break;
+          case 0xcd: case 0xd1: size = 3; break;
+          case 0xca: case 0xce: case 0xd2: size = 5; break;
+          case 0xcb: case 0xcf: case 0xd3: size = 9; break;
+          case 0xd4: size = 3; break;
+          case 0xd5: size = 4; break;
+          case 0xd6: size = 6; break;
+          case 0xd7: size = 10; break;
+          case 0xd8: size = 18; break;
+          case 0xdc: size = 3; pending += u16(); break;
+          case 0xdd: size = 5; pending += u32(); break;
+          case 0xde: size = 3; pending += u16() * 2; break;
+          case 0xdf: size = 5; pending += u32() * 2; break;
+          default: return !(this.malformed = true); // 0xc1
+        }
+        if (Number.isNaN(size) || Number.isNaN(pending)) return !(this.malformed = true);
+      }
+      if (!this.#need(size) || pending > this.#end - this.#pos) return false;
+      this.#pos += size;
+    }
+    return true;
+  }
+}
+
+const utf8 = new TextEncoder();
+
+/** The UTF-8 bytes of an interface's field names, in declaration order (what `MsgpackReader.field` matches). */
+export function fieldNames(names: readonly string[]): readonly Uint8Array[] {
+  return names.map((n) => utf8.encode(n));
+}
