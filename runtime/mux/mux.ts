@@ -52,6 +52,13 @@ function captureResolvers(resolve: (value: Uint8Array) => void, reject: (reason:
   capturedReject = reject;
 }
 
+/** A value's kind for an argument error (never its content: it may be large or secret). */
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  return value.constructor?.name ?? "object";
+}
+
 export interface MuxInit {
   local: string;
   remote: string;
@@ -131,25 +138,33 @@ export class Mux {
   /**
    * Checks a new call before anything is allocated: the wire deadline (0 = none) when it may
    * go, else why not (bad arguments, oversize payload, not connected, already aborted).
+   * Programming errors (bad handler id, payload, signal or timeout) are TypeError/RangeError,
+   * returned so that the caller rejects: an async API never throws synchronously.
    */
   private admit(
     handler: number,
     payload: Uint8Array | undefined,
+    payloadRequired: boolean,
     opts: CallOptions | undefined,
     timeoutMs: number | undefined,
   ): number | Error {
     if (!Number.isInteger(handler) || handler < 1 || handler > MAX_HANDLER_ID) {
       return new RangeError(`handler id must be an integer in 1..${MAX_HANDLER_ID}, got ${handler}`);
     }
-    if (payload !== undefined) {
-      if (!(payload instanceof Uint8Array)) return new TypeError("payload must be a Uint8Array");
+    if (payload === undefined) {
+      if (payloadRequired) return new TypeError("payload must be a Uint8Array, got undefined");
+    } else {
+      if (!(payload instanceof Uint8Array)) return new TypeError(`payload must be a Uint8Array, got ${describe(payload)}`);
       const max = this.options.maxMessageBytes;
       if (payload.byteLength > max) {
         return new MessageTooLargeError(`payload of ${payload.byteLength} bytes exceeds maxMessageBytes ${max}`);
       }
     }
-    if (!this.connected) return new DisconnectedError(`not connected to ${this.remote}`);
     const signal = opts?.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      return new TypeError(`signal must be an AbortSignal, got ${describe(signal)}`);
+    }
+    if (!this.connected) return new DisconnectedError(`not connected to ${this.remote}`);
     if (signal?.aborted) return new AbortError("call cancelled by the caller", { cause: signal.reason });
     if (timeoutMs === undefined) return 0;
     if (!(timeoutMs > 0)) return new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
@@ -173,7 +188,7 @@ export class Mux {
     subroute: string | undefined,
     subrouteBytes: Uint8Array | undefined,
   ): Promise<Uint8Array> {
-    const deadlineMs = this.admit(handler, payload, opts, opts?.timeoutMs ?? this.options.defaultTimeoutMs);
+    const deadlineMs = this.admit(handler, payload, true, opts, opts?.timeoutMs ?? this.options.defaultTimeoutMs);
     if (typeof deadlineMs !== "number") return Promise.reject(deadlineMs);
     const signal = opts?.signal;
     const id = this.allocId();
@@ -401,7 +416,7 @@ export class Mux {
     subrouteBytes: Uint8Array | undefined,
   ): Promise<Stream> {
     // Streams have no deadline unless the caller gives one: their liveness is the stream ping.
-    const deadlineMs = this.admit(handler, payload, opts, opts?.timeoutMs);
+    const deadlineMs = this.admit(handler, payload, false, opts, opts?.timeoutMs);
     if (typeof deadlineMs !== "number") return Promise.reject(deadlineMs);
     const stream = new OutgoingStream(this, this.allocId(), handler, subroute, opts?.signal);
     this.outgoing.set(stream.muxId, stream);
