@@ -40,11 +40,8 @@ export const runtimeNames: readonly string[] = [
   "decodeInput",
   "fieldKey",
   "fieldNames",
-  "isObject",
   "keyPath",
   "messageCodec",
-  "mismatch",
-  "mismatchValue",
   "serveStream",
   "serverStream",
 ];
