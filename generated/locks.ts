@@ -136,30 +136,26 @@ function readLockArgs(r: MsgpackReader): LockArgs | undefined {
         break;
       }
       case 1: {
-        const uid1 = r.str();
-        if (uid1 === undefined) return r.fail(".uid", "string");
-        uid = uid1;
+        uid = r.str();
+        if (uid === undefined) return r.fail(".uid", "string");
         break;
       }
       case 2: {
-        const owner1 = r.str();
-        if (owner1 === undefined) return r.fail(".owner", "string");
-        owner = owner1;
+        owner = r.str();
+        if (owner === undefined) return r.fail(".owner", "string");
         break;
       }
       case 3: {
         if (r.nil()) source = undefined;
         else {
-          const source1 = r.str();
-          if (source1 === undefined) return r.fail(".source", "string");
-          source = source1;
+          source = r.str();
+          if (source === undefined) return r.fail(".source", "string");
         }
         break;
       }
       case 4: {
-        const quorum1 = r.num();
-        if (quorum1 === undefined) return r.fail(".quorum", "number");
-        quorum = quorum1;
+        quorum = r.num();
+        if (quorum === undefined) return r.fail(".quorum", "number");
         break;
       }
       default:
@@ -207,9 +203,8 @@ function readLockReply(r: MsgpackReader): LockReply | undefined {
     field = r.field(LockReplyFields, field + 1);
     switch (field) {
       case 0: {
-        const ok1 = r.bool();
-        if (ok1 === undefined) return r.fail(".ok", "boolean");
-        ok = ok1;
+        ok = r.bool();
+        if (ok === undefined) return r.fail(".ok", "boolean");
         break;
       }
       case 1: {
@@ -273,9 +268,8 @@ function readLockEventFilter(r: MsgpackReader): LockEventFilter | undefined {
       case 0: {
         if (r.nil()) prefix = undefined;
         else {
-          const prefix1 = r.str();
-          if (prefix1 === undefined) return r.fail(".prefix", "string");
-          prefix = prefix1;
+          prefix = r.str();
+          if (prefix === undefined) return r.fail(".prefix", "string");
         }
         break;
       }
@@ -344,9 +338,8 @@ function readLockEvent(r: MsgpackReader): LockEvent | undefined {
     field = r.field(LockEventFields, field + 1);
     switch (field) {
       case 0: {
-        const seq1 = r.num();
-        if (seq1 === undefined) return r.fail(".seq", "number");
-        seq = seq1;
+        seq = r.num();
+        if (seq === undefined) return r.fail(".seq", "number");
         break;
       }
       case 1: {
@@ -357,27 +350,23 @@ function readLockEvent(r: MsgpackReader): LockEvent | undefined {
         break;
       }
       case 2: {
-        const resource1 = r.str();
-        if (resource1 === undefined) return r.fail(".resource", "string");
-        resource = resource1;
+        resource = r.str();
+        if (resource === undefined) return r.fail(".resource", "string");
         break;
       }
       case 3: {
-        const uid1 = r.str();
-        if (uid1 === undefined) return r.fail(".uid", "string");
-        uid = uid1;
+        uid = r.str();
+        if (uid === undefined) return r.fail(".uid", "string");
         break;
       }
       case 4: {
-        const owner1 = r.str();
-        if (owner1 === undefined) return r.fail(".owner", "string");
-        owner = owner1;
+        owner = r.str();
+        if (owner === undefined) return r.fail(".owner", "string");
         break;
       }
       case 5: {
-        const time1 = r.date();
-        if (time1 === undefined) return r.fail(".time", "Date");
-        time = time1;
+        time = r.date();
+        if (time === undefined) return r.fail(".time", "Date");
         break;
       }
       default:
@@ -423,9 +412,8 @@ function readRefreshRequest(r: MsgpackReader): RefreshRequest | undefined {
     field = r.field(RefreshRequestFields, field + 1);
     switch (field) {
       case 0: {
-        const uid1 = r.str();
-        if (uid1 === undefined) return r.fail(".uid", "string");
-        uid = uid1;
+        uid = r.str();
+        if (uid === undefined) return r.fail(".uid", "string");
         break;
       }
       case 1: {
@@ -481,15 +469,13 @@ function readRefreshResult(r: MsgpackReader): RefreshResult | undefined {
     field = r.field(RefreshResultFields, field + 1);
     switch (field) {
       case 0: {
-        const uid1 = r.str();
-        if (uid1 === undefined) return r.fail(".uid", "string");
-        uid = uid1;
+        uid = r.str();
+        if (uid === undefined) return r.fail(".uid", "string");
         break;
       }
       case 1: {
-        const ok1 = r.bool();
-        if (ok1 === undefined) return r.fail(".ok", "boolean");
-        ok = ok1;
+        ok = r.bool();
+        if (ok === undefined) return r.fail(".ok", "boolean");
         break;
       }
       case 2: {

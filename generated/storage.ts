@@ -241,41 +241,35 @@ function readDiskInfo(r: MsgpackReader): DiskInfo | undefined {
     field = r.field(DiskInfoFields, field + 1);
     switch (field) {
       case 0: {
-        const id1 = r.str();
-        if (id1 === undefined) return r.fail(".id", "string");
-        id = id1;
+        id = r.str();
+        if (id === undefined) return r.fail(".id", "string");
         break;
       }
       case 1: {
-        const total1 = r.num();
-        if (total1 === undefined) return r.fail(".total", "number");
-        total = total1;
+        total = r.num();
+        if (total === undefined) return r.fail(".total", "number");
         break;
       }
       case 2: {
-        const free1 = r.num();
-        if (free1 === undefined) return r.fail(".free", "number");
-        free = free1;
+        free = r.num();
+        if (free === undefined) return r.fail(".free", "number");
         break;
       }
       case 3: {
-        const used1 = r.bigint();
-        if (used1 === undefined) return r.fail(".used", "bigint");
-        used = used1;
+        used = r.bigint();
+        if (used === undefined) return r.fail(".used", "bigint");
         break;
       }
       case 4: {
-        const healing1 = r.bool();
-        if (healing1 === undefined) return r.fail(".healing", "boolean");
-        healing = healing1;
+        healing = r.bool();
+        if (healing === undefined) return r.fail(".healing", "boolean");
         break;
       }
       case 5: {
         if (r.nil()) endpoint = undefined;
         else {
-          const endpoint1 = r.str();
-          if (endpoint1 === undefined) return r.fail(".endpoint", "string");
-          endpoint = endpoint1;
+          endpoint = r.str();
+          if (endpoint === undefined) return r.fail(".endpoint", "string");
         }
         break;
       }
@@ -321,15 +315,13 @@ function readDiskInfo(r: MsgpackReader): DiskInfo | undefined {
         break;
       }
       case 10: {
-        const checksum1 = r.bin();
-        if (checksum1 === undefined) return r.fail(".checksum", "Uint8Array");
-        checksum = checksum1;
+        checksum = r.bin();
+        if (checksum === undefined) return r.fail(".checksum", "Uint8Array");
         break;
       }
       case 11: {
-        const since1 = r.date();
-        if (since1 === undefined) return r.fail(".since", "Date");
-        since = since1;
+        since = r.date();
+        if (since === undefined) return r.fail(".since", "Date");
         break;
       }
       case 12: {
@@ -386,17 +378,15 @@ function readDiskInfoRequest(r: MsgpackReader): DiskInfoRequest | undefined {
     field = r.field(DiskInfoRequestFields, field + 1);
     switch (field) {
       case 0: {
-        const disk1 = r.str();
-        if (disk1 === undefined) return r.fail(".disk", "string");
-        disk = disk1;
+        disk = r.str();
+        if (disk === undefined) return r.fail(".disk", "string");
         break;
       }
       case 1: {
         if (r.nil()) withMetrics = undefined;
         else {
-          const withMetrics1 = r.bool();
-          if (withMetrics1 === undefined) return r.fail(".withMetrics", "boolean");
-          withMetrics = withMetrics1;
+          withMetrics = r.bool();
+          if (withMetrics === undefined) return r.fail(".withMetrics", "boolean");
         }
         break;
       }
@@ -444,29 +434,25 @@ function readWalkDirRequest(r: MsgpackReader): WalkDirRequest | undefined {
     field = r.field(WalkDirRequestFields, field + 1);
     switch (field) {
       case 0: {
-        const volume1 = r.str();
-        if (volume1 === undefined) return r.fail(".volume", "string");
-        volume = volume1;
+        volume = r.str();
+        if (volume === undefined) return r.fail(".volume", "string");
         break;
       }
       case 1: {
-        const path1 = r.str();
-        if (path1 === undefined) return r.fail(".path", "string");
-        path = path1;
+        path = r.str();
+        if (path === undefined) return r.fail(".path", "string");
         break;
       }
       case 2: {
-        const recursive1 = r.bool();
-        if (recursive1 === undefined) return r.fail(".recursive", "boolean");
-        recursive = recursive1;
+        recursive = r.bool();
+        if (recursive === undefined) return r.fail(".recursive", "boolean");
         break;
       }
       case 3: {
         if (r.nil()) limit = undefined;
         else {
-          const limit1 = r.num();
-          if (limit1 === undefined) return r.fail(".limit", "number");
-          limit = limit1;
+          limit = r.num();
+          if (limit === undefined) return r.fail(".limit", "number");
         }
         break;
       }
@@ -510,21 +496,18 @@ function readPartInfo(r: MsgpackReader): PartInfo | undefined {
     field = r.field(PartInfoFields, field + 1);
     switch (field) {
       case 0: {
-        const number1 = r.num();
-        if (number1 === undefined) return r.fail(".number", "number");
-        number = number1;
+        number = r.num();
+        if (number === undefined) return r.fail(".number", "number");
         break;
       }
       case 1: {
-        const size1 = r.bigint();
-        if (size1 === undefined) return r.fail(".size", "bigint");
-        size = size1;
+        size = r.bigint();
+        if (size === undefined) return r.fail(".size", "bigint");
         break;
       }
       case 2: {
-        const etag1 = r.str();
-        if (etag1 === undefined) return r.fail(".etag", "string");
-        etag = etag1;
+        etag = r.str();
+        if (etag === undefined) return r.fail(".etag", "string");
         break;
       }
       default:
@@ -613,33 +596,28 @@ function readFileInfo(r: MsgpackReader): FileInfo | undefined {
     field = r.field(FileInfoFields, field + 1);
     switch (field) {
       case 0: {
-        const volume1 = r.str();
-        if (volume1 === undefined) return r.fail(".volume", "string");
-        volume = volume1;
+        volume = r.str();
+        if (volume === undefined) return r.fail(".volume", "string");
         break;
       }
       case 1: {
-        const name1 = r.str();
-        if (name1 === undefined) return r.fail(".name", "string");
-        name = name1;
+        name = r.str();
+        if (name === undefined) return r.fail(".name", "string");
         break;
       }
       case 2: {
-        const isDir1 = r.bool();
-        if (isDir1 === undefined) return r.fail(".isDir", "boolean");
-        isDir = isDir1;
+        isDir = r.bool();
+        if (isDir === undefined) return r.fail(".isDir", "boolean");
         break;
       }
       case 3: {
-        const size1 = r.bigint();
-        if (size1 === undefined) return r.fail(".size", "bigint");
-        size = size1;
+        size = r.bigint();
+        if (size === undefined) return r.fail(".size", "bigint");
         break;
       }
       case 4: {
-        const modTime1 = r.date();
-        if (modTime1 === undefined) return r.fail(".modTime", "Date");
-        modTime = modTime1;
+        modTime = r.date();
+        if (modTime === undefined) return r.fail(".modTime", "Date");
         break;
       }
       case 5: {
@@ -699,9 +677,8 @@ function readFileInfo(r: MsgpackReader): FileInfo | undefined {
       case 10: {
         if (r.nil()) inline = undefined;
         else {
-          const inline1 = r.bin();
-          if (inline1 === undefined) return r.fail(".inline", "Uint8Array");
-          inline = inline1;
+          inline = r.bin();
+          if (inline === undefined) return r.fail(".inline", "Uint8Array");
         }
         break;
       }
@@ -761,27 +738,23 @@ function readRenameOp(r: MsgpackReader): RenameOp | undefined {
     field = r.field(RenameOpFields, field + 1);
     switch (field) {
       case 0: {
-        const srcVolume1 = r.str();
-        if (srcVolume1 === undefined) return r.fail(".srcVolume", "string");
-        srcVolume = srcVolume1;
+        srcVolume = r.str();
+        if (srcVolume === undefined) return r.fail(".srcVolume", "string");
         break;
       }
       case 1: {
-        const src1 = r.str();
-        if (src1 === undefined) return r.fail(".src", "string");
-        src = src1;
+        src = r.str();
+        if (src === undefined) return r.fail(".src", "string");
         break;
       }
       case 2: {
-        const dstVolume1 = r.str();
-        if (dstVolume1 === undefined) return r.fail(".dstVolume", "string");
-        dstVolume = dstVolume1;
+        dstVolume = r.str();
+        if (dstVolume === undefined) return r.fail(".dstVolume", "string");
         break;
       }
       case 3: {
-        const dst1 = r.str();
-        if (dst1 === undefined) return r.fail(".dst", "string");
-        dst = dst1;
+        dst = r.str();
+        if (dst === undefined) return r.fail(".dst", "string");
         break;
       }
       case 4: {
@@ -836,23 +809,20 @@ function readRenameResult(r: MsgpackReader): RenameResult | undefined {
     field = r.field(RenameResultFields, field + 1);
     switch (field) {
       case 0: {
-        const src1 = r.str();
-        if (src1 === undefined) return r.fail(".src", "string");
-        src = src1;
+        src = r.str();
+        if (src === undefined) return r.fail(".src", "string");
         break;
       }
       case 1: {
-        const ok1 = r.bool();
-        if (ok1 === undefined) return r.fail(".ok", "boolean");
-        ok = ok1;
+        ok = r.bool();
+        if (ok === undefined) return r.fail(".ok", "boolean");
         break;
       }
       case 2: {
         if (r.nil()) error = undefined;
         else {
-          const error1 = r.str();
-          if (error1 === undefined) return r.fail(".error", "string");
-          error = error1;
+          error = r.str();
+          if (error === undefined) return r.fail(".error", "string");
         }
         break;
       }
@@ -899,27 +869,23 @@ function readReadFileRequest(r: MsgpackReader): ReadFileRequest | undefined {
     field = r.field(ReadFileRequestFields, field + 1);
     switch (field) {
       case 0: {
-        const volume1 = r.str();
-        if (volume1 === undefined) return r.fail(".volume", "string");
-        volume = volume1;
+        volume = r.str();
+        if (volume === undefined) return r.fail(".volume", "string");
         break;
       }
       case 1: {
-        const path1 = r.str();
-        if (path1 === undefined) return r.fail(".path", "string");
-        path = path1;
+        path = r.str();
+        if (path === undefined) return r.fail(".path", "string");
         break;
       }
       case 2: {
-        const offset1 = r.bigint();
-        if (offset1 === undefined) return r.fail(".offset", "bigint");
-        offset = offset1;
+        offset = r.bigint();
+        if (offset === undefined) return r.fail(".offset", "bigint");
         break;
       }
       case 3: {
-        const length1 = r.num();
-        if (length1 === undefined) return r.fail(".length", "number");
-        length = length1;
+        length = r.num();
+        if (length === undefined) return r.fail(".length", "number");
         break;
       }
       default:
@@ -959,15 +925,13 @@ function readReadFileResponse(r: MsgpackReader): ReadFileResponse | undefined {
     field = r.field(ReadFileResponseFields, field + 1);
     switch (field) {
       case 0: {
-        const data1 = r.bin();
-        if (data1 === undefined) return r.fail(".data", "Uint8Array");
-        data = data1;
+        data = r.bin();
+        if (data === undefined) return r.fail(".data", "Uint8Array");
         break;
       }
       case 1: {
-        const eof1 = r.bool();
-        if (eof1 === undefined) return r.fail(".eof", "boolean");
-        eof = eof1;
+        eof = r.bool();
+        if (eof === undefined) return r.fail(".eof", "boolean");
         break;
       }
       default:
@@ -1011,23 +975,20 @@ function readWriteFileRequest(r: MsgpackReader): WriteFileRequest | undefined {
     field = r.field(WriteFileRequestFields, field + 1);
     switch (field) {
       case 0: {
-        const volume1 = r.str();
-        if (volume1 === undefined) return r.fail(".volume", "string");
-        volume = volume1;
+        volume = r.str();
+        if (volume === undefined) return r.fail(".volume", "string");
         break;
       }
       case 1: {
-        const path1 = r.str();
-        if (path1 === undefined) return r.fail(".path", "string");
-        path = path1;
+        path = r.str();
+        if (path === undefined) return r.fail(".path", "string");
         break;
       }
       case 2: {
         if (r.nil()) size = undefined;
         else {
-          const size1 = r.bigint();
-          if (size1 === undefined) return r.fail(".size", "bigint");
-          size = size1;
+          size = r.bigint();
+          if (size === undefined) return r.fail(".size", "bigint");
         }
         break;
       }
@@ -1062,9 +1023,8 @@ function readWriteChunk(r: MsgpackReader): WriteChunk | undefined {
     field = r.field(WriteChunkFields, field + 1);
     switch (field) {
       case 0: {
-        const data1 = r.bin();
-        if (data1 === undefined) return r.fail(".data", "Uint8Array");
-        data = data1;
+        data = r.bin();
+        if (data === undefined) return r.fail(".data", "Uint8Array");
         break;
       }
       default:
@@ -1101,15 +1061,13 @@ function readWriteProgress(r: MsgpackReader): WriteProgress | undefined {
     field = r.field(WriteProgressFields, field + 1);
     switch (field) {
       case 0: {
-        const written1 = r.bigint();
-        if (written1 === undefined) return r.fail(".written", "bigint");
-        written = written1;
+        written = r.bigint();
+        if (written === undefined) return r.fail(".written", "bigint");
         break;
       }
       case 1: {
-        const done1 = r.bool();
-        if (done1 === undefined) return r.fail(".done", "boolean");
-        done = done1;
+        done = r.bool();
+        if (done === undefined) return r.fail(".done", "boolean");
         break;
       }
       default:

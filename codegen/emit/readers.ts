@@ -46,10 +46,10 @@ export function emitInterfaceReader(scope: TypeScope, index: SchemaIndex, decl: 
       if (x.optional && !allowsNull(index, x.type)) {
         // A nil optional field is an absent one.
         ctx.out.push(`${ind}if (r.nil()) ${target} = undefined;`, `${ind}else {`);
-        ctx.locals.block(() => ctx.out.push(`${ind}  ${target} = ${emitRead(ctx, `${ind}  `, x.type, path, x.name)};`));
+        ctx.locals.block(() => assign(ctx, `${ind}  `, target, emitRead(ctx, `${ind}  `, x.type, path, x.name, target)));
         ctx.out.push(`${ind}}`);
       } else {
-        ctx.out.push(`${ind}${target} = ${emitRead(ctx, ind, x.type, path, x.name)};`);
+        assign(ctx, ind, target, emitRead(ctx, ind, x.type, path, x.name, target));
       }
       ctx.out.push(`${ind}break;`);
     });
@@ -75,7 +75,7 @@ export function emitInterfaceReader(scope: TypeScope, index: SchemaIndex, decl: 
  * Emits the reading of a value of type `t` and returns the expression of the read value (a
  * local, or a call), after statements that return the failure when it does not match.
  */
-function emitRead(ctx: FnContext, ind: string, t: TypeRef, path: PathPart[], hint: string): string {
+function emitRead(ctx: FnContext, ind: string, t: TypeRef, path: PathPart[], hint: string, into?: string): string {
   const r = ctx.index.resolve(t);
   if (r === undefined) return "undefined";
   const expected = JSON.stringify(expectedText(t, ctx.index));
@@ -91,6 +91,11 @@ function emitRead(ctx: FnContext, ind: string, t: TypeRef, path: PathPart[], hin
   };
   const call = direct[r.kind];
   if (call !== undefined) {
+    if (into !== undefined) {
+      // Straight into the field's variable: its `undefined` is the failure.
+      ctx.out.push(`${ind}${into} = ${call};`, `${ind}if (${into} === undefined) ${fail}`);
+      return into;
+    }
     const x = ctx.locals.fresh(hint);
     ctx.out.push(`${ind}const ${x} = ${call};`, `${ind}if (${x} === undefined) ${fail}`);
     return x;
@@ -173,6 +178,11 @@ function emitRead(ctx: FnContext, ind: string, t: TypeRef, path: PathPart[], hin
     default:
       return "undefined";
   }
+}
+
+/** `target = value;`, unless the value was read straight into `target`. */
+function assign(ctx: FnContext, ind: string, target: string, value: string): void {
+  if (value !== target) ctx.out.push(`${ind}${target} = ${value};`);
 }
 
 /** Emits the reading of a map key (a string; numbers as ints, or as numeric strings); returns its local. */
