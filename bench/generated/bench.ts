@@ -65,27 +65,23 @@ function readNodeStatus(r: MsgpackReader): NodeStatus | undefined {
     field = r.field(NodeStatusFields, field + 1);
     switch (field) {
       case 0: {
-        const id1 = r.num();
-        if (id1 === undefined) return r.fail(".id", "number");
-        id = id1;
+        id = r.num();
+        if (id === undefined) return r.fail(".id", "number");
         break;
       }
       case 1: {
-        const name1 = r.str();
-        if (name1 === undefined) return r.fail(".name", "string");
-        name = name1;
+        name = r.str();
+        if (name === undefined) return r.fail(".name", "string");
         break;
       }
       case 2: {
-        const online1 = r.bool();
-        if (online1 === undefined) return r.fail(".online", "boolean");
-        online = online1;
+        online = r.bool();
+        if (online === undefined) return r.fail(".online", "boolean");
         break;
       }
       case 3: {
-        const load1 = r.num();
-        if (load1 === undefined) return r.fail(".load", "number");
-        load = load1;
+        load = r.num();
+        if (load === undefined) return r.fail(".load", "number");
         break;
       }
       case 4: {
@@ -101,9 +97,8 @@ function readNodeStatus(r: MsgpackReader): NodeStatus | undefined {
         break;
       }
       case 5: {
-        const updatedAt1 = r.num();
-        if (updatedAt1 === undefined) return r.fail(".updatedAt", "number");
-        updatedAt = updatedAt1;
+        updatedAt = r.num();
+        if (updatedAt === undefined) return r.fail(".updatedAt", "number");
         break;
       }
       default:

@@ -51,17 +51,15 @@ function readJob(r: MsgpackReader): Job | undefined {
     field = r.field(JobFields, field + 1);
     switch (field) {
       case 0: {
-        const ms1 = r.num();
-        if (ms1 === undefined) return r.fail(".ms", "number");
-        ms = ms1;
+        ms = r.num();
+        if (ms === undefined) return r.fail(".ms", "number");
         break;
       }
       case 1: {
         if (r.nil()) fail = undefined;
         else {
-          const fail1 = r.str();
-          if (fail1 === undefined) return r.fail(".fail", "string");
-          fail = fail1;
+          fail = r.str();
+          if (fail === undefined) return r.fail(".fail", "string");
         }
         break;
       }
@@ -95,9 +93,8 @@ function readJobResult(r: MsgpackReader): JobResult | undefined {
     field = r.field(JobResultFields, field + 1);
     switch (field) {
       case 0: {
-        const tookMs1 = r.num();
-        if (tookMs1 === undefined) return r.fail(".tookMs", "number");
-        tookMs = tookMs1;
+        tookMs = r.num();
+        if (tookMs === undefined) return r.fail(".tookMs", "number");
         break;
       }
       default:
@@ -130,9 +127,8 @@ function readProgress(r: MsgpackReader): Progress | undefined {
     field = r.field(ProgressFields, field + 1);
     switch (field) {
       case 0: {
-        const percent1 = r.num();
-        if (percent1 === undefined) return r.fail(".percent", "number");
-        percent = percent1;
+        percent = r.num();
+        if (percent === undefined) return r.fail(".percent", "number");
         break;
       }
       default:

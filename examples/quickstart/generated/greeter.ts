@@ -53,9 +53,8 @@ function readHelloRequest(r: MsgpackReader): HelloRequest | undefined {
     field = r.field(HelloRequestFields, field + 1);
     switch (field) {
       case 0: {
-        const name1 = r.str();
-        if (name1 === undefined) return r.fail(".name", "string");
-        name = name1;
+        name = r.str();
+        if (name === undefined) return r.fail(".name", "string");
         break;
       }
       default:
@@ -88,9 +87,8 @@ function readHelloReply(r: MsgpackReader): HelloReply | undefined {
     field = r.field(HelloReplyFields, field + 1);
     switch (field) {
       case 0: {
-        const message1 = r.str();
-        if (message1 === undefined) return r.fail(".message", "string");
-        message = message1;
+        message = r.str();
+        if (message === undefined) return r.fail(".message", "string");
         break;
       }
       default:
@@ -123,9 +121,8 @@ function readCountRequest(r: MsgpackReader): CountRequest | undefined {
     field = r.field(CountRequestFields, field + 1);
     switch (field) {
       case 0: {
-        const to1 = r.num();
-        if (to1 === undefined) return r.fail(".to", "number");
-        to = to1;
+        to = r.num();
+        if (to === undefined) return r.fail(".to", "number");
         break;
       }
       default:
@@ -158,9 +155,8 @@ function readTick(r: MsgpackReader): Tick | undefined {
     field = r.field(TickFields, field + 1);
     switch (field) {
       case 0: {
-        const n2 = r.num();
-        if (n2 === undefined) return r.fail(".n", "number");
-        n1 = n2;
+        n1 = r.num();
+        if (n1 === undefined) return r.fail(".n", "number");
         break;
       }
       default:
@@ -193,9 +189,8 @@ function readTotal(r: MsgpackReader): Total | undefined {
     field = r.field(TotalFields, field + 1);
     switch (field) {
       case 0: {
-        const sum1 = r.num();
-        if (sum1 === undefined) return r.fail(".sum", "number");
-        sum = sum1;
+        sum = r.num();
+        if (sum === undefined) return r.fail(".sum", "number");
         break;
       }
       default:
