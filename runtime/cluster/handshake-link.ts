@@ -15,6 +15,12 @@ export class HandshakeLink {
   private waiter: { resolve(data: Uint8Array): void; reject(err: Error): void } | undefined;
   private closed = false;
   private closeReason: Error | undefined;
+  private readonly closing = new AbortController();
+  /**
+   * Aborted when the link closes before it is handed over (timeout, peer gone): a handshake
+   * step that finishes later (a slow auth hook) must not attach the dead link.
+   */
+  readonly signal: AbortSignal = this.closing.signal;
   /** Set once handed over: from then on messages no longer pass through here. */
   private owner: TransportHandlers | undefined;
 
@@ -38,6 +44,7 @@ export class HandshakeLink {
         this.closeReason = reason ?? new DisconnectedError("link closed during the handshake");
         // Once handed over, `setHandlers` reports the close to the new owner itself.
         if (this.owner !== undefined) return;
+        this.closing.abort(this.closeReason);
         const waiter = this.waiter;
         this.waiter = undefined;
         waiter?.reject(this.closeReason);

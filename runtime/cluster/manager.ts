@@ -19,6 +19,7 @@ import { Connection, type ConnectionState } from "../connection/connection.js";
 import { resolveConnectionOptions, type ConnectionOptions } from "../connection/options.js";
 import { DisconnectedError, ErrorCode, GridError, ProtocolError } from "../errors.js";
 import { HandlerRegistry } from "../handlers/handler-registry.js";
+import { abortable } from "../transport/abortable.js";
 import { connectWS } from "../transport/connect-ws.js";
 import { tcpDialer, type ConnDialer } from "../transport/dialer.js";
 import { wsTransport } from "../transport/ws-transport.js";
@@ -405,12 +406,19 @@ export class Manager implements HandlerRegistrar {
       const req = decodeConnect(await link.next());
       from = req.from;
       const peer = this.peerByName.get(req.from);
-      let refusal = await checkConnect(req, this.policy);
+      // Auth hooks may be slow or never answer: the link's close (its handshake timer, the
+      // peer giving up) ends the wait, so a late answer never attaches a dead link over the
+      // healthy one made meanwhile.
+      const linkClosed = (): unknown => link.signal.reason;
+      let refusal = await abortable(checkConnect(req, this.policy), link.signal, linkClosed);
       if (refusal === undefined && peer?.dials === true) {
         refusal = new ProtocolError(`${this.local} dials ${req.from}, not the other way round`);
       }
       if (refusal === undefined && this.closed) refusal = new DisconnectedError(`${this.local} is shutting down`);
-      const token = refusal === undefined && this.auth !== undefined ? await this.auth.token(req.from, this.local) : "";
+      const token =
+        refusal === undefined && this.auth !== undefined
+          ? await abortable(this.auth.token(req.from, this.local), link.signal, linkClosed)
+          : "";
       if (refusal !== undefined || peer === undefined) {
         this.refuse(link, from, refusal ?? new ProtocolError("unknown peer"));
         return;
@@ -493,7 +501,9 @@ export class Manager implements HandlerRegistrar {
       const dropOnAbort = link.terminate.bind(link);
       signal.addEventListener("abort", dropOnAbort, { once: true });
       try {
-        const token = this.auth === undefined ? "" : await this.auth.token(peer.name, this.local);
+        // Auth hooks are user code that may never answer: the dial timeout bounds them too.
+        const timedOut = (): unknown => signal.reason;
+        const token = this.auth === undefined ? "" : await abortable(this.auth.token(peer.name, this.local), signal, timedOut);
         link.send(
           encodeConnect({
             version: PROTOCOL_VERSION,
@@ -505,7 +515,7 @@ export class Manager implements HandlerRegistrar {
           }),
         );
         const res = decodeConnectResponse(await link.next());
-        const refusal = await checkConnectResponse(res, peer.name, this.policy);
+        const refusal = await abortable(checkConnectResponse(res, peer.name, this.policy), signal, timedOut);
         if (refusal !== undefined) throw refusal;
         signal.throwIfAborted();
         if (this.closed) throw new DisconnectedError(`${this.local} is shutting down`);
@@ -606,7 +616,7 @@ export class Manager implements HandlerRegistrar {
       try {
         listener(peer.name, state, previous, reason);
       } catch (err) {
-        this.logger.error("state listener threw", { peer: peer.name, error: err });
+        this.logger.warn("state listener threw", { peer: peer.name, error: err });
       }
     }
   }

@@ -350,7 +350,7 @@ export class Connection implements Caller {
       try {
         listener(state, previous, reason);
       } catch (err) {
-        this.options.logger.warn("state listener threw", { error: err });
+        this.options.logger.warn("state listener threw", { local: this.local, peer: this.remote, error: err });
       }
     }
   }

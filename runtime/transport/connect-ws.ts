@@ -8,6 +8,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocket } from "ws";
 import { AbortError, DisconnectedError, GridError } from "../errors.js";
+import { abortable } from "./abortable.js";
 import { tcpDialer, type ConnDialer } from "./dialer.js";
 
 export interface ConnectWSOptions {
@@ -35,11 +36,14 @@ function abortError(address: string, signal: AbortSignal): AbortError {
 export async function connectWS(address: string, options: ConnectWSOptions = {}): Promise<WebSocket> {
   const signal = options.signal ?? new AbortController().signal;
   if (signal.aborted) throw abortError(address, signal);
-  const stream: Duplex = await (options.dialer ?? tcpDialer)(address, signal);
-  if (signal.aborted) {
-    stream.destroy();
-    throw abortError(address, signal);
-  }
+  // A custom dialer may ignore the signal: the abort still ends the wait, and a stream it
+  // delivers afterwards is destroyed.
+  const stream: Duplex = await abortable(
+    (options.dialer ?? tcpDialer)(address, signal),
+    signal,
+    () => abortError(address, signal),
+    (late) => late.destroy(),
+  );
   let ws: WebSocket;
   try {
     ws = new WebSocket(address, {
