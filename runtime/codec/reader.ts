@@ -42,6 +42,8 @@ export class MsgpackReader {
 
   /** Records a type mismatch at `path` (what is there is described from the next value) and returns undefined. */
   fail(path: string, expected: string): undefined {
+    // Nothing left to read: the message was cut short, whatever the schema expected.
+    if (this.#pos >= this.#end) this.malformed = true;
     this.error = `${path}: expected ${expected}, got ${this.#describe()}`;
     return undefined;
   }
@@ -80,6 +82,10 @@ export class MsgpackReader {
   #describe(): string {
     if (this.#pos >= this.#end) return "end of message";
     const t = this.#buf[this.#pos] as number;
+    if ((t === 0xcf || t === 0xd3) && this.#pos + 9 <= this.#end) {
+      const n = t === 0xcf ? this.#view.getBigUint64(this.#pos + 1) : this.#view.getBigInt64(this.#pos + 1);
+      return n > 9007199254740991n || n < -9007199254740991n ? "bigint" : "number";
+    }
     if (t < 0x80 || t >= 0xe0 || (t >= 0xca && t <= 0xd3)) return "number";
     if (t < 0x90 || t === 0xde || t === 0xdf) return "object";
     if (t < 0xa0 || t === 0xdc || t === 0xdd) return "array";

@@ -158,6 +158,11 @@ describe("validation", () => {
     );
   });
 
+  it("names a 64-bit integer beyond 2^53 in a number field a bigint", () => {
+    const big = refEncode({ seq: 2n ** 60n, kind: "lock", resource: "r", uid: "u", owner: "o", time: new Date(1) }, { useBigInt64: true });
+    expect(invalid(() => LockEventCodec.decode(big))).toBe("LockEvent.seq: expected number, got bigint");
+  });
+
   it("accepts integers for bigint fields and keeps precision beyond 2^53", () => {
     const w = WriteFileRequestCodec.decode(enc({ volume: "v", path: "p", size: 7 }));
     expect(w.size).toBe(7n);
