@@ -84,6 +84,10 @@ export class Mux {
   /** Set by the Connection: something broke the link beyond repair (drops it). */
   onFatal: (err: unknown) => void = () => {};
   private nextId = 1;
+  /** Changes on every attach and detach: a call knows whether its link is still the current one. */
+  private link = 0;
+  /** Why the link of an earlier `link` value ended (the last detach). */
+  private detachReason: DisconnectedError | undefined;
   private streamTimer: NodeJS.Timeout | undefined;
   private lastStreamCheck = 0;
 
@@ -109,11 +113,14 @@ export class Mux {
   attach(transport: MessageTransport): void {
     this.writer.attach(transport);
     this.connected = true;
+    this.link++;
   }
 
   /** Fails every call of both tables with `reason` and forgets them. */
   detach(reason: DisconnectedError): void {
     this.connected = false;
+    this.link++;
+    this.detachReason = reason;
     const outgoing = [...this.outgoing.values()];
     const incoming = [...this.incoming.values()];
     this.outgoing.clear();
@@ -306,13 +313,17 @@ export class Mux {
     }
     const payload = frame.payload ?? EMPTY;
     call.bytesIn = payload.byteLength;
+    const link = this.link;
     let result: Uint8Array | Promise<Uint8Array>;
     try {
       result = handler(payload, call);
     } catch (err) {
-      this.answerIncoming(call, undefined, err);
+      if (!this.linkGone(call, link)) this.answerIncoming(call, undefined, err);
       return;
     }
+    // The handler dropped the connection while it ran (it was not in the table yet, so the
+    // detach could not fail it): end it like every other call of that link.
+    if (this.linkGone(call, link)) return;
     // A handler that answers synchronously is answered now: nothing can have cancelled it,
     // so it never enters the table or the wheel, and costs no promise.
     if (result instanceof Uint8Array) {
@@ -323,6 +334,16 @@ export class Mux {
     this.incoming.set(id, call);
     if (deadlineMs > 0) this.wheel.add(call);
     void this.awaitSingle(call, result);
+  }
+
+  /** Whether the link a call arrived on is gone; if so the call is ended as by the detach. */
+  private linkGone(call: IncomingRequest, link: number): boolean {
+    if (this.link === link) return false;
+    call.done = true;
+    const reason = this.detachReason ?? new DisconnectedError(`connection to ${this.remote} lost`);
+    call.abort(reason);
+    this.traceIncoming(call, 0, reason);
+    return true;
   }
 
   private async awaitSingle(call: IncomingRequest, pending: Promise<Uint8Array>): Promise<void> {
