@@ -1,14 +1,8 @@
 /**
- * Helpers the generated validators call. The validators are straight-line code: every check is
- * a `typeof`/`instanceof`/comparison on the success path; these helpers only build the text of
- * the error, on the failure path.
+ * The text of decoding errors (`<root><path>: expected <type>, got <what>`), built only on the
+ * failure path.
  */
 import { InvalidPayloadError } from "../errors.js";
-
-/** A msgpack map decoded as an object (not an array, Date, Uint8Array, Map or class instance). */
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && Object.getPrototypeOf(v) === Object.prototype;
-}
 
 /** The type of a value, as error messages name it. */
 export function typeOf(v: unknown): string {
