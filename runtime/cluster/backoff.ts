@@ -17,6 +17,8 @@ export interface BackoffOptions {
   jitter: number;
 }
 
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
 export const defaultBackoffOptions: Readonly<BackoffOptions> = Object.freeze({
   initialDelayMs: 100,
   maxDelayMs: 10_000,
@@ -28,8 +30,9 @@ export const defaultBackoffOptions: Readonly<BackoffOptions> = Object.freeze({
 export function resolveBackoffOptions(options: Partial<BackoffOptions> = {}): BackoffOptions {
   const resolved = { ...defaultBackoffOptions, ...options };
   const { initialDelayMs, maxDelayMs, multiplier, jitter } = resolved;
-  if (!(initialDelayMs >= 0) || !(maxDelayMs >= initialDelayMs) || !Number.isFinite(maxDelayMs)) {
-    throw new RangeError(`backoff needs 0 <= initialDelayMs <= maxDelayMs < Infinity, got ${initialDelayMs}, ${maxDelayMs}`);
+  // A timer holds at most 2^31-1 ms; a longer delay would fire after 1 ms.
+  if (!(initialDelayMs >= 0) || !(maxDelayMs >= initialDelayMs) || !(maxDelayMs <= MAX_DELAY_MS)) {
+    throw new RangeError(`backoff needs 0 <= initialDelayMs <= maxDelayMs <= ${MAX_DELAY_MS}, got ${initialDelayMs}, ${maxDelayMs}`);
   }
   if (!(multiplier >= 1)) throw new RangeError(`backoff multiplier must be >= 1, got ${multiplier}`);
   if (!(jitter >= 0 && jitter <= 1)) throw new RangeError(`backoff jitter must be within 0..1, got ${jitter}`);

@@ -16,7 +16,7 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { ClusterAuth } from "../auth/cluster-auth.js";
 import { Connection, type ConnectionState } from "../connection/connection.js";
-import { resolveConnectionOptions, type ConnectionOptions } from "../connection/options.js";
+import { MAX_TIMER_MS, resolveConnectionOptions, type ConnectionOptions } from "../connection/options.js";
 import { DisconnectedError, ErrorCode, GridError, ProtocolError } from "../errors.js";
 import { HandlerRegistry } from "../handlers/handler-registry.js";
 import { abortable } from "../transport/abortable.js";
@@ -140,6 +140,13 @@ function positive(name: string, value: number): number {
   return value;
 }
 
+/** A timeout that arms a timer: positive and within what a Node timer holds. */
+function timeout(name: string, value: number): number {
+  positive(name, value);
+  if (value > MAX_TIMER_MS) throw new RangeError(`option ${name} must be at most ${MAX_TIMER_MS} ms, got ${value}`);
+  return value;
+}
+
 function asGridError(err: unknown): GridError {
   if (err instanceof GridError) return err;
   const message = err instanceof Error ? err.message : String(err);
@@ -218,9 +225,9 @@ export class Manager implements HandlerRegistrar {
     this.dialer = dialer ?? tcpDialer;
     this.auth = auth;
     this.backoff = resolveBackoffOptions(reconnect);
-    this.dialTimeoutMs = positive("dialTimeoutMs", dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS);
-    this.handshakeTimeoutMs = positive("handshakeTimeoutMs", handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
-    this.closeTimeoutMs = positive("closeTimeoutMs", closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+    this.dialTimeoutMs = timeout("dialTimeoutMs", dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS);
+    this.handshakeTimeoutMs = timeout("handshakeTimeoutMs", handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    this.closeTimeoutMs = timeout("closeTimeoutMs", closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
     this.maxPendingHandshakes = positive("maxPendingHandshakes", maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES);
     this.policy = {
       local,

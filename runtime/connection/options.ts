@@ -72,6 +72,15 @@ function positive(name: string, value: number): void {
   }
 }
 
+/** The longest delay a Node timer holds (about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A period or timeout that arms a timer: positive and within what a Node timer holds. */
+function period(name: string, value: number): void {
+  positive(name, value);
+  if (value > MAX_TIMER_MS) throw new RangeError(`option ${name} must be at most ${MAX_TIMER_MS} ms, got ${value}`);
+}
+
 /** Fills defaults and checks every field. */
 export function resolveConnectionOptions(partial: Partial<ConnectionOptions> | undefined): ConnectionOptions {
   const opts: ConnectionOptions = {
@@ -80,15 +89,15 @@ export function resolveConnectionOptions(partial: Partial<ConnectionOptions> | u
     ...stripUndefined(partial),
   };
   positive("defaultTimeoutMs", opts.defaultTimeoutMs);
-  positive("pingIntervalMs", opts.pingIntervalMs);
-  positive("pingTimeoutMs", opts.pingTimeoutMs);
-  positive("streamPingIntervalMs", opts.streamPingIntervalMs);
+  period("pingIntervalMs", opts.pingIntervalMs);
+  period("pingTimeoutMs", opts.pingTimeoutMs);
+  period("streamPingIntervalMs", opts.streamPingIntervalMs);
   positive("streamTimeoutMs", opts.streamTimeoutMs);
   positive("maxMessageBytes", opts.maxMessageBytes);
   positive("maxQueuedBytes", opts.maxQueuedBytes);
   positive("maxMergeBytes", opts.maxMergeBytes);
-  positive("deadlineResolutionMs", opts.deadlineResolutionMs);
-  positive("roomPollMs", opts.roomPollMs);
+  period("deadlineResolutionMs", opts.deadlineResolutionMs);
+  period("roomPollMs", opts.roomPollMs);
   if (opts.maxMessageBytes > 0xffff_ffff) throw new RangeError("option maxMessageBytes must fit a u32");
   return opts;
 }

@@ -33,6 +33,9 @@ export interface Bucket {
 /** Default granularity of deadlines. */
 export const DEFAULT_DEADLINE_RESOLUTION_MS = 5;
 
+/** The longest delay a Node timer holds (a signed 32-bit number of ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class DeadlineWheel {
   private readonly buckets = new Map<number, Bucket>();
   /** Bucket times, a binary min-heap; may hold times whose bucket is already gone. */
@@ -161,7 +164,9 @@ export class DeadlineWheel {
   private arm(at: number): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(this.fire, Math.max(0, at - performance.now()));
+    // Node fires a longer delay after 1 ms (TimeoutOverflowWarning), which would re-arm for
+    // the same far deadline every millisecond: wake up early instead, and re-arm then.
+    this.timer = setTimeout(this.fire, Math.min(MAX_TIMER_MS, Math.max(0, at - performance.now())));
     this.timer.unref();
   }
 
