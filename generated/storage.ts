@@ -659,7 +659,6 @@ function readFileInfo(r: MsgpackReader): FileInfo | undefined {
         for (let j = 0; j < metadataSize; j++) {
           const key = r.str();
           if (key === undefined) return r.fail(".metadata" + " key", "string");
-          if (key === "__proto__") return r.failValue(".metadata", "a key other than __proto__", key);
           const x = r.str();
           if (x === undefined) return r.fail(".metadata" + keyPath(key), "string");
           metadata1.set(key, x);

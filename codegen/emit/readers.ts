@@ -142,7 +142,7 @@ function emitRead(ctx: FnContext, ind: string, t: TypeRef, path: PathPart[], hin
       ctx.locals.block(() => {
         const j = ctx.locals.fresh("j");
         ctx.out.push(`${ind}for (let ${j} = 0; ${j} < ${count}; ${j}++) {`);
-        const key = emitKey(ctx, `${ind}  `, keyType, path, keyPath);
+        const key = emitKey(ctx, `${ind}  `, keyType, path, keyPath, r.kind === "record");
         const x = emitRead(ctx, `${ind}  `, r.value, [...path, { code: `${keyPath}(${key})` }], "x");
         ctx.out.push(r.kind === "record" ? `${ind}  ${target}[${key}] = ${x};` : `${ind}  ${target}.set(${key}, ${x});`, `${ind}}`);
       });
@@ -185,8 +185,11 @@ function assign(ctx: FnContext, ind: string, target: string, value: string): voi
   if (value !== target) ctx.out.push(`${ind}${target} = ${value};`);
 }
 
-/** Emits the reading of a map key (a string; numbers as ints, or as numeric strings); returns its local. */
-function emitKey(ctx: FnContext, ind: string, t: TypeRef, path: PathPart[], keyPath: string): string {
+/**
+ * Emits the reading of a map key (a string; numbers as ints, or as numeric strings); returns its
+ * local. `intoObject`: the key becomes a property of a plain object (a Record).
+ */
+function emitKey(ctx: FnContext, ind: string, t: TypeRef, path: PathPart[], keyPath: string, intoObject: boolean): string {
   const k = ctx.locals.fresh("key");
   const p = pathCode(path);
   const r = ctx.index.resolve(t) ?? t;
@@ -201,7 +204,7 @@ function emitKey(ctx: FnContext, ind: string, t: TypeRef, path: PathPart[], keyP
     ctx.out.push(`${ind}const ${k} = r.str();`);
     ctx.out.push(`${ind}if (${k} === undefined) return r.fail(${p} + " key", "string");`);
     // An own "__proto__" key would replace a record's prototype instead of adding an entry.
-    ctx.out.push(`${ind}if (${k} === "__proto__") return r.failValue(${p}, "a key other than __proto__", ${k});`);
+    if (intoObject) ctx.out.push(`${ind}if (${k} === "__proto__") return r.failValue(${p}, "a key other than __proto__", ${k});`);
   }
   const cond = r.kind === "string" || r.kind === "number" ? undefined : simpleCond(ctx.index, r, k);
   if (cond !== undefined) ctx.out.push(`${ind}if (${cond}) return r.failValue(${p} + ${keyPath}(${k}), ${expected}, ${k});`);
