@@ -25,6 +25,12 @@ import { CallKind } from "./outgoing-calls.js";
 import { InboundQueue } from "./stream-flow.js";
 import type { InboundOwner } from "./stream-flow.js";
 
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  return value.constructor?.name ?? "an object";
+}
+
 export class IncomingStream extends IncomingContext implements DeadlineEntry, InboundOwner {
   readonly kind = CallKind.Stream;
   /** When the liveness check last saw a frame of this stream (`performance.now()`). */
@@ -73,7 +79,12 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
   private async run(payload: Uint8Array | undefined): Promise<void> {
     let it: AsyncIterator<Uint8Array> | undefined;
     try {
-      it = this.entry.handler(payload, this.input, this)[Symbol.asyncIterator]();
+      const output: unknown = this.entry.handler(payload, this.input, this);
+      const iterate = (output as Partial<AsyncIterable<Uint8Array>> | null | undefined)?.[Symbol.asyncIterator];
+      if (typeof iterate !== "function") {
+        throw new RemoteError(`stream handler ${this.handler} returned ${describeValue(output)}, not an AsyncIterable`);
+      }
+      it = iterate.call(output);
       for (;;) {
         const r = await it.next();
         if (this.done) break;

@@ -318,7 +318,7 @@ export class Mux {
     try {
       result = handler(payload, call);
     } catch (err) {
-      if (!this.linkGone(call, link)) this.answerIncoming(call, undefined, err);
+      if (!this.linkGone(call, link)) this.answerIncoming(call, undefined, err, true);
       return;
     }
     // The handler dropped the connection while it ran (it was not in the table yet, so the
@@ -327,7 +327,7 @@ export class Mux {
     // A handler that answers synchronously is answered now: nothing can have cancelled it,
     // so it never enters the table or the wheel, and costs no promise.
     if (result instanceof Uint8Array) {
-      this.answerIncoming(call, result, undefined);
+      this.answerIncoming(call, result, undefined, false);
       return;
     }
     // From here on it can be cancelled, expire, or be cut off by a disconnect.
@@ -351,19 +351,20 @@ export class Mux {
     try {
       result = await pending;
     } catch (err) {
-      this.answerIncoming(call, undefined, err);
+      this.answerIncoming(call, undefined, err, true);
       return;
     }
-    this.answerIncoming(call, result, undefined);
+    this.answerIncoming(call, result, undefined, false);
   }
 
-  private answerIncoming(call: IncomingRequest, result: Uint8Array | undefined, thrown: unknown): void {
+  /** `failed`: the handler threw (or rejected with) `thrown`, which may be any value, even undefined. */
+  private answerIncoming(call: IncomingRequest, result: Uint8Array | undefined, thrown: unknown, failed: boolean): void {
     if (call.done) return; // cancelled, expired or disconnected: nobody waits for it
     call.done = true;
     if (this.incoming.get(call.muxId) === call) this.incoming.delete(call.muxId);
     this.wheel.remove(call);
     let err: GridError | undefined;
-    if (thrown !== undefined) err = GridError.from(thrown);
+    if (failed) err = GridError.from(thrown);
     else if (!(result instanceof Uint8Array)) {
       err = new RemoteError(`handler ${call.handler} returned ${typeof result}, not a Uint8Array`);
     } else if (result.byteLength > this.options.maxMessageBytes) {
