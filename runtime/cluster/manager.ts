@@ -307,7 +307,14 @@ export class Manager implements HandlerRegistrar {
     if (secure && options.tls === undefined) {
       throw new RangeError(`${this.local} is a wss:// address: listen() needs the tls option (or use handleUpgrade)`);
     }
-    const server: Server = secure ? createHttpsServer(options.tls ?? {}) : createServer();
+    // A connection that never completes its upgrade is bounded like a handshake (Node's
+    // defaults would keep it for up to 90 s, beyond what maxPendingHandshakes can see).
+    const bounds = {
+      headersTimeout: this.handshakeTimeoutMs,
+      requestTimeout: this.handshakeTimeoutMs,
+      connectionsCheckingInterval: Math.min(Math.max(Math.ceil(this.handshakeTimeoutMs / 4), 50), 30_000),
+    };
+    const server: Server = secure ? createHttpsServer({ ...options.tls, ...bounds }) : createServer(bounds);
     this.server = server;
     this.serveUpgrades(server);
     server.on("connection", (socket: Duplex) => this.track(socket, false, undefined));
