@@ -1,10 +1,9 @@
 /** Emits a schema's type declarations as they read in the schema, JSDoc included. */
 import type { AliasDecl, EnumDecl, InterfaceDecl } from "../model/schema.js";
 import type { FileBuilder } from "./file-builder.js";
+import { identifier } from "./locals.js";
 import { literalText, typeText } from "./type-text.js";
 import type { TypeScope } from "./type-text.js";
-
-const identifier = /^[A-Za-z_$][\w$]*$/;
 
 export function emitInterface(scope: TypeScope, decl: InterfaceDecl): void {
   const { f } = scope;

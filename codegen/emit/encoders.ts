@@ -8,6 +8,7 @@ import type { SchemaIndex } from "../model/schema-index.js";
 import type { InterfaceDecl, TypeRef } from "../model/schema.js";
 import type { FileBuilder } from "./file-builder.js";
 import { Locals, identifier, propertyAccess } from "./locals.js";
+import { scalarKinds } from "./scalars.js";
 import { typeText } from "./type-text.js";
 import type { TypeScope } from "./type-text.js";
 
@@ -143,38 +144,6 @@ function scalarWrite(ctx: FnContext, t: TypeRef, v: string): string | undefined 
     return "w.nil()";
   }
   return `w.scalar(${v})`;
-}
-
-type ScalarKind = "string" | "number" | "boolean" | "null";
-
-/** The JS types a scalar type's values can have, or undefined when it is not a scalar type. */
-function scalarKinds(index: SchemaIndex, t: TypeRef): Set<ScalarKind> | undefined {
-  switch (t.kind) {
-    case "string":
-    case "number":
-    case "boolean":
-    case "null":
-      return new Set([t.kind]);
-    case "literal":
-      return new Set([typeof t.value as "string" | "number" | "boolean"]);
-    case "union": {
-      const all = new Set<ScalarKind>();
-      for (const m of t.members) {
-        const k = scalarKinds(index, m);
-        if (k === undefined) return undefined;
-        for (const x of k) all.add(x);
-      }
-      return all;
-    }
-    case "ref": {
-      const d = index.decl(t.file, t.name);
-      if (d?.kind === "alias") return scalarKinds(index, d.type);
-      if (d?.kind === "enum") return new Set(d.members.map((m) => typeof m.value as "string" | "number"));
-      return undefined;
-    }
-    default:
-      return undefined;
-  }
 }
 
 /** Conditions that tell a scalar member's values apart from the union's other member. */
