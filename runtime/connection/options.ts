@@ -85,8 +85,8 @@ function period(name: string, value: number): void {
 export function resolveConnectionOptions(partial: Partial<ConnectionOptions> | undefined): ConnectionOptions {
   const opts: ConnectionOptions = {
     ...DEFAULT_CONNECTION_OPTIONS,
-    logger: partial?.logger ?? consoleLogger(),
     ...stripUndefined(partial),
+    logger: guardedLogger(partial?.logger ?? consoleLogger()),
   };
   positive("defaultTimeoutMs", opts.defaultTimeoutMs);
   period("pingIntervalMs", opts.pingIntervalMs);
@@ -100,6 +100,29 @@ export function resolveConnectionOptions(partial: Partial<ConnectionOptions> | u
   period("roomPollMs", opts.roomPollMs);
   if (opts.maxMessageBytes > 0xffff_ffff) throw new RangeError("option maxMessageBytes must fit a u32");
   return opts;
+}
+
+const guarded = new WeakSet<Logger>();
+
+/**
+ * The logger is user code: one that throws (a JSON logger meeting a circular field, a closed
+ * stream) must not break the teardown or timer it reports from, nor crash the process. A
+ * log that throws is dropped.
+ */
+function guardedLogger(logger: Logger): Logger {
+  if (guarded.has(logger)) return logger;
+  const guard =
+    (level: keyof Logger) =>
+    (message: string, fields?: Record<string, unknown>): void => {
+      try {
+        logger[level](message, fields);
+      } catch {
+        // Nowhere left to report it.
+      }
+    };
+  const safe: Logger = { debug: guard("debug"), info: guard("info"), warn: guard("warn"), error: guard("error") };
+  guarded.add(safe);
+  return safe;
 }
 
 function stripUndefined<T extends object>(value: T | undefined): Partial<T> {
