@@ -7,11 +7,12 @@
  * queued here and replayed, in order, when the Connection installs its handlers (which it
  * does in the same tick as it is given the link).
  */
-import { DisconnectedError } from "../errors.js";
+import { DisconnectedError, ProtocolError } from "../errors.js";
 import type { MessageTransport, TransportHandlers } from "../transport/message-transport.js";
 
 export class HandshakeLink {
   private readonly queue: Uint8Array[] = [];
+  private queuedBytes = 0;
   private waiter: { resolve(data: Uint8Array): void; reject(err: Error): void } | undefined;
   private closed = false;
   private closeReason: Error | undefined;
@@ -24,10 +25,16 @@ export class HandshakeLink {
   /** Set once handed over: from then on messages no longer pass through here. */
   private owner: TransportHandlers | undefined;
 
-  /** `onClosed` is called if the link closes before it is handed over. */
+  /**
+   * `onClosed` is called if the link closes before it is handed over. At most
+   * `maxHeldBytes` are held back: a peer that sends more before its handshake is settled
+   * (nothing legitimate does: calls only follow an accepted handshake, and only the dialler
+   * may see a few before its own check of the answer ends) is dropped.
+   */
   constructor(
     readonly transport: MessageTransport,
     onClosed?: () => void,
+    private readonly maxHeldBytes = Number.POSITIVE_INFINITY,
   ) {
     transport.setHandlers({
       onMessage: (data) => {
@@ -35,13 +42,21 @@ export class HandshakeLink {
         if (waiter !== undefined) {
           this.waiter = undefined;
           waiter.resolve(data);
+        } else if (this.owner === undefined && this.queuedBytes + data.byteLength > this.maxHeldBytes) {
+          this.closeReason ??= new ProtocolError(
+            `more than ${this.maxHeldBytes} bytes sent before the handshake was settled`,
+          );
+          this.queue.length = 0;
+          this.queuedBytes = 0;
+          transport.terminate();
         } else {
+          this.queuedBytes += data.byteLength;
           this.queue.push(data);
         }
       },
       onClose: (reason) => {
         this.closed = true;
-        this.closeReason = reason ?? new DisconnectedError("link closed during the handshake");
+        this.closeReason ??= reason ?? new DisconnectedError("link closed during the handshake");
         // Once handed over, `setHandlers` reports the close to the new owner itself.
         if (this.owner !== undefined) return;
         this.closing.abort(this.closeReason);
@@ -56,7 +71,10 @@ export class HandshakeLink {
   /** The next message; rejects when the link closes first. Only one read at a time. */
   next(): Promise<Uint8Array> {
     const queued = this.queue.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
+    if (queued !== undefined) {
+      this.queuedBytes -= queued.byteLength;
+      return Promise.resolve(queued);
+    }
     if (this.closed) return Promise.reject(this.closeReason);
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };

@@ -181,6 +181,12 @@ export class Manager implements HandlerRegistrar {
   /** Resolved when the last tracked stream closes during shutdown. */
   private allSocketsClosed: (() => void) | undefined;
   private readonly maxPayload: number;
+  /**
+   * Bytes a link may receive while its handshake is checked, held back for the Connection:
+   * the dialler may get the listener's first calls before its own check of the answer ends.
+   * A peer that sends more is dropped (it could otherwise fill memory until the timeout).
+   */
+  private readonly maxHeldBytes: number;
   private readonly localPath: string;
   private readonly localUrl: URL;
   private readonly wss: WebSocketServer;
@@ -237,6 +243,8 @@ export class Manager implements HandlerRegistrar {
       now: Date.now,
     };
     this.maxPayload = Math.max(connectionOptions.maxMessageBytes, connectionOptions.maxMergeBytes) + FRAME_OVERHEAD_BYTES;
+    // At least one largest message, so a legitimate handshake message always fits.
+    this.maxHeldBytes = Math.max(connectionOptions.maxQueuedBytes, this.maxPayload);
     this.localPath = this.localUrl.pathname;
     this.wss = new WebSocketServer({
       noServer: true,
@@ -515,9 +523,11 @@ export class Manager implements HandlerRegistrar {
       const dropOnAbort = link.terminate.bind(link);
       signal.addEventListener("abort", dropOnAbort, { once: true });
       try {
-        // Auth hooks are user code that may never answer: the dial timeout bounds them too.
-        const timedOut = (): unknown => signal.reason;
-        const token = this.auth === undefined ? "" : await abortable(this.auth.token(peer.name, this.local), signal, timedOut);
+        // Auth hooks are user code that may never answer: the dial timeout bounds them too,
+        // and so does the link closing meanwhile (the peer left, or broke the handshake).
+        const ended = AbortSignal.any([signal, link.signal]);
+        const timedOut = (): unknown => ended.reason;
+        const token = this.auth === undefined ? "" : await abortable(this.auth.token(peer.name, this.local), ended, timedOut);
         link.send(
           encodeConnect({
             version: PROTOCOL_VERSION,
@@ -529,7 +539,7 @@ export class Manager implements HandlerRegistrar {
           }),
         );
         const res = decodeConnectResponse(await link.next());
-        const refusal = await abortable(checkConnectResponse(res, peer.name, this.policy), signal, timedOut);
+        const refusal = await abortable(checkConnectResponse(res, peer.name, this.policy), ended, timedOut);
         if (refusal !== undefined) throw refusal;
         signal.throwIfAborted();
         if (this.closed) throw new DisconnectedError(`${this.local} is shutting down`);
@@ -575,7 +585,7 @@ export class Manager implements HandlerRegistrar {
 
   /** Wraps a fresh WebSocket for its handshake, bounded by a timer. */
   private openLink(ws: WebSocket): HandshakeLink {
-    const link = new HandshakeLink(wsTransport(ws), () => this.forgetLink(link));
+    const link = new HandshakeLink(wsTransport(ws), () => this.forgetLink(link), this.maxHeldBytes);
     this.links.set(
       link,
       setTimeout(() => {

@@ -1,6 +1,7 @@
 /**
  * Review: no entry is left in the mux tables (nor a handler left unaborted) on the odd paths.
  */
+import { getEventListeners } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
 import { DisconnectedError, RemoteError } from "../../runtime/errors.js";
 import type { Pair } from "./helpers.js";
@@ -62,7 +63,6 @@ describe("handlers that fail oddly get a truthful RemoteError, and leave nothing
 
 describe("every path releases table entries, wheel nodes, stream-timer entries and signal listeners", () => {
   it("requests and streams, both directions: success, error, cancel, deadline, unknown handler, disconnect", async () => {
-    const { getEventListeners } = await import("node:events");
     const { Mux } = await import("../../runtime/mux/mux.js");
     pair = await makePair("ws");
     const { a, b } = pair;
