@@ -7,6 +7,7 @@
 import { AbortError, DisconnectedError, GridError, ProtocolError } from "../errors.js";
 import type { HandlerRegistry } from "../handlers/handler-registry.js";
 import { Mux } from "../mux/mux.js";
+import { MAX_ERROR_MESSAGE_CHARS } from "../protocol/error-payload.js";
 import { Op, decodeMessage, emptyFrame, encodeSubroute, opName } from "../protocol/frame.js";
 import type { DecodeLimits, Frame } from "../protocol/frame.js";
 import type { MessageTransport, TransportHandlers } from "../transport/message-transport.js";
@@ -274,7 +275,9 @@ export class Connection implements Caller {
           this.onPong(frame.payload);
           return;
         case Op.Disconnect: {
-          const why = frame.payload === undefined ? "" : new TextDecoder().decode(frame.payload);
+          // The peer's words end up in errors and logs: bounded like an error payload's message.
+          const bytes = frame.payload?.subarray(0, 4 * MAX_ERROR_MESSAGE_CHARS);
+          const why = bytes === undefined ? "" : new TextDecoder().decode(bytes).slice(0, MAX_ERROR_MESSAGE_CHARS);
           this.detach(new DisconnectedError(`peer closed the connection${why ? `: ${why}` : ""}`));
           return;
         }
