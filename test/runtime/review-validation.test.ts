@@ -69,4 +69,20 @@ describe("argument validation", () => {
     expect(a.stats.inFlight).toBe(0);
     expect(a.stats.callsOut).toBe(0);
   });
+
+  it("a second reader of one stream's responses gets a TypeError rejection; the first still reads", async () => {
+    pair = await makePair("memory");
+    let release: () => void = () => {};
+    pair.rb.registerStream(1, async function* () {
+      await new Promise<void>((r) => (release = r));
+      yield bytes("one");
+    });
+    const s = await pair.a.newStream(1);
+    const first = s.responses[Symbol.asyncIterator]().next();
+    const second = await rejection(() => s.responses[Symbol.asyncIterator]().next());
+    expect(second).toBeInstanceOf(TypeError);
+    release();
+    const r = await first;
+    expect(r.done === true ? "" : text(r.value)).toBe("one");
+  });
 });
