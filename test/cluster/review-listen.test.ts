@@ -42,11 +42,12 @@ describe("listen(): connections that never upgrade", () => {
     managers.push(m);
     await m.listen();
     const [silent, partial] = await Promise.all([
-      closedAfter(p1, "", 4000),
-      closedAfter(p1, "GET /grid HTTP/1.1\r\nHost: x\r\n", 4000),
+      closedAfter(p1, "", 10_000),
+      closedAfter(p1, "GET /grid HTTP/1.1\r\nHost: x\r\n", 10_000),
     ]);
-    expect(silent).toBeLessThan(2000);
-    expect(partial).toBeLessThan(2000);
+    // Node's defaults: 60 s for the headers, checked every 30 s. Slack for a loaded machine.
+    expect(silent).toBeLessThan(6000);
+    expect(partial).toBeLessThan(6000);
   });
 });
 
