@@ -62,6 +62,8 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
   private recvSeq = 0;
   private pending: PendingSend[] = [];
   private inputClosed = false;
+  /** The input's EOF went out (once: later credits must not send it again). */
+  private eofSent = false;
   private inputError: GridError | undefined;
   private startedAt = performance.now();
   private bytesIn = 0;
@@ -251,7 +253,13 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
   closeInput(): void {
     if (this.inputClosed || this.inputError !== undefined) return;
     this.inputClosed = true;
-    if (this.pending.length === 0) this.writeInput(undefined, Flag.EOF);
+    if (this.pending.length === 0) this.sendEof();
+  }
+
+  private sendEof(): void {
+    if (this.eofSent) return;
+    this.eofSent = true;
+    this.writeInput(undefined, Flag.EOF);
   }
 
   private drainPending(): void {
@@ -264,9 +272,7 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
       p.resolve();
     }
     if (i > 0) this.pending = pending.slice(i);
-    if (this.pending.length === 0 && this.inputClosed && this.inputError === undefined) {
-      this.writeInput(undefined, Flag.EOF);
-    }
+    if (this.pending.length === 0 && this.inputClosed && this.inputError === undefined) this.sendEof();
   }
 
   private writeInput(msg: Uint8Array | undefined, flags: number): void {
