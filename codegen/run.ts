@@ -35,7 +35,7 @@ export async function runGridgen(argv: readonly string[], io: GridgenIO): Promis
   let helpShown = false;
   const parser = yargs([...argv])
     .scriptName("gridgen")
-    .usage("$0 <dirs or files...> -o <out>\n\nGenerates typed clients, server interfaces and\nvalidating msgpack codecs from .grid.ts schemas.")
+    .usage("$0 <dirs or files...> -o <out>\n\nTyped clients, servers and validating codecs from schemas.")
     .command("$0 <inputs..>", false, (y) =>
       y.positional("inputs", { type: "string", array: true, describe: "schema files, or directories searched for *.grid.ts" }),
     )
