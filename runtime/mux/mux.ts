@@ -31,6 +31,7 @@ import type { Frame } from "../protocol/frame.js";
 import type { MessageTransport } from "../transport/message-transport.js";
 import type { CallOptions, Stream } from "../types.js";
 import { AbortGroups } from "./abort-groups.js";
+import { CallTable } from "./call-table.js";
 import { DeadlineWheel } from "./deadline-wheel.js";
 import { FrameWriter } from "./frame-writer.js";
 import { IncomingRequest } from "./incoming-calls.js";
@@ -67,8 +68,8 @@ export interface MuxInit {
 }
 
 export class Mux {
-  readonly outgoing = new Map<number, OutgoingCall>();
-  readonly incoming = new Map<number, IncomingCall>();
+  readonly outgoing = new CallTable<OutgoingCall>();
+  readonly incoming = new CallTable<IncomingCall>();
   /** Open streams of both tables, visited by the stream liveness timer. */
   readonly streams = new Set<OutgoingStream | IncomingStream>();
   readonly writer: FrameWriter;
@@ -121,8 +122,8 @@ export class Mux {
     this.connected = false;
     this.link++;
     this.detachReason = reason;
-    const outgoing = [...this.outgoing.values()];
-    const incoming = [...this.incoming.values()];
+    const outgoing = this.outgoing.values();
+    const incoming = this.incoming.values();
     this.outgoing.clear();
     this.incoming.clear();
     this.streams.clear();
