@@ -24,7 +24,7 @@
  * (`waitForRoom`), polled by one shared timer. Control frames (answers, credits, cancel,
  * ping, disconnect) never wait.
  */
-import { Flag, HEADER_SIZE, Op, encodeFrameInto, frameSize } from "../protocol/frame.js";
+import { Flag, HEADER_SIZE, Op, encodeFieldsInto } from "../protocol/frame.js";
 import type { Frame } from "../protocol/frame.js";
 import type { MessageTransport } from "../transport/message-transport.js";
 
@@ -52,6 +52,31 @@ export interface FrameWriterOptions {
 /** Messages up to this size come from Node's shared Buffer pool (`Buffer.allocUnsafe`). */
 const POOLED_MAX = Buffer.poolSize >>> 1;
 
+/** Numbers queued per frame: op, flags, handler, muxId, seq, deadlineMs, encoded size. */
+const STRIDE = 7;
+const CHECKSUM_SIZE = 4;
+
+/**
+ * Frames waiting for the flush, as fields: no object per frame, and arrays that keep their
+ * backing stores across flushes (`length = 0` would free them and regrow them every flush).
+ */
+class FrameQueue {
+  n = 0;
+  readonly meta: number[] = [];
+  readonly payloads: (Uint8Array | undefined)[] = [];
+  readonly subroutes: (Uint8Array | undefined)[] = [];
+
+  /** Forgets the queued frames, dropping their payload references (sent buffers are not pinned). */
+  clear(): void {
+    const { payloads, subroutes } = this;
+    for (let i = 0; i < this.n; i++) {
+      payloads[i] = undefined;
+      subroutes[i] = undefined;
+    }
+    this.n = 0;
+  }
+}
+
 export interface WriterCounters {
   framesOut: number;
   messagesOut: number;
@@ -59,13 +84,9 @@ export interface WriterCounters {
 }
 
 export class FrameWriter {
-  private frames: Frame[] = [];
-  private subroutes: (Uint8Array | undefined)[] = [];
-  private sizes: number[] = [];
-  /** The arrays of the flush before, reused (swapped) so a flush allocates no arrays. */
-  private spareFrames: Frame[] = [];
-  private spareSubroutes: (Uint8Array | undefined)[] = [];
-  private spareSizes: number[] = [];
+  private queue = new FrameQueue();
+  /** The queue of the flush before, reused (swapped) so a flush allocates nothing; unset during a flush. */
+  private spare: FrameQueue | undefined = new FrameQueue();
   /** DataView and bytes over the whole Buffer-pool ArrayBuffer last encoded into. */
   private poolView: DataView | undefined;
   private poolBytes: Uint8Array | undefined;
@@ -116,12 +137,40 @@ export class FrameWriter {
 
   /** Queues a frame; it goes out at the end of the current microtask run. */
   write(frame: Frame, subrouteBytes?: Uint8Array): void {
+    this.writeFields(
+      frame.op, frame.flags, frame.handler, frame.muxId, frame.seq, frame.deadlineMs, frame.payload, subrouteBytes,
+    );
+  }
+
+  /** `write` from a frame's fields (the hot path: no Frame object per call). */
+  writeFields(
+    op: Op,
+    flags: number,
+    handler: number,
+    muxId: number,
+    seq: number,
+    deadlineMs: number,
+    payload: Uint8Array | undefined,
+    subrouteBytes?: Uint8Array,
+  ): void {
     if (this.transport === undefined) return;
-    if (this.opts.checksum) frame.flags |= Flag.Checksum;
-    const size = frameSize(frame, subrouteBytes);
-    this.frames.push(frame);
-    this.subroutes.push(subrouteBytes);
-    this.sizes.push(size);
+    if (this.opts.checksum) flags |= Flag.Checksum;
+    let size = HEADER_SIZE + (payload === undefined ? 0 : payload.byteLength);
+    if (subrouteBytes !== undefined) size += 1 + subrouteBytes.byteLength;
+    if ((flags & Flag.Checksum) !== 0) size += CHECKSUM_SIZE;
+    const q = this.queue;
+    const i = q.n++;
+    const meta = q.meta;
+    const m = i * STRIDE;
+    meta[m] = op;
+    meta[m + 1] = flags;
+    meta[m + 2] = handler;
+    meta[m + 3] = muxId;
+    meta[m + 4] = seq;
+    meta[m + 5] = deadlineMs;
+    meta[m + 6] = size;
+    q.payloads[i] = payload;
+    q.subroutes[i] = subrouteBytes;
     this.pendingBytes += size;
     if (!this.scheduled) {
       this.scheduled = true;
@@ -143,27 +192,21 @@ export class FrameWriter {
   readonly flush = (): void => {
     this.scheduled = false;
     const transport = this.transport;
-    const frames = this.frames;
-    const n = frames.length;
+    const q = this.queue;
+    const n = q.n;
     if (transport === undefined || n === 0) return;
-    const subroutes = this.subroutes;
-    const sizes = this.sizes;
-    this.frames = this.spareFrames;
-    this.subroutes = this.spareSubroutes;
-    this.sizes = this.spareSizes;
-    this.spareFrames = frames;
-    this.spareSubroutes = subroutes;
-    this.spareSizes = sizes;
+    // Frames queued while this one is sent (a re-entrant write) go to another queue.
+    this.queue = this.spare ?? new FrameQueue();
+    this.spare = undefined;
     this.pendingBytes = 0;
     try {
-      this.encodeAndSend(transport, frames, subroutes, sizes, n);
+      this.encodeAndSend(transport, q, n);
     } catch (err) {
       // Never let an exception escape a microtask (it would end the process).
       this.opts.onError(err);
     }
-    frames.length = 0;
-    subroutes.length = 0;
-    sizes.length = 0;
+    q.clear();
+    this.spare = q;
     if (!this.immediateArmed) {
       this.immediateArmed = true;
       this.burst = true;
@@ -171,22 +214,17 @@ export class FrameWriter {
     }
   };
 
-  private encodeAndSend(
-    transport: MessageTransport,
-    frames: Frame[],
-    subroutes: (Uint8Array | undefined)[],
-    sizes: number[],
-    n: number,
-  ): void {
+  private encodeAndSend(transport: MessageTransport, q: FrameQueue, n: number): void {
+    const { meta, payloads, subroutes } = q;
     const counters = this.counters;
     counters.framesOut += n;
     const maxMerge = this.opts.maxMergeBytes;
     let i = 0;
     while (i < n) {
       // Take frames [i, j) into one message while they fit in maxMerge.
-      let inner = sizes[i]!;
+      let inner = meta[i * STRIDE + 6]!;
       let j = i + 1;
-      while (j < n && inner + sizes[j]! <= maxMerge) inner += sizes[j++]!;
+      while (j < n && inner + meta[j * STRIDE + 6]! <= maxMerge) inner += meta[j++ * STRIDE + 6]!;
       const merged = j - i > 1;
       const total = merged ? HEADER_SIZE + inner : inner;
       let buf: Buffer;
@@ -219,7 +257,13 @@ export class FrameWriter {
         view.setUint32(off + 16, inner, true);
         off += HEADER_SIZE;
       }
-      for (let k = i; k < j; k++) off = encodeFrameInto(bytes, view, off, frames[k]!, subroutes[k]);
+      for (let k = i; k < j; k++) {
+        const m = k * STRIDE;
+        off = encodeFieldsInto(
+          bytes, view, off, meta[m]!, meta[m + 1]!, meta[m + 2]!, meta[m + 3]!, meta[m + 4]!, meta[m + 5]!,
+          subroutes[k], payloads[k],
+        );
+      }
       counters.messagesOut++;
       counters.bytesOut += total;
       transport.send(buf);
@@ -230,7 +274,7 @@ export class FrameWriter {
   /** Check phase: flush what the burst gathered (staying in burst), or leave burst mode. */
   private readonly endOfTurn = (): void => {
     this.immediateArmed = false;
-    if (this.frames.length > 0 && this.transport !== undefined) this.flush();
+    if (this.queue.n > 0 && this.transport !== undefined) this.flush();
     else this.burst = false;
   };
 
@@ -263,9 +307,7 @@ export class FrameWriter {
   private reset(): void {
     this.scheduled = false;
     this.burst = false;
-    this.frames = [];
-    this.subroutes = [];
-    this.sizes = [];
+    this.queue.clear();
     this.pendingBytes = 0;
     for (let i = this.waitersHead; i < this.waiters.length; i++) this.waiters[i]!.waitingForRoom = false;
     this.waiters = [];

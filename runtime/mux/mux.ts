@@ -214,22 +214,13 @@ export class Mux {
       call.signal = signal;
       this.aborts.add(signal, call);
     }
-    const frame: Frame = {
-      op: Op.Request,
-      flags: 0,
-      handler,
-      muxId: id,
-      seq: 0,
-      deadlineMs,
-      subroute,
-      payload,
-    };
     call.bytesOut = payload.byteLength;
     if (this.writer.hasRoom()) {
       call.sent = true;
-      this.writer.write(frame, subrouteBytes);
+      this.writer.writeFields(Op.Request, 0, handler, id, 0, deadlineMs, payload, subrouteBytes);
     } else {
-      call.pendingFrame = frame;
+      // Only a call that waits for room keeps its frame as an object.
+      call.pendingFrame = { op: Op.Request, flags: 0, handler, muxId: id, seq: 0, deadlineMs, subroute, payload };
       call.pendingSubroute = subrouteBytes;
       this.writer.waitForRoom(call);
     }
@@ -374,16 +365,7 @@ export class Mux {
       );
     }
     const payload = err === undefined ? result! : encodeErrorPayload(err);
-    this.writer.write({
-      op: Op.Response,
-      flags: err === undefined ? 0 : Flag.PayloadIsError,
-      handler: call.handler,
-      muxId: call.muxId,
-      seq: 0,
-      deadlineMs: 0,
-      subroute: undefined,
-      payload,
-    });
+    this.writer.writeFields(Op.Response, err === undefined ? 0 : Flag.PayloadIsError, call.handler, call.muxId, 0, 0, payload);
     this.traceIncoming(call, payload.byteLength, err);
   }
 
@@ -601,7 +583,7 @@ export class Mux {
    * (bounded by credits instead), credits, cancels, pings.
    */
   writeControl(op: Op, muxId: number, flags: number, payload: Uint8Array | undefined, seq = 0): void {
-    this.writer.write({ op, flags, handler: 0, muxId, seq, deadlineMs: 0, subroute: undefined, payload });
+    this.writer.writeFields(op, flags, 0, muxId, seq, 0, payload);
   }
 
   trace(record: Omit<CallTrace, "peer">): void {

@@ -154,8 +154,7 @@ export function encodeSubroute(subroute: string): Uint8Array {
  * silently wrap (a 2^32 ms deadline would go out as 0) and unknown flag bits would make the
  * peer close the connection, so a bad field must fail the one call, here.
  */
-function checkHeader(frame: Frame): void {
-  const { op, flags, handler, muxId, seq, deadlineMs } = frame;
+function checkHeader(op: number, flags: number, handler: number, muxId: number, seq: number, deadlineMs: number): void {
   if (!(op >= 1 && op <= MAX_OP && (op | 0) === op)) throw new ProtocolError(`cannot encode unknown op ${op}`);
   if ((flags & knownFlags) !== flags) throw new ProtocolError(`cannot encode ${opName(op)}: bad flags ${flags}`);
   if ((handler & MAX_HANDLER_ID) !== handler) {
@@ -181,18 +180,40 @@ export function encodeFrameInto(
   frame: Frame,
   subrouteBytes: Uint8Array | undefined,
 ): number {
-  checkHeader(frame);
-  const payload = frame.payload;
-  let flags = frame.flags & ~(Flag.HasSubroute | Flag.NoPayload);
+  return encodeFieldsInto(
+    buf, view, offset, frame.op, frame.flags, frame.handler, frame.muxId, frame.seq, frame.deadlineMs,
+    subrouteBytes, frame.payload,
+  );
+}
+
+/**
+ * `encodeFrameInto` from the frame's fields, for a writer that queues fields instead of
+ * Frame objects (no object per frame on the hot path).
+ */
+export function encodeFieldsInto(
+  buf: Uint8Array,
+  view: DataView,
+  offset: number,
+  op: number,
+  frameFlags: number,
+  handler: number,
+  muxId: number,
+  seq: number,
+  deadlineMs: number,
+  subrouteBytes: Uint8Array | undefined,
+  payload: Uint8Array | undefined,
+): number {
+  checkHeader(op, frameFlags, handler, muxId, seq, deadlineMs);
+  let flags = frameFlags & ~(Flag.HasSubroute | Flag.NoPayload);
   if (subrouteBytes !== undefined) flags |= Flag.HasSubroute;
   if (payload === undefined) flags |= Flag.NoPayload;
   const start = offset;
-  view.setUint8(offset, frame.op);
+  view.setUint8(offset, op);
   view.setUint8(offset + 1, flags);
-  view.setUint16(offset + 2, frame.handler, true);
-  view.setUint32(offset + 4, frame.muxId, true);
-  view.setUint32(offset + 8, frame.seq, true);
-  view.setUint32(offset + 12, frame.deadlineMs, true);
+  view.setUint16(offset + 2, handler, true);
+  view.setUint32(offset + 4, muxId, true);
+  view.setUint32(offset + 8, seq, true);
+  view.setUint32(offset + 12, deadlineMs, true);
   view.setUint32(offset + 16, payload?.byteLength ?? 0, true);
   offset += HEADER_SIZE;
   if (subrouteBytes !== undefined) {
