@@ -20,6 +20,7 @@ class FakeTransport implements MessageTransport {
 }
 
 const f = (muxId: number, payload?: Uint8Array): Frame => ({ ...emptyFrame(), op: Op.Response, muxId, payload });
+const msg = (muxId: number): Frame => ({ ...emptyFrame(), op: Op.MuxServerMsg, muxId, payload: bytes("m") });
 
 function framesOf(message: Uint8Array): Frame[] {
   const out: Frame[] = [];
@@ -66,10 +67,10 @@ describe("FrameWriter", () => {
     const t = new FakeTransport();
     const w = new FrameWriter(opts);
     w.attach(t);
-    w.write(f(1));
+    w.write(msg(1));
     for (let i = 2; i <= 50; i++) {
       await Promise.resolve();
-      w.write(f(i));
+      w.write(msg(i));
     }
     expect(t.sent).toHaveLength(1); // the first frame went out at once, alone
     await new Promise((r) => setImmediate(r));
@@ -81,6 +82,33 @@ describe("FrameWriter", () => {
     w.write(f(99));
     await Promise.resolve();
     expect(t.sent).toHaveLength(3);
+  });
+
+  it("a lone frame after each received message arms no immediate; a second flush since then starts a burst", async () => {
+    const t = new FakeTransport();
+    const w = new FrameWriter(opts);
+    w.attach(t);
+    // 1 in flight: every answer goes out at once, and no check-phase flush is pending after it.
+    for (let i = 1; i <= 3; i++) {
+      w.write(f(i));
+      w.flushUnlessBurst(); // the received message was handled
+      expect(t.sent).toHaveLength(i);
+      w.write(f(100 + i));
+      await Promise.resolve();
+      expect(t.sent).toHaveLength(i + 1); // not held for a burst
+      t.sent.pop();
+      w.flushUnlessBurst();
+    }
+    // Without a received message in between, answers one microtask apart (async handlers)
+    // go: the first alone, the second alone (it starts the burst), the rest at the check phase.
+    w.write(f(1));
+    for (let i = 2; i <= 20; i++) {
+      await Promise.resolve();
+      w.write(f(i));
+    }
+    await new Promise((r) => setImmediate(r));
+    expect(t.sent.length - 3).toBe(3);
+    expect(t.sent.slice(3).flatMap(framesOf).map((x) => x.muxId)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
 
   it("makes new calls wait when the backlog is over maxQueuedBytes, FIFO; cancelled waiters are skipped", async () => {
