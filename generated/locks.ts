@@ -545,32 +545,50 @@ export function registerLocker(registrar: HandlerRegistrar, impl: LockerServer, 
   const { subroute } = opts;
   registrar.registerSingle(
     LockerHandlerID.lock,
-    async (payload, ctx) => LockReplyCodec.encode(await impl.lock(LockArgsCodec.decode(payload), ctx)),
+    (payload, ctx) => {
+      const res = impl.lock(LockArgsCodec.decode(payload), ctx);
+      return res instanceof Promise ? res.then((r) => LockReplyCodec.encode(r)) : LockReplyCodec.encode(res);
+    },
     { subroute },
   );
   registrar.registerSingle(
     LockerHandlerID.unlock,
-    async (payload, ctx) => LockReplyCodec.encode(await impl.unlock(LockArgsCodec.decode(payload), ctx)),
+    (payload, ctx) => {
+      const res = impl.unlock(LockArgsCodec.decode(payload), ctx);
+      return res instanceof Promise ? res.then((r) => LockReplyCodec.encode(r)) : LockReplyCodec.encode(res);
+    },
     { subroute },
   );
   registrar.registerSingle(
     LockerHandlerID.rLock,
-    async (payload, ctx) => LockReplyCodec.encode(await impl.rLock(LockArgsCodec.decode(payload), ctx)),
+    (payload, ctx) => {
+      const res = impl.rLock(LockArgsCodec.decode(payload), ctx);
+      return res instanceof Promise ? res.then((r) => LockReplyCodec.encode(r)) : LockReplyCodec.encode(res);
+    },
     { subroute },
   );
   registrar.registerSingle(
     LockerHandlerID.rUnlock,
-    async (payload, ctx) => LockReplyCodec.encode(await impl.rUnlock(LockArgsCodec.decode(payload), ctx)),
+    (payload, ctx) => {
+      const res = impl.rUnlock(LockArgsCodec.decode(payload), ctx);
+      return res instanceof Promise ? res.then((r) => LockReplyCodec.encode(r)) : LockReplyCodec.encode(res);
+    },
     { subroute },
   );
   registrar.registerSingle(
     LockerHandlerID.refresh,
-    async (payload, ctx) => LockReplyCodec.encode(await impl.refresh(LockArgsCodec.decode(payload), ctx)),
+    (payload, ctx) => {
+      const res = impl.refresh(LockArgsCodec.decode(payload), ctx);
+      return res instanceof Promise ? res.then((r) => LockReplyCodec.encode(r)) : LockReplyCodec.encode(res);
+    },
     { subroute },
   );
   registrar.registerSingle(
     LockerHandlerID.forceUnlock,
-    async (payload, ctx) => LockReplyCodec.encode(await impl.forceUnlock(LockArgsCodec.decode(payload), ctx)),
+    (payload, ctx) => {
+      const res = impl.forceUnlock(LockArgsCodec.decode(payload), ctx);
+      return res instanceof Promise ? res.then((r) => LockReplyCodec.encode(r)) : LockReplyCodec.encode(res);
+    },
     { subroute },
   );
   registrar.registerStream(

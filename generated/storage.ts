@@ -1120,7 +1120,10 @@ export function registerStorage(registrar: HandlerRegistrar, impl: StorageServer
   const { subroute } = opts;
   registrar.registerSingle(
     StorageHandlerID.diskInfo,
-    async (payload, ctx) => DiskInfoCodec.encode(await impl.diskInfo(DiskInfoRequestCodec.decode(payload), ctx)),
+    (payload, ctx) => {
+      const res = impl.diskInfo(DiskInfoRequestCodec.decode(payload), ctx);
+      return res instanceof Promise ? res.then((r) => DiskInfoCodec.encode(r)) : DiskInfoCodec.encode(res);
+    },
     { subroute },
   );
   registrar.registerStream(
@@ -1135,7 +1138,10 @@ export function registerStorage(registrar: HandlerRegistrar, impl: StorageServer
   );
   registrar.registerSingle(
     StorageHandlerID.readFile,
-    async (payload, ctx) => ReadFileResponseCodec.encode(await impl.readFile(ReadFileRequestCodec.decode(payload), ctx)),
+    (payload, ctx) => {
+      const res = impl.readFile(ReadFileRequestCodec.decode(payload), ctx);
+      return res instanceof Promise ? res.then((r) => ReadFileResponseCodec.encode(r)) : ReadFileResponseCodec.encode(res);
+    },
     { subroute },
   );
   registrar.registerStream(

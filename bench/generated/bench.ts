@@ -141,7 +141,10 @@ export function registerBench(registrar: HandlerRegistrar, impl: BenchServer, op
   const { subroute } = opts;
   registrar.registerSingle(
     BenchHandlerID.echoStatus,
-    async (payload, ctx) => NodeStatusCodec.encode(await impl.echoStatus(NodeStatusCodec.decode(payload), ctx)),
+    (payload, ctx) => {
+      const res = impl.echoStatus(NodeStatusCodec.decode(payload), ctx);
+      return res instanceof Promise ? res.then((r) => NodeStatusCodec.encode(r)) : NodeStatusCodec.encode(res);
+    },
     { subroute },
   );
 }

@@ -76,10 +76,16 @@ function emitRegister(scope: TypeScope, service: ServiceDecl): void {
 function emitRegisterHandler(scope: TypeScope, ids: string, h: Handler): void {
   const { f } = scope;
   if (h.kind === "single") {
+    // Not an async wrapper: an implementation that answers synchronously gets the mux's
+    // synchronous path (no promise, no table entry); a thrown error fails the call the same way.
+    const res = codec(scope, h.response);
     f.print(
       `  registrar.registerSingle(`,
       `    ${ids}.${h.name},`,
-      `    async (payload, ctx) => ${codec(scope, h.response)}.encode(await impl.${h.name}(${codec(scope, h.request)}.decode(payload), ctx)),`,
+      `    (payload, ctx) => {`,
+      `      const res = impl.${h.name}(${codec(scope, h.request)}.decode(payload), ctx);`,
+      `      return res instanceof Promise ? res.then((r) => ${res}.encode(r)) : ${res}.encode(res);`,
+      `    },`,
       `    { subroute },`,
       `  );`,
     );

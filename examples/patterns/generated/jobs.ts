@@ -169,7 +169,10 @@ export function registerJobs(registrar: HandlerRegistrar, impl: JobsServer, opts
   const { subroute } = opts;
   registrar.registerSingle(
     JobsHandlerID.run,
-    async (payload, ctx) => JobResultCodec.encode(await impl.run(JobCodec.decode(payload), ctx)),
+    (payload, ctx) => {
+      const res = impl.run(JobCodec.decode(payload), ctx);
+      return res instanceof Promise ? res.then((r) => JobResultCodec.encode(r)) : JobResultCodec.encode(res);
+    },
     { subroute },
   );
   registrar.registerStream(

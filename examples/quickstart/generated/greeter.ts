@@ -234,7 +234,10 @@ export function registerGreeter(registrar: HandlerRegistrar, impl: GreeterServer
   const { subroute } = opts;
   registrar.registerSingle(
     GreeterHandlerID.hello,
-    async (payload, ctx) => HelloReplyCodec.encode(await impl.hello(HelloRequestCodec.decode(payload), ctx)),
+    (payload, ctx) => {
+      const res = impl.hello(HelloRequestCodec.decode(payload), ctx);
+      return res instanceof Promise ? res.then((r) => HelloReplyCodec.encode(r)) : HelloReplyCodec.encode(res);
+    },
     { subroute },
   );
   registrar.registerStream(
