@@ -40,6 +40,13 @@ export interface ConnectionOptions {
   maxQueuedBytes: number;
   /** Largest WebSocket message built by merging frames. Default 64 KiB. */
   maxMergeBytes: number;
+  /**
+   * Most frames merged into one WebSocket message. Default 32: the peer starts on the first
+   * part of a big burst (and answers it) while the rest is still being read, which kept both
+   * sides busy at once (+17% to +60% at 128 small calls in flight, bench/); one message per
+   * 128 frames left each side idle while the other worked.
+   */
+  maxMergeFrames: number;
   /** Add a CRC32 to every frame (for links without TLS). Default false. */
   checksum: boolean;
   /** Granularity of deadlines (they never fire early). Default 5. */
@@ -61,6 +68,7 @@ export const DEFAULT_CONNECTION_OPTIONS: Readonly<Omit<ConnectionOptions, "logge
   maxMessageBytes: 16 * 1024 * 1024,
   maxQueuedBytes: 8 * 1024 * 1024,
   maxMergeBytes: 64 * 1024,
+  maxMergeFrames: 32,
   checksum: false,
   deadlineResolutionMs: 5,
   roomPollMs: 2,
@@ -96,6 +104,7 @@ export function resolveConnectionOptions(partial: Partial<ConnectionOptions> | u
   positive("maxMessageBytes", opts.maxMessageBytes);
   positive("maxQueuedBytes", opts.maxQueuedBytes);
   positive("maxMergeBytes", opts.maxMergeBytes);
+  positive("maxMergeFrames", opts.maxMergeFrames);
   period("deadlineResolutionMs", opts.deadlineResolutionMs);
   period("roomPollMs", opts.roomPollMs);
   if (opts.maxMessageBytes > 0xffff_ffff) throw new RangeError("option maxMessageBytes must fit a u32");

@@ -43,6 +43,8 @@ export interface FrameWriterOptions {
   maxQueuedBytes: number;
   /** Largest Merged message built; bigger frames go alone. */
   maxMergeBytes: number;
+  /** Most frames in one Merged message (default: no bound but maxMergeBytes). */
+  maxMergeFrames?: number;
   /** Add a CRC32 to every frame. */
   checksum: boolean;
   /** Poll period while calls wait for room. */
@@ -235,12 +237,13 @@ export class FrameWriter {
     const counters = this.counters;
     counters.framesOut += n;
     const maxMerge = this.opts.maxMergeBytes;
+    const maxFrames = this.opts.maxMergeFrames ?? Infinity;
     let i = 0;
     while (i < n) {
       // Take frames [i, j) into one message while they fit in maxMerge.
       let inner = meta[i * STRIDE + 6]!;
       let j = i + 1;
-      while (j < n && inner + meta[j * STRIDE + 6]! <= maxMerge) inner += meta[j++ * STRIDE + 6]!;
+      while (j < n && j - i < maxFrames && inner + meta[j * STRIDE + 6]! <= maxMerge) inner += meta[j++ * STRIDE + 6]!;
       const merged = j - i > 1;
       const total = merged ? HEADER_SIZE + inner : inner;
       let buf: Buffer;

@@ -100,6 +100,7 @@ export class Mux {
     this.writer = new FrameWriter({
       maxQueuedBytes: init.options.maxQueuedBytes,
       maxMergeBytes: Math.min(init.options.maxMergeBytes, init.options.maxMessageBytes),
+      maxMergeFrames: init.options.maxMergeFrames,
       checksum: init.options.checksum,
       roomPollMs: init.options.roomPollMs,
       onError: (err) => this.onFatal(err),

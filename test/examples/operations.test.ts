@@ -192,6 +192,7 @@ describe("docs/operations.md tables match the runtime", () => {
       maxMessageBytes: options.maxMessageBytes,
       maxQueuedBytes: options.maxQueuedBytes,
       maxMergeBytes: options.maxMergeBytes,
+      maxMergeFrames: options.maxMergeFrames,
       checksum: options.checksum,
       deadlineResolutionMs: options.deadlineResolutionMs,
       roomPollMs: options.roomPollMs,

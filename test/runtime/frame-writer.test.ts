@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DisconnectedError } from "../../runtime/errors.js";
+import { DEFAULT_CONNECTION_OPTIONS } from "../../runtime/connection/options.js";
 import { FrameWriter } from "../../runtime/mux/frame-writer.js";
 import type { RoomWaiter } from "../../runtime/mux/frame-writer.js";
 import { Op, decodeMessage, emptyFrame } from "../../runtime/protocol/frame.js";
@@ -181,12 +182,22 @@ describe("bounded outgoing queue on a connection", () => {
     expect(peer.conn.stats.inFlight).toBe(0);
   });
 
-  it("merges a burst of calls into few transport messages over ws", async () => {
+  it("merges a burst of calls into few transport messages over ws, maxMergeFrames each", async () => {
     const pair = await makePair("ws");
     pair.rb.registerSingle(1, (p) => p);
     const before = pair.a.stats.messagesOut;
     await Promise.all(Array.from({ length: 128 }, () => pair.a.request(1, new Uint8Array(32))));
-    expect(pair.a.stats.messagesOut - before).toBe(1);
+    expect(pair.a.stats.messagesOut - before).toBe(128 / DEFAULT_CONNECTION_OPTIONS.maxMergeFrames);
     await pair.close();
+  });
+
+  it("caps the frames of one message at maxMergeFrames", async () => {
+    const t = new FakeTransport();
+    const w = new FrameWriter({ ...opts, maxMergeFrames: 7 });
+    w.attach(t);
+    for (let i = 1; i <= 20; i++) w.write(f(i, new Uint8Array(1)));
+    await Promise.resolve();
+    expect(t.sent.map((m) => framesOf(m).length)).toEqual([7, 7, 6]);
+    expect(t.sent.flatMap(framesOf).map((x) => x.muxId)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
 });
