@@ -14,7 +14,7 @@ export interface Keyed {
   readonly muxId: number;
 }
 
-const INITIAL_SLOTS = 256;
+const INITIAL_SLOTS = 64;
 /** The array never grows beyond this; more calls in flight share the overflow Map. */
 const MAX_SLOTS = 1 << 16;
 

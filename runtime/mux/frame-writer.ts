@@ -59,6 +59,8 @@ const POOLED_MAX = Buffer.poolSize >>> 1;
 /** Numbers queued per frame: op, flags, handler, muxId, seq, deadlineMs, encoded size. */
 const STRIDE = 7;
 const CHECKSUM_SIZE = 4;
+/** A flush of more frames than this drops the queue's arrays: a burst must not pin them. */
+const KEEP_FRAMES = 256;
 
 /**
  * Frames waiting for the flush, as fields: no object per frame, and arrays that keep their
@@ -66,12 +68,20 @@ const CHECKSUM_SIZE = 4;
  */
 class FrameQueue {
   n = 0;
-  readonly meta: number[] = [];
-  readonly payloads: (Uint8Array | undefined)[] = [];
-  readonly subroutes: (Uint8Array | undefined)[] = [];
+  meta: number[] = [];
+  payloads: (Uint8Array | undefined)[] = [];
+  subroutes: (Uint8Array | undefined)[] = [];
 
   /** Forgets the queued frames, dropping their payload references (sent buffers are not pinned). */
   clear(): void {
+    if (this.n > KEEP_FRAMES) {
+      // 10,000 calls put in flight at once left ~700 KiB of arrays behind on each side.
+      this.meta = [];
+      this.payloads = [];
+      this.subroutes = [];
+      this.n = 0;
+      return;
+    }
     const { payloads, subroutes } = this;
     for (let i = 0; i < this.n; i++) {
       payloads[i] = undefined;

@@ -61,7 +61,7 @@ describe("CallTable", () => {
       expect(table.delete(id)).toBe(true);
     }
     expect(table.get(5)?.tag).toBe(0);
-    expect(table.get(5 + 256)).toBeUndefined();
+    expect(table.get(5 + 64)).toBeUndefined();
     expect(table.size).toBe(1);
     for (let id = 1000; id < 11_000; id++) table.set(id, { muxId: id, tag: id });
     expect(table.size).toBe(10_001);
@@ -69,6 +69,6 @@ describe("CallTable", () => {
     for (let id = 1000; id < 11_000; id++) table.delete(id);
     table.delete(5);
     expect(table.size).toBe(0);
-    expect((table as unknown as { slots: unknown[] }).slots.length).toBe(256);
+    expect((table as unknown as { slots: unknown[] }).slots.length).toBe(64);
   });
 });

@@ -191,6 +191,23 @@ describe("bounded outgoing queue on a connection", () => {
     await pair.close();
   });
 
+  it("keeps its queue arrays across small flushes but drops them after a big burst", async () => {
+    const t = new FakeTransport();
+    const w = new FrameWriter({ ...opts, maxQueuedBytes: 1 << 20, maxMergeBytes: 1 << 20 });
+    w.attach(t);
+    const arrays = (): number => {
+      const q = w as unknown as { queue: { meta: unknown[] }; spare: { meta: unknown[] } };
+      return q.queue.meta.length + q.spare.meta.length;
+    };
+    for (let i = 1; i <= 10; i++) w.write(f(i));
+    await Promise.resolve();
+    expect(arrays()).toBeGreaterThan(0); // reused: no regrowth on the next flush
+    for (let i = 1; i <= 5000; i++) w.write(f(i));
+    w.flush();
+    expect(t.sent.flatMap(framesOf)).toHaveLength(5010);
+    expect(arrays()).toBeLessThan(5000); // the 5000-frame arrays are not pinned
+  });
+
   it("caps the frames of one message at maxMergeFrames", async () => {
     const t = new FakeTransport();
     const w = new FrameWriter({ ...opts, maxMergeFrames: 7 });
