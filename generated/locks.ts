@@ -109,7 +109,7 @@ function writeLockArgs(w: MsgpackWriter, v: LockArgs): void {
   w.num(v.quorum);
 }
 
-const LockArgsFields = fieldNames(["resources","uid","owner","source","quorum"]);
+const LockArgsFields = fieldNames(["resources", "uid", "owner", "source", "quorum"]);
 
 /** Reads a `LockArgs`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readLockArgs(r: MsgpackReader): LockArgs | undefined {
@@ -190,7 +190,7 @@ function writeLockReply(w: MsgpackWriter, v: LockReply): void {
   }
 }
 
-const LockReplyFields = fieldNames(["ok","reason","holder"]);
+const LockReplyFields = fieldNames(["ok", "reason", "holder"]);
 
 /** Reads a `LockReply`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readLockReply(r: MsgpackReader): LockReply | undefined {
@@ -254,7 +254,7 @@ function writeLockEventFilter(w: MsgpackWriter, v: LockEventFilter): void {
   }
 }
 
-const LockEventFilterFields = fieldNames(["prefix","kinds"]);
+const LockEventFilterFields = fieldNames(["prefix", "kinds"]);
 
 /** Reads a `LockEventFilter`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readLockEventFilter(r: MsgpackReader): LockEventFilter | undefined {
@@ -322,7 +322,7 @@ function writeLockEvent(w: MsgpackWriter, v: LockEvent): void {
   w.date(v.time);
 }
 
-const LockEventFields = fieldNames(["seq","kind","resource","uid","owner","time"]);
+const LockEventFields = fieldNames(["seq", "kind", "resource", "uid", "owner", "time"]);
 
 /** Reads a `LockEvent`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readLockEvent(r: MsgpackReader): LockEvent | undefined {
@@ -400,7 +400,7 @@ function writeRefreshRequest(w: MsgpackWriter, v: RefreshRequest): void {
   }
 }
 
-const RefreshRequestFields = fieldNames(["uid","resources"]);
+const RefreshRequestFields = fieldNames(["uid", "resources"]);
 
 /** Reads a `RefreshRequest`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readRefreshRequest(r: MsgpackReader): RefreshRequest | undefined {
@@ -456,7 +456,7 @@ function writeRefreshResult(w: MsgpackWriter, v: RefreshResult): void {
   }
 }
 
-const RefreshResultFields = fieldNames(["uid","ok","reason"]);
+const RefreshResultFields = fieldNames(["uid", "ok", "reason"]);
 
 /** Reads a `RefreshResult`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readRefreshResult(r: MsgpackReader): RefreshResult | undefined {

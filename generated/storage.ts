@@ -218,7 +218,7 @@ function writeDiskInfo(w: MsgpackWriter, v: DiskInfo): void {
   w.scalar(v.lastError);
 }
 
-const DiskInfoFields = fieldNames(["id","total","free","used","healing","endpoint","kind","state","metrics","tags","checksum","since","lastError"]);
+const DiskInfoFields = fieldNames(["id", "total", "free", "used", "healing", "endpoint", "kind", "state", "metrics", "tags", "checksum", "since", "lastError"]);
 
 /** Reads a `DiskInfo`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readDiskInfo(r: MsgpackReader): DiskInfo | undefined {
@@ -366,7 +366,7 @@ function writeDiskInfoRequest(w: MsgpackWriter, v: DiskInfoRequest): void {
   }
 }
 
-const DiskInfoRequestFields = fieldNames(["disk","withMetrics"]);
+const DiskInfoRequestFields = fieldNames(["disk", "withMetrics"]);
 
 /** Reads a `DiskInfoRequest`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readDiskInfoRequest(r: MsgpackReader): DiskInfoRequest | undefined {
@@ -420,7 +420,7 @@ function writeWalkDirRequest(w: MsgpackWriter, v: WalkDirRequest): void {
   }
 }
 
-const WalkDirRequestFields = fieldNames(["volume","path","recursive","limit"]);
+const WalkDirRequestFields = fieldNames(["volume", "path", "recursive", "limit"]);
 
 /** Reads a `WalkDirRequest`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readWalkDirRequest(r: MsgpackReader): WalkDirRequest | undefined {
@@ -483,7 +483,7 @@ function writePartInfo(w: MsgpackWriter, v: PartInfo): void {
   w.str(v.etag);
 }
 
-const PartInfoFields = fieldNames(["number","size","etag"]);
+const PartInfoFields = fieldNames(["number", "size", "etag"]);
 
 /** Reads a `PartInfo`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readPartInfo(r: MsgpackReader): PartInfo | undefined {
@@ -575,7 +575,7 @@ function writeFileInfo(w: MsgpackWriter, v: FileInfo): void {
   }
 }
 
-const FileInfoFields = fieldNames(["volume","name","isDir","size","modTime","parity","storageClass","parts","metadata","dataDir","inline"]);
+const FileInfoFields = fieldNames(["volume", "name", "isDir", "size", "modTime", "parity", "storageClass", "parts", "metadata", "dataDir", "inline"]);
 
 /** Reads a `FileInfo`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readFileInfo(r: MsgpackReader): FileInfo | undefined {
@@ -722,7 +722,7 @@ function writeRenameOp(w: MsgpackWriter, v: RenameOp): void {
   }
 }
 
-const RenameOpFields = fieldNames(["srcVolume","src","dstVolume","dst","lock"]);
+const RenameOpFields = fieldNames(["srcVolume", "src", "dstVolume", "dst", "lock"]);
 
 /** Reads a `RenameOp`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readRenameOp(r: MsgpackReader): RenameOp | undefined {
@@ -795,7 +795,7 @@ function writeRenameResult(w: MsgpackWriter, v: RenameResult): void {
   }
 }
 
-const RenameResultFields = fieldNames(["src","ok","error"]);
+const RenameResultFields = fieldNames(["src", "ok", "error"]);
 
 /** Reads a `RenameResult`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readRenameResult(r: MsgpackReader): RenameResult | undefined {
@@ -854,7 +854,7 @@ function writeReadFileRequest(w: MsgpackWriter, v: ReadFileRequest): void {
   w.num(v.length);
 }
 
-const ReadFileRequestFields = fieldNames(["volume","path","offset","length"]);
+const ReadFileRequestFields = fieldNames(["volume", "path", "offset", "length"]);
 
 /** Reads a `ReadFileRequest`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readReadFileRequest(r: MsgpackReader): ReadFileRequest | undefined {
@@ -912,7 +912,7 @@ function writeReadFileResponse(w: MsgpackWriter, v: ReadFileResponse): void {
   w.bool(v.eof);
 }
 
-const ReadFileResponseFields = fieldNames(["data","eof"]);
+const ReadFileResponseFields = fieldNames(["data", "eof"]);
 
 /** Reads a `ReadFileResponse`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readReadFileResponse(r: MsgpackReader): ReadFileResponse | undefined {
@@ -961,7 +961,7 @@ function writeWriteFileRequest(w: MsgpackWriter, v: WriteFileRequest): void {
   }
 }
 
-const WriteFileRequestFields = fieldNames(["volume","path","size"]);
+const WriteFileRequestFields = fieldNames(["volume", "path", "size"]);
 
 /** Reads a `WriteFileRequest`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readWriteFileRequest(r: MsgpackReader): WriteFileRequest | undefined {
@@ -1048,7 +1048,7 @@ function writeWriteProgress(w: MsgpackWriter, v: WriteProgress): void {
   w.bool(v.done);
 }
 
-const WriteProgressFields = fieldNames(["written","done"]);
+const WriteProgressFields = fieldNames(["written", "done"]);
 
 /** Reads a `WriteProgress`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readWriteProgress(r: MsgpackReader): WriteProgress | undefined {

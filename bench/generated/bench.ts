@@ -49,7 +49,7 @@ function writeNodeStatus(w: MsgpackWriter, v: NodeStatus): void {
   w.num(v.updatedAt);
 }
 
-const NodeStatusFields = fieldNames(["id","name","online","load","tags","updatedAt"]);
+const NodeStatusFields = fieldNames(["id", "name", "online", "load", "tags", "updatedAt"]);
 
 /** Reads a `NodeStatus`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readNodeStatus(r: MsgpackReader): NodeStatus | undefined {

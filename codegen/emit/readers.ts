@@ -28,7 +28,7 @@ export function emitInterfaceReader(scope: TypeScope, index: SchemaIndex, decl: 
   const reader = f.type("MsgpackReader", runtimeModule);
   const fields = fieldsName(decl.name);
   if (decl.fields.length > 0) {
-    f.print(`const ${fields} = ${f.value("fieldNames", runtimeModule)}(${JSON.stringify(decl.fields.map((x) => x.name))});`, "");
+    f.print(`const ${fields} = ${f.value("fieldNames", runtimeModule)}([${decl.fields.map((x) => JSON.stringify(x.name)).join(", ")}]);`, "");
   }
   const ctx: FnContext = { scope, index, locals: new Locals(index, scope.file, ["r", "n", "i", "field"]), out: [] };
   const vars = decl.fields.map((x) => ctx.locals.fresh(x.name));

@@ -39,7 +39,7 @@ function writeJob(w: MsgpackWriter, v: Job): void {
   }
 }
 
-const JobFields = fieldNames(["ms","fail"]);
+const JobFields = fieldNames(["ms", "fail"]);
 
 /** Reads a `Job`, checking every value; undefined (`r.error` says where and why) when it does not match. */
 function readJob(r: MsgpackReader): Job | undefined {
