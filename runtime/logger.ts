@@ -1,5 +1,8 @@
 /**
- * The default Logger: one line per record on the console, filtered by level.
+ * The default Logger: one line per record on standard error, filtered by level.
+ *
+ * Standard error, not standard output, at every level: a program's own output (a JSON
+ * report piped to another tool, a CLI's answer) must never be mixed with tsgrid's lines.
  *
  * tsgrid never logs secrets: auth tokens are not passed to the logger at all. As a second
  * line of defence this logger also masks fields whose name looks like a credential.
@@ -15,6 +18,8 @@ export interface ConsoleLoggerOptions {
   level?: LogLevel;
   /** Prefix of every line. Default `"tsgrid"`. */
   prefix?: string;
+  /** Where the lines go, one `write` per line (ending in `\n`). Default `process.stderr`. */
+  stream?: { write(line: string): unknown };
 }
 
 const secretField = /token|secret|password|authorization/i;
@@ -43,20 +48,21 @@ function render(fields: Record<string, unknown> | undefined): string {
   return parts.length === 0 ? "" : ` ${parts.join(" ")}`;
 }
 
-/** A Logger writing `prefix level message key=value...` lines to the console. */
+/** A Logger writing `prefix level message key=value...` lines to standard error. */
 export function consoleLogger(options: ConsoleLoggerOptions = {}): Logger {
   const envLevel = process.env["TSGRID_LOG_LEVEL"];
   const level = options.level ?? (isLevel(envLevel) ? envLevel : "info");
   const threshold = LogLevel[level];
   const prefix = options.prefix ?? "tsgrid";
-  const line = (name: LogLevel, message: string, fields?: Record<string, unknown>): string =>
-    `${prefix} ${name} ${message}${render(fields)}`;
+  const stream = options.stream ?? process.stderr;
+  const write = (name: LogLevel, message: string, fields?: Record<string, unknown>): void =>
+    void stream.write(`${prefix} ${name} ${message}${render(fields)}\n`);
   const noop = (): void => {};
   return {
-    debug: threshold <= LogLevel.debug ? (m, f) => console.debug(line("debug", m, f)) : noop,
-    info: threshold <= LogLevel.info ? (m, f) => console.info(line("info", m, f)) : noop,
-    warn: threshold <= LogLevel.warn ? (m, f) => console.warn(line("warn", m, f)) : noop,
-    error: threshold <= LogLevel.error ? (m, f) => console.error(line("error", m, f)) : noop,
+    debug: threshold <= LogLevel.debug ? (m, f) => write("debug", m, f) : noop,
+    info: threshold <= LogLevel.info ? (m, f) => write("info", m, f) : noop,
+    warn: threshold <= LogLevel.warn ? (m, f) => write("warn", m, f) : noop,
+    error: threshold <= LogLevel.error ? (m, f) => write("error", m, f) : noop,
   };
 }
 
