@@ -12,7 +12,6 @@ import {
   GridError,
   MessageTooLargeError,
   ProtocolError,
-  RemoteError,
 } from "../errors.js";
 import type { StreamEntry } from "../handlers/handler-registry.js";
 import { encodeErrorPayload } from "../protocol/error-payload.js";
@@ -78,11 +77,13 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
 
   private async run(payload: Uint8Array | undefined): Promise<void> {
     let it: AsyncIterator<Uint8Array> | undefined;
+    // A handler that produced the wrong thing: already reported, thrown to end the loop.
+    let misuse: GridError | undefined;
     try {
       const output: unknown = this.entry.handler(payload, this.input, this);
       const iterate = (output as Partial<AsyncIterable<Uint8Array>> | null | undefined)?.[Symbol.asyncIterator];
       if (typeof iterate !== "function") {
-        throw new RemoteError(`stream handler ${this.handler} returned ${describeValue(output)}, not an AsyncIterable`);
+        throw (misuse = this.mux.failures.misused(this.handler, "stream", `returned ${describeValue(output)}, not an AsyncIterable`));
       }
       it = iterate.call(output);
       for (;;) {
@@ -95,7 +96,7 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
         }
         const value: unknown = r.value;
         if (!(value instanceof Uint8Array)) {
-          throw new RemoteError(`stream handler ${this.handler} yielded ${typeof value}, not a Uint8Array`);
+          throw (misuse = this.mux.failures.misused(this.handler, "stream", `yielded ${describeValue(value)}, not a Uint8Array`));
         }
         if (value.byteLength > this.mux.options.maxMessageBytes) {
           throw new MessageTooLargeError(
@@ -111,7 +112,7 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
       }
     } catch (err) {
       if (!this.done) {
-        const grid = GridError.from(err);
+        const grid = err === misuse && misuse !== undefined ? misuse : this.mux.failures.thrown(this.handler, "stream", err);
         this.mux.writeControl(Op.DisconnectServerMux, this.muxId, Flag.PayloadIsError, encodeErrorPayload(grid));
         this.finish(grid);
       }

@@ -20,10 +20,10 @@ import {
   GridError,
   MessageTooLargeError,
   ProtocolError,
-  RemoteError,
   UnknownHandlerError,
 } from "../errors.js";
 import type { CallTrace, ConnectionOptions } from "../connection/options.js";
+import { HandlerFailures } from "../handlers/handler-failure.js";
 import type { HandlerRegistry } from "../handlers/handler-registry.js";
 import { decodeErrorPayload, encodeErrorPayload } from "../protocol/error-payload.js";
 import { Flag, MAX_HANDLER_ID, MAX_U32, Op } from "../protocol/frame.js";
@@ -79,6 +79,8 @@ export class Mux {
   readonly remote: string;
   readonly local: string;
   readonly registry: HandlerRegistry;
+  /** Turns what handlers throw into the caller's error, and logs it here. */
+  readonly failures: HandlerFailures;
   connected = false;
   callsOut = 0;
   callsIn = 0;
@@ -97,6 +99,7 @@ export class Mux {
     this.remote = init.remote;
     this.local = init.local;
     this.registry = init.registry;
+    this.failures = new HandlerFailures(init.options.logger, init.local, init.remote);
     this.writer = new FrameWriter({
       maxQueuedBytes: init.options.maxQueuedBytes,
       maxMergeBytes: Math.min(init.options.maxMergeBytes, init.options.maxMessageBytes),
@@ -357,9 +360,9 @@ export class Mux {
     if (this.incoming.get(call.muxId) === call) this.incoming.delete(call.muxId);
     this.wheel.remove(call);
     let err: GridError | undefined;
-    if (failed) err = GridError.from(thrown);
+    if (failed) err = this.failures.thrown(call.handler, "single", thrown);
     else if (!(result instanceof Uint8Array)) {
-      err = new RemoteError(`handler ${call.handler} returned ${typeof result}, not a Uint8Array`);
+      err = this.failures.misused(call.handler, "single", `returned ${describe(result)}, not a Uint8Array`);
     } else if (result.byteLength > this.options.maxMessageBytes) {
       err = new MessageTooLargeError(
         `response of ${result.byteLength} bytes exceeds maxMessageBytes ${this.options.maxMessageBytes}`,

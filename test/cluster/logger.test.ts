@@ -1,30 +1,27 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { consoleLogger } from "../../runtime/logger.js";
 
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+function capture(): { lines: string[]; stream: { write(line: string): boolean } } {
+  const lines: string[] = [];
+  return { lines, stream: { write: (line: string) => lines.push(line) > 0 } };
+}
 
 describe("consoleLogger", () => {
   it("drops records below its level and formats fields", () => {
-    const info = vi.spyOn(console, "info").mockImplementation(() => {});
-    const debug = vi.spyOn(console, "debug").mockImplementation(() => {});
-    const error = vi.spyOn(console, "error").mockImplementation(() => {});
-    const logger = consoleLogger({ level: "info", prefix: "t" });
+    const { lines, stream } = capture();
+    const logger = consoleLogger({ level: "info", prefix: "t", stream });
     logger.debug("hidden");
     logger.info("hello", { peer: "ws://a/grid", n: 3, err: new Error("boom") });
     logger.error("bad");
-    expect(debug).not.toHaveBeenCalled();
-    expect(info).toHaveBeenCalledWith('t info hello peer="ws://a/grid" n=3 err="boom"');
-    expect(error).toHaveBeenCalledWith("t error bad");
+    expect(lines).toEqual(['t info hello peer="ws://a/grid" n=3 err="boom"\n', "t error bad\n"]);
   });
 
   it("masks credential-like fields and survives unserialisable values", () => {
-    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const { lines, stream } = capture();
     const cyclic: Record<string, unknown> = {};
     cyclic["self"] = cyclic;
-    consoleLogger({ level: "debug" }).warn("w", { token: "v1.abc", authToken: "x", secret: "s", cyclic });
-    const line = String(warn.mock.calls[0]![0]);
+    consoleLogger({ level: "debug", stream }).warn("w", { token: "v1.abc", authToken: "x", secret: "s", cyclic });
+    const line = lines[0]!;
     expect(line).not.toContain("v1.abc");
     expect(line).toContain("token=[redacted]");
     expect(line).toContain("authToken=[redacted]");
@@ -33,8 +30,9 @@ describe("consoleLogger", () => {
   });
 
   it("is silent at level silent", () => {
-    const error = vi.spyOn(console, "error").mockImplementation(() => {});
-    consoleLogger({ level: "silent" }).error("nothing");
-    expect(error).not.toHaveBeenCalled();
+    const { lines, stream } = capture();
+    consoleLogger({ level: "silent", stream }).error("nothing");
+    consoleLogger({ level: "error", stream }).error("something");
+    expect(lines).toEqual(["tsgrid error something\n"]);
   });
 });
