@@ -1,0 +1,246 @@
+/**
+ * The accepting side: the own http server (`listen`), upgrades from the user's server
+ * (`handleUpgrade`) or from any byte stream (`incomingConn`), and the listening side of the
+ * handshake.
+ */
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from "node:https";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type WebSocket } from "ws";
+import { DisconnectedError, ErrorCode, GridError, ProtocolError } from "../errors.js";
+import { abortable } from "../transport/abortable.js";
+import type { HandshakeLink } from "./handshake-link.js";
+import {
+  PROTOCOL_VERSION,
+  checkConnect,
+  decodeConnect,
+  encodeConnectResponse,
+} from "./handshake.js";
+import { asGridError, type ClusterContext, type Links } from "./links.js";
+import type { PeerTable } from "./peer-table.js";
+
+export interface ListenOptions {
+  /** Port to listen on. Default: the port of `local`. */
+  port?: number;
+  /** Interface to bind. Default: the host of `local`. */
+  host?: string;
+  /** Certificate and key: required when `local` is a `wss://` address (serves HTTPS). */
+  tls?: HttpsServerOptions;
+}
+
+/** WebSocket close code for a refused handshake (policy violation). */
+const CLOSE_REFUSED = 1008;
+
+/** Ends a raw stream that never became a WebSocket with a minimal HTTP answer. */
+function rejectUpgrade(socket: Duplex, status: string): void {
+  if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.destroy();
+}
+
+export class Acceptor {
+  private readonly wss: WebSocketServer;
+  private readonly localPath: string;
+  private server: Server | undefined;
+  /** An http.Server that never listens: it parses upgrades of `incomingConn` streams. */
+  private upgradeServer: Server | undefined;
+
+  constructor(
+    private readonly ctx: ClusterContext,
+    private readonly localUrl: URL,
+    private readonly links: Links,
+    private readonly peers: PeerTable,
+    private readonly maxPendingHandshakes: number,
+  ) {
+    this.localPath = localUrl.pathname;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: ctx.maxPayload,
+    });
+  }
+
+  async listen(options: ListenOptions): Promise<AddressInfo> {
+    const { ctx } = this;
+    if (ctx.closed) throw new DisconnectedError("manager is closed");
+    if (this.server !== undefined) throw new Error("manager is already listening");
+    const secure = this.localUrl.protocol === "wss:";
+    if (secure && options.tls === undefined) {
+      throw new RangeError(`${ctx.local} is a wss:// address: listen() needs the tls option (or use handleUpgrade)`);
+    }
+    // A connection that never completes its upgrade is bounded like a handshake (Node's
+    // defaults would keep it for up to 90 s, beyond what maxPendingHandshakes can see).
+    const bounds = {
+      headersTimeout: ctx.handshakeTimeoutMs,
+      requestTimeout: ctx.handshakeTimeoutMs,
+      connectionsCheckingInterval: Math.min(Math.max(Math.ceil(ctx.handshakeTimeoutMs / 4), 50), 30_000),
+    };
+    const server: Server = secure ? createHttpsServer({ ...options.tls, ...bounds }) : createServer(bounds);
+    this.server = server;
+    this.serveUpgrades(server);
+    server.on("connection", (socket: Duplex) => this.links.track(socket, false, undefined));
+    const defaultPort = secure ? 443 : 80;
+    const port = options.port ?? (this.localUrl.port === "" ? defaultPort : Number(this.localUrl.port));
+    const host = options.host ?? this.localUrl.hostname.replace(/^\[(.*)\]$/, "$1");
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      this.server = undefined; // e.g. EADDRINUSE: listen() may be tried again
+      throw err;
+    }
+    server.on("error", (err) => ctx.logger.error("grid server error", { local: ctx.local, error: err }));
+    return server.address() as AddressInfo;
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const tracked = this.links.tracked(socket);
+    if (tracked !== undefined) {
+      // Upgraded in time (incomingConn): the handshake timer of `accept` takes over.
+      clearTimeout(tracked.upgradeTimer);
+      tracked.upgradeTimer = undefined;
+      tracked.upgraded = true;
+    } else {
+      this.links.track(socket, true, undefined);
+    }
+    if (this.ctx.closed) return rejectUpgrade(socket, "503 Service Unavailable");
+    let path: string;
+    try {
+      path = new URL(req.url ?? "/", "http://x").pathname;
+    } catch {
+      return rejectUpgrade(socket, "400 Bad Request");
+    }
+    if (path !== this.localPath) return rejectUpgrade(socket, "404 Not Found");
+    if (this.links.pendingHandshakes >= this.maxPendingHandshakes) {
+      this.ctx.logger.warn("too many handshakes in progress; refusing an upgrade", {
+        local: this.ctx.local,
+        limit: this.maxPendingHandshakes,
+      });
+      return rejectUpgrade(socket, "503 Service Unavailable");
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => void this.accept(ws));
+  }
+
+  incomingConn(conn: Duplex, signal?: AbortSignal): void {
+    if (this.ctx.closed || signal?.aborted === true) {
+      conn.destroy();
+      return;
+    }
+    if (this.upgradeServer === undefined) {
+      this.upgradeServer = createServer();
+      this.serveUpgrades(this.upgradeServer);
+    }
+    const timer = setTimeout(() => conn.destroy(), this.ctx.handshakeTimeoutMs);
+    this.links.track(conn, false, timer);
+    if (signal !== undefined) {
+      const onAbort = (): void => {
+        conn.destroy();
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      conn.once("close", () => signal.removeEventListener("abort", onAbort));
+    }
+    this.upgradeServer.emit("connection", conn);
+  }
+
+  /** Shutdown, first step: no more WebSocket upgrades. */
+  stopUpgrades(): void {
+    this.wss.close();
+  }
+
+  /** Shutdown, last step: the own http server (if any) is closed. */
+  async closeServer(): Promise<void> {
+    const server = this.server;
+    if (server === undefined) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  private serveUpgrades(server: Server): void {
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.handleUpgrade(req, socket, head));
+    server.on("request", (_req, res) => {
+      res.writeHead(426, { Connection: "close", "Content-Length": "0" }).end();
+    });
+    server.on("clientError", (_err, socket: Duplex) => socket.destroy());
+  }
+
+  /** A peer's WebSocket was accepted: run the listening side of the handshake. */
+  private async accept(ws: WebSocket): Promise<void> {
+    const { ctx } = this;
+    const link = this.links.open(ws);
+    let from = "an unidentified peer";
+    try {
+      const req = decodeConnect(await link.next());
+      from = req.from;
+      const peer = this.peers.get(req.from);
+      // Auth hooks may be slow or never answer: the link's close (its handshake timer, the
+      // peer giving up) ends the wait, so a late answer never attaches a dead link over the
+      // healthy one made meanwhile.
+      const linkClosed = (): unknown => link.signal.reason;
+      let refusal = await abortable(checkConnect(req, ctx.policy), link.signal, linkClosed);
+      if (refusal === undefined && peer?.dials === true) {
+        refusal = new ProtocolError(`${ctx.local} dials ${req.from}, not the other way round`);
+      }
+      if (refusal === undefined && ctx.closed) refusal = new DisconnectedError(`${ctx.local} is shutting down`);
+      const token =
+        refusal === undefined && ctx.auth !== undefined
+          ? await abortable(ctx.auth.token(req.from, ctx.local), link.signal, linkClosed)
+          : "";
+      if (refusal !== undefined || peer === undefined) {
+        this.refuse(link, from, refusal ?? new ProtocolError("unknown peer"));
+        return;
+      }
+      if (ctx.closed) throw new DisconnectedError(`${ctx.local} is shutting down`);
+      link.send(
+        encodeConnectResponse({
+          accepted: true,
+          version: PROTOCOL_VERSION,
+          from: ctx.local,
+          instanceId: ctx.instanceId,
+          time: Date.now(),
+          token,
+        }),
+      );
+      this.links.forget(link);
+      this.peers.attach(peer, link, req.instanceId);
+    } catch (err) {
+      const error = asGridError(err);
+      if (error.code === ErrorCode.Protocol) this.refuse(link, from, error);
+      else {
+        ctx.logger.debug("incoming handshake failed", { local: ctx.local, peer: from, error });
+        this.links.drop(link);
+      }
+    }
+  }
+
+  /** Tells the peer why it is refused, logs it, and closes the link once that is sent. */
+  private refuse(link: HandshakeLink, peer: string, reason: GridError): void {
+    const { ctx } = this;
+    const fields = { local: ctx.local, peer, reason: reason.message };
+    if (reason.code === ErrorCode.Unauthenticated || reason.code === ErrorCode.Protocol) {
+      ctx.logger.error("refused a connection", fields);
+    } else {
+      ctx.logger.info("refused a connection", fields);
+    }
+    link.send(
+      encodeConnectResponse({
+        accepted: false,
+        version: PROTOCOL_VERSION,
+        from: ctx.local,
+        instanceId: ctx.instanceId,
+        time: Date.now(),
+        code: reason.code,
+        reason: reason.rawMessage,
+      }),
+    );
+    // Graceful close so the answer is flushed first; the handshake timer still bounds it.
+    link.transport.close(CLOSE_REFUSED, "handshake refused");
+  }
+}
