@@ -6,7 +6,7 @@ export { Connection } from "./connection/connection.js";
 export type { ConnectionState, ConnectionStats } from "./connection/connection.js";
 export { DEFAULT_CONNECTION_OPTIONS } from "./connection/options.js";
 export type { ConnectionOptions, CallTrace } from "./connection/options.js";
-export { HandlerRegistry, DEFAULT_OUT_CAPACITY, MAX_STREAM_CAPACITY } from "./handlers/handler-registry.js";
+export { HandlerRegistry, DEFAULT_IN_CAPACITY, DEFAULT_OUT_CAPACITY, MAX_STREAM_CAPACITY } from "./handlers/handler-registry.js";
 export type { StreamEntry } from "./handlers/handler-registry.js";
 export { wsTransport } from "./transport/ws-transport.js";
 export { memoryTransportPair } from "./transport/memory-transport.js";

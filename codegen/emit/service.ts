@@ -2,13 +2,14 @@
  * Emits a service's API: its handler ids, the server interface to implement, the function that
  * registers an implementation, and the typed client.
  */
+import { DEFAULT_IN_CAPACITY } from "../../runtime/handlers/handler-registry.js";
 import { clientName, codecName, handlerIdName, outputImportPath, registerName, runtimeModule, serverName } from "../model/names.js";
 import type { Handler, MessageRef, ServiceDecl } from "../model/schema.js";
 import { refName } from "./type-text.js";
 import type { TypeScope } from "./type-text.js";
 
-/** Input capacity when a stream has `in` but no `inCapacity` (docs/IDL.md). */
-export const defaultInCapacity = 32;
+/** Input capacity when a stream has `in` but no `inCapacity` (docs/IDL.md): the runtime's constant. */
+export const defaultInCapacity = DEFAULT_IN_CAPACITY;
 
 export function emitService(scope: TypeScope, service: ServiceDecl): void {
   emitHandlerIds(scope, service);

@@ -5,6 +5,7 @@
 import path from "node:path";
 import { Node, Project, SyntaxKind, ts } from "ts-morph";
 import type { EnumDeclaration, ImportDeclaration, InterfaceDeclaration, PropertySignature, SourceFile, TypeNode } from "ts-morph";
+import { MAX_STREAM_CAPACITY } from "../../runtime/handlers/handler-registry.js";
 import { DiagnosticCode } from "../diagnostics.js";
 import type { Diagnostic } from "../diagnostics.js";
 import type { EnumMember, Field, Handler, MessageRef, Schema, SchemaFile, ServiceDecl, TypeDecl } from "../model/schema.js";
@@ -206,7 +207,8 @@ function parseField(ctx: ParseContext, m: PropertySignature): Field | undefined 
 // ---- services ----
 
 const maxHandlerId = 65535;
-const maxCapacity = 65535;
+/** The runtime's limit: a capacity the schema accepts is one the runtime accepts. */
+const maxCapacity = MAX_STREAM_CAPACITY;
 
 function parseService(ctx: ParseContext, st: InterfaceDeclaration): ServiceDecl | undefined {
   if (st.getTypeParameters().length > 0) {

@@ -12,9 +12,18 @@ import type {
   StreamHandlerOptions,
 } from "../types.js";
 
+/**
+ * Stream capacities, one story for the runtime, the IDL and the wire (docs/streams.md):
+ * - output: `outCapacity` in 1..MAX_STREAM_CAPACITY, default DEFAULT_OUT_CAPACITY;
+ * - input: a handler takes input only when registered with an `inCapacity` in
+ *   1..MAX_STREAM_CAPACITY (omitted or 0: no input). A schema stream with `in` and no
+ *   `inCapacity` is generated with DEFAULT_IN_CAPACITY.
+ */
 /** Default credits of a stream's output (messages the caller buffers). */
 export const DEFAULT_OUT_CAPACITY = 32;
-/** Largest capacity accepted for either direction of a stream. */
+/** Credits of a stream's input when a schema stream has `in` but no `inCapacity` (generated code). */
+export const DEFAULT_IN_CAPACITY = 32;
+/** Largest capacity accepted for either direction of a stream (also on the wire, in AckMux). */
 export const MAX_STREAM_CAPACITY = 65_536;
 
 /** A registered stream handler with its resolved capacities. */
