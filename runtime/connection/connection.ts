@@ -35,6 +35,15 @@ export interface ConnectionStats {
   inFlight: number;
   /** Last connection-level ping round trip, ms (undefined before the first pong). */
   rttMs: number | undefined;
+  /** Bytes queued and not yet written to the socket (new calls wait above `maxQueuedBytes`). */
+  queuedBytes: number;
+  /** Calls waiting for room in that queue. */
+  waitingForRoom: number;
+  /**
+   * Open streams whose sending side (a handler's output here, or input this side sends)
+   * waits for the peer's credits: a slow consumer on the other end.
+   */
+  awaitingCredit: number;
 }
 
 type StateListener = (state: ConnectionState, previous: ConnectionState, reason?: Error) => void;
@@ -132,6 +141,9 @@ export class Connection implements Caller {
       reconnects: Math.max(0, this.attaches - 1),
       inFlight: this.mux.inFlight,
       rttMs: this.rttMs,
+      queuedBytes: this.mux.writer.backlog,
+      waitingForRoom: this.mux.writer.roomWaiters,
+      awaitingCredit: this.mux.awaitingCredit,
     };
   }
 

@@ -138,6 +138,13 @@ export class FrameWriter {
     return this.pendingBytes + (this.transport?.bufferedAmount ?? 0);
   }
 
+  /** Calls waiting for room in the queue right now (counted at each read: for stats, not the hot path). */
+  get roomWaiters(): number {
+    let n = 0;
+    for (let i = this.waitersHead; i < this.waiters.length; i++) if (this.waiters[i]!.waitingForRoom) n++;
+    return n;
+  }
+
   /** Whether a new call may queue now (nobody waits ahead of it, backlog under the bound). */
   hasRoom(): boolean {
     return this.waitersHead === this.waiters.length && this.backlog < this.opts.maxQueuedBytes;

@@ -51,6 +51,11 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
   wheelPrev: DeadlineEntry | undefined;
   wheelNext: DeadlineEntry | undefined;
 
+  /** The handler's next message waits for the caller's credits (stats). */
+  get awaitingCredit(): boolean {
+    return this.creditWaiter !== undefined;
+  }
+
   constructor(
     readonly mux: Mux,
     readonly muxId: number,

@@ -115,6 +115,13 @@ export class Mux {
     return this.outgoing.size + this.incoming.size;
   }
 
+  /** Open streams whose sending side waits for the peer's credits (a walk: for stats only). */
+  get awaitingCredit(): number {
+    let n = 0;
+    for (const stream of this.streams) if (stream.awaitingCredit) n++;
+    return n;
+  }
+
   attach(transport: MessageTransport): void {
     this.writer.attach(transport);
     this.connected = true;

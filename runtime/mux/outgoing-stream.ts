@@ -83,6 +83,11 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
     private signal: AbortSignal | undefined,
   ) {}
 
+  /** Input messages wait for the server's credits (stats). */
+  get awaitingCredit(): boolean {
+    return this.pending.length > 0;
+  }
+
   /** Whether the server knows this stream (ConnectMux sent), so stream pings make sense. */
   get pingable(): boolean {
     return this.sent && this.state !== State.Done;

@@ -51,3 +51,20 @@ describe("test resolution (vitest.config.ts)", () => {
     expect(await registry.metrics()).toContain("probe_total 2");
   });
 });
+
+describe("the core does not depend on the optional integrations", () => {
+  test("no module of runtime/ outside runtime/integrations imports prom-client, @opentelemetry or an integration", async () => {
+    const { readdir, readFile } = await import("node:fs/promises");
+    const root = new URL("../../runtime/", import.meta.url);
+    const files = (await readdir(root, { recursive: true })).filter(
+      (f) => f.endsWith(".ts") && !f.startsWith("integrations"),
+    );
+    expect(files.length).toBeGreaterThan(20);
+    const offenders: string[] = [];
+    for (const f of files) {
+      const src = await readFile(new URL(f, root), "utf8");
+      if (/from\s+["'](prom-client|@opentelemetry\/[^"']+)["']|integrations\//.test(src)) offenders.push(f);
+    }
+    expect(offenders).toEqual([]);
+  });
+});
