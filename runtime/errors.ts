@@ -26,6 +26,11 @@ export const ErrorCode = {
   InvalidPayload: "invalid_payload",
   /** The handshake was refused: bad token, unknown host, wrong target, clock skew. */
   Unauthenticated: "unauthenticated",
+  /**
+   * The server is at one of its per-peer limits (concurrent calls or streams): nothing was
+   * run; retry later or elsewhere.
+   */
+  ResourceExhausted: "resource_exhausted",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -75,6 +80,8 @@ export class GridError extends Error {
         return new InvalidPayloadError(message);
       case ErrorCode.Unauthenticated:
         return new UnauthenticatedError(message);
+      case ErrorCode.ResourceExhausted:
+        return new ResourceExhaustedError(message);
     }
   }
 }
@@ -156,5 +163,15 @@ export class InvalidPayloadError extends GridError {
 export class UnauthenticatedError extends GridError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(ErrorCode.Unauthenticated, message, options);
+  }
+}
+
+/**
+ * The server refused a new call because the caller's link is at one of its limits
+ * (`maxIncomingCalls`, `maxIncomingStreams`). The handler did not run: safe to retry later.
+ */
+export class ResourceExhaustedError extends GridError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.ResourceExhausted, message, options);
   }
 }

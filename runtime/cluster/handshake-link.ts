@@ -105,6 +105,8 @@ export class HandshakeLink {
       get bufferedAmount() {
         return inner.bufferedAmount;
       },
+      pause: () => inner.pause?.(),
+      resume: () => inner.resume?.(),
       setHandlers: (handlers) => {
         this.owner = handlers;
         while (this.queue.length > 0 && this.owner === handlers) handlers.onMessage(this.queue.shift()!);

@@ -15,6 +15,9 @@ import type { Caller, CallOptions, HandlerID, Stream } from "../types.js";
 import { resolveConnectionOptions } from "./options.js";
 import type { ConnectionOptions } from "./options.js";
 
+/** Largest connection-level Ping payload echoed (ours are 8 bytes); a bigger one is a protocol error. */
+export const MAX_PING_PAYLOAD_BYTES = 64;
+
 export type ConnectionState = "disconnected" | "connecting" | "connected" | "closed";
 
 export interface ConnectionStats {
@@ -92,6 +95,8 @@ export class Connection implements Caller {
   private pingTimer: NodeJS.Timeout | undefined;
   private pingTick = 0;
   private lastPingCheck = 0;
+  /** A ping-timeout verdict waits for the next check phase (`confirmSilent`). */
+  private verdictPending = false;
   private counters = { bytesIn: 0, framesIn: 0, messagesIn: 0 };
   private rttMs: number | undefined;
   private remoteInstanceId: string | undefined;
@@ -115,6 +120,17 @@ export class Connection implements Caller {
         reason: message,
       });
       this.detach(new ProtocolError(`cannot encode outgoing frames: ${message}`, { cause: err }));
+    };
+    this.mux.onWriteTimeout = (backlogBytes, stalledMs) => {
+      this.options.logger.warn("peer is not reading, dropping the connection", {
+        local: this.local,
+        remote: this.remote,
+        backlogBytes,
+        writeTimeoutMs: this.options.writeTimeoutMs,
+      });
+      this.detach(new DisconnectedError(
+        `${this.remote} read none of ${backlogBytes} queued bytes for ${Math.round(stalledMs)} ms (writeTimeoutMs)`,
+      ));
     };
   }
 
@@ -281,6 +297,10 @@ export class Connection implements Caller {
     if (frame.muxId === 0) {
       switch (frame.op) {
         case Op.Ping:
+          // The pong echoes the payload: a big one would make us queue what the peer chose.
+          if (frame.payload !== undefined && frame.payload.byteLength > MAX_PING_PAYLOAD_BYTES) {
+            throw new ProtocolError(`Ping payload of ${frame.payload.byteLength} bytes exceeds ${MAX_PING_PAYLOAD_BYTES}`);
+          }
           this.mux.writeControl(Op.Pong, 0, 0, frame.payload);
           return;
         case Op.Pong:
@@ -331,22 +351,21 @@ export class Connection implements Caller {
   private readonly checkPing = (): void => {
     if (this.transport === undefined) return;
     const now = performance.now();
-    // Our own event loop was stalled (GC, a busy handler): what arrived meanwhile is read
-    // after this timer runs, so give it a tick before judging the peer.
-    const stalled = now - this.lastPingCheck > 2 * this.pingTick;
+    // Our own event loop was stalled (GC, a long synchronous job): nothing could be read
+    // meanwhile, so the stall does not count as the peer's silence.
+    const late = now - this.lastPingCheck - this.pingTick;
+    if (late > this.pingTick / 2) this.lastReceived += late;
     this.lastPingCheck = now;
-    if (this.heard) {
+    if (this.heard || this.mux.writer.readPaused) {
+      // Heard from it; or we stopped reading it ourselves (the write timeout judges that).
       this.heard = false;
       this.lastReceived = now;
     }
     const silent = now - this.lastReceived;
-    if (silent > this.options.pingTimeoutMs && !stalled) {
-      this.options.logger.warn("peer silent, dropping the connection", {
-        local: this.local,
-        remote: this.remote,
-        silentMs: Math.round(silent),
-      });
-      this.detach(new DisconnectedError(`no frame from ${this.remote} for ${Math.round(silent)} ms (ping timeout)`));
+    if (silent > this.options.pingTimeoutMs && !this.verdictPending) {
+      // The verdict waits for the poll phase: what already arrived is read first.
+      this.verdictPending = true;
+      setImmediate(this.confirmSilent);
       return;
     }
     if (now - this.lastPingSent >= this.options.pingIntervalMs) {
@@ -355,6 +374,26 @@ export class Connection implements Caller {
       new DataView(stamp.buffer).setFloat64(0, now, true);
       this.mux.writeControl(Op.Ping, 0, 0, stamp);
     }
+  };
+
+  /** A ping timeout, judged once pending I/O was read (a frame read meanwhile saves the link). */
+  private readonly confirmSilent = (): void => {
+    this.verdictPending = false;
+    if (this.transport === undefined) return;
+    const now = performance.now();
+    if (this.heard) {
+      this.heard = false;
+      this.lastReceived = now;
+      return;
+    }
+    const silent = now - this.lastReceived;
+    if (silent <= this.options.pingTimeoutMs) return;
+    this.options.logger.warn("peer silent, dropping the connection", {
+      local: this.local,
+      remote: this.remote,
+      silentMs: Math.round(silent),
+    });
+    this.detach(new DisconnectedError(`no frame from ${this.remote} for ${Math.round(silent)} ms (ping timeout)`));
   };
 
   private setState(state: ConnectionState, reason?: Error): void {

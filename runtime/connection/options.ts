@@ -2,6 +2,7 @@
  * Options of a Connection, with their defaults. Every limit and timeout of the mux is here.
  */
 import { consoleLogger } from "../logger.js";
+import { MAX_MERGED_FRAMES } from "../protocol/frame.js";
 import type { GridError } from "../errors.js";
 import type { HandlerID, Logger } from "../types.js";
 
@@ -49,6 +50,39 @@ export interface ConnectionOptions {
   maxMergeFrames: number;
   /** Add a CRC32 to every frame (for links without TLS). Default false. */
   checksum: boolean;
+  /**
+   * Single requests from this peer being served at once (handlers that did not answer
+   * synchronously), at most; more are answered with `ResourceExhaustedError` without running
+   * the handler. Default 4096 (about 2 KiB each: ~9 MiB per peer).
+   */
+  maxIncomingCalls: number;
+  /**
+   * Streams opened by this peer and open at once, at most; more are refused with
+   * `ResourceExhaustedError` (MuxConnectError). Default 512.
+   */
+  maxIncomingStreams: number;
+  /**
+   * The peer reads nothing of what we queued (the backlog is at `maxQueuedBytes` and the
+   * transport took no byte of it) for this long: the connection is dropped, with a `warn`
+   * log line. While the backlog is above twice `maxQueuedBytes` this side also stops reading
+   * the peer (what it sends waits in the network), so answers cannot pile up without bound.
+   * Default 3000.
+   */
+  writeTimeoutMs: number;
+  /**
+   * A stream producer (a handler's generator, a caller's `requests.send` loop) that never
+   * awaits anything else yields to the event loop after this many messages, so it cannot
+   * starve I/O and timers. Default 64.
+   */
+  streamYieldMessages: number;
+  /** The same, counted in bytes: yield after this many payload bytes. Default 1 MiB. */
+  streamYieldBytes: number;
+  /**
+   * Stream-level protocol faults of one link (out-of-sequence messages, messages beyond
+   * the credits, credits beyond the capacity, input to a handler that takes none) each fail
+   * their stream; one more than this drops the whole link. Default 16.
+   */
+  maxStreamFaults: number;
   /** Granularity of deadlines (they never fire early). Default 5. */
   deadlineResolutionMs: number;
   /** How often calls waiting for room in the outgoing queue re-check it. Default 2. */
@@ -70,6 +104,12 @@ export const DEFAULT_CONNECTION_OPTIONS: Readonly<Omit<ConnectionOptions, "logge
   maxMergeBytes: 64 * 1024,
   maxMergeFrames: 32,
   checksum: false,
+  maxIncomingCalls: 4096,
+  maxIncomingStreams: 512,
+  writeTimeoutMs: 3000,
+  streamYieldMessages: 64,
+  streamYieldBytes: 1024 * 1024,
+  maxStreamFaults: 16,
   deadlineResolutionMs: 5,
   roomPollMs: 2,
 };
@@ -78,6 +118,11 @@ function positive(name: string, value: number): void {
   if (!(typeof value === "number" && value > 0 && Number.isFinite(value))) {
     throw new RangeError(`option ${name} must be a positive number, got ${value}`);
   }
+}
+
+/** A count: a positive integer. */
+function count(name: string, value: number): void {
+  if (!(Number.isInteger(value) && value > 0)) throw new RangeError(`option ${name} must be a positive integer, got ${value}`);
 }
 
 /** The longest delay a Node timer holds (about 24.8 days); a longer one fires after 1 ms. */
@@ -105,6 +150,17 @@ export function resolveConnectionOptions(partial: Partial<ConnectionOptions> | u
   positive("maxQueuedBytes", opts.maxQueuedBytes);
   positive("maxMergeBytes", opts.maxMergeBytes);
   positive("maxMergeFrames", opts.maxMergeFrames);
+  if (opts.maxMergeFrames > MAX_MERGED_FRAMES) {
+    throw new RangeError(`option maxMergeFrames must be at most ${MAX_MERGED_FRAMES} (the protocol's limit), got ${opts.maxMergeFrames}`);
+  }
+  count("maxIncomingCalls", opts.maxIncomingCalls);
+  count("maxIncomingStreams", opts.maxIncomingStreams);
+  period("writeTimeoutMs", opts.writeTimeoutMs);
+  count("streamYieldMessages", opts.streamYieldMessages);
+  positive("streamYieldBytes", opts.streamYieldBytes);
+  if (!(Number.isInteger(opts.maxStreamFaults) && opts.maxStreamFaults >= 0)) {
+    throw new RangeError(`option maxStreamFaults must be a non-negative integer, got ${opts.maxStreamFaults}`);
+  }
   period("deadlineResolutionMs", opts.deadlineResolutionMs);
   period("roomPollMs", opts.roomPollMs);
   if (opts.maxMessageBytes > 0xffff_ffff) throw new RangeError("option maxMessageBytes must fit a u32");

@@ -26,7 +26,7 @@
  * (`waitForRoom`), polled by one shared timer. Control frames (answers, credits, cancel,
  * ping, disconnect) never wait.
  */
-import { Flag, HEADER_SIZE, Op, encodeFieldsInto } from "../protocol/frame.js";
+import { Flag, HEADER_SIZE, MAX_MERGED_FRAMES, Op, encodeFieldsInto } from "../protocol/frame.js";
 import type { Frame } from "../protocol/frame.js";
 import type { MessageTransport } from "../transport/message-transport.js";
 
@@ -51,6 +51,13 @@ export interface FrameWriterOptions {
   roomPollMs: number;
   /** A flush failed (a bug: frames are checked before they are queued); the link is unusable. */
   onError: (err: unknown) => void;
+  /**
+   * The backlog stayed at `maxQueuedBytes` or more and the transport took none of it for
+   * this long: the peer does not read. Default: never.
+   */
+  writeTimeoutMs?: number;
+  /** Called once when `writeTimeoutMs` passes (the owner drops the link). */
+  onWriteTimeout?: (backlogBytes: number, stalledMs: number) => void;
 }
 
 /** Messages up to this size come from Node's shared Buffer pool (`Buffer.allocUnsafe`). */
@@ -118,6 +125,12 @@ export class FrameWriter {
   private pollTimer: NodeJS.Timeout | undefined;
   private transport: MessageTransport | undefined;
   readonly counters: WriterCounters = { framesOut: 0, messagesOut: 0, bytesOut: 0 };
+  /** Watches a full backlog: progress, the read pause, the write timeout. */
+  private watchTimer: NodeJS.Timeout | undefined;
+  private watchBuffered = 0;
+  private watchBytesOut = 0;
+  private lastProgress = 0;
+  private _readPaused = false;
 
   constructor(private readonly opts: FrameWriterOptions) {}
 
@@ -131,6 +144,11 @@ export class FrameWriter {
   detach(): void {
     this.reset();
     this.transport = undefined;
+  }
+
+  /** Reading from the peer is paused because our backlog to it is above twice the bound. */
+  get readPaused(): boolean {
+    return this._readPaused;
   }
 
   /** Bytes queued here and in the transport. */
@@ -154,6 +172,7 @@ export class FrameWriter {
   waitForRoom(waiter: RoomWaiter): void {
     waiter.waitingForRoom = true;
     this.waiters.push(waiter);
+    if (this.watchTimer === undefined) this.startWatch();
     if (this.pollTimer === undefined) {
       this.pollTimer = setTimeout(this.poll, this.opts.roomPollMs);
       this.pollTimer.unref();
@@ -234,6 +253,9 @@ export class FrameWriter {
     }
     q.clear();
     this.spare = q;
+    // One read of the transport's buffer per flush (not per frame): a backlog at the bound
+    // starts the watch that pauses reading and enforces the write timeout.
+    if (this.watchTimer === undefined && transport.bufferedAmount >= this.opts.maxQueuedBytes) this.startWatch();
     const stream = this.streamQueued;
     this.streamQueued = false;
     // Invariant: `burst` implies an armed immediate (else queued frames would wait forever).
@@ -254,7 +276,7 @@ export class FrameWriter {
     const counters = this.counters;
     counters.framesOut += n;
     const maxMerge = this.opts.maxMergeBytes;
-    const maxFrames = this.opts.maxMergeFrames ?? Infinity;
+    const maxFrames = Math.min(this.opts.maxMergeFrames ?? MAX_MERGED_FRAMES, MAX_MERGED_FRAMES);
     let i = 0;
     while (i < n) {
       // Take frames [i, j) into one message while they fit in maxMerge.
@@ -340,7 +362,67 @@ export class FrameWriter {
     }
   };
 
+  private startWatch(): void {
+    const transport = this.transport;
+    if (transport === undefined) return;
+    this.watchBuffered = transport.bufferedAmount;
+    this.watchBytesOut = this.counters.bytesOut;
+    this.lastProgress = performance.now();
+    const period = Math.max(1, Math.min(25, (this.opts.writeTimeoutMs ?? 100) / 4));
+    this.watchTimer = setInterval(this.watch, period);
+    this.watchTimer.unref();
+    this.watch();
+  }
+
+  private stopWatch(): void {
+    if (this.watchTimer !== undefined) clearInterval(this.watchTimer);
+    this.watchTimer = undefined;
+    if (this._readPaused) {
+      this._readPaused = false;
+      this.transport?.resume?.();
+    }
+  }
+
+  /**
+   * While the backlog is full: reading the peer pauses above twice the bound (so answers to
+   * a peer that sends but does not read cannot pile up) and resumes below the bound; no byte
+   * taken by the transport for `writeTimeoutMs` ends the link.
+   */
+  private readonly watch = (): void => {
+    const transport = this.transport;
+    if (transport === undefined) return this.stopWatch();
+    const buffered = transport.bufferedAmount;
+    const bytesOut = this.counters.bytesOut;
+    const drained = this.watchBuffered + (bytesOut - this.watchBytesOut) - buffered;
+    this.watchBuffered = buffered;
+    this.watchBytesOut = bytesOut;
+    const backlog = this.pendingBytes + buffered;
+    const max = this.opts.maxQueuedBytes;
+    // The watch starts when the backlog is full (at the bound, or someone waits for room:
+    // producers stop just short of it) and ends once it is down to half the bound, so a
+    // backlog hovering at the bound keeps one stall clock.
+    if (backlog < max / 2 && this.waitersHead === this.waiters.length) return this.stopWatch();
+    if (this._readPaused && backlog < max) {
+      this._readPaused = false;
+      transport.resume?.();
+    }
+    const now = performance.now();
+    if (drained > 0) this.lastProgress = now;
+    const timeout = this.opts.writeTimeoutMs;
+    if (timeout !== undefined && now - this.lastProgress >= timeout) {
+      const stalledMs = now - this.lastProgress;
+      this.stopWatch();
+      this.opts.onWriteTimeout?.(backlog, stalledMs);
+      return;
+    }
+    if (!this._readPaused && backlog >= 2 * max && transport.pause !== undefined) {
+      this._readPaused = true;
+      transport.pause();
+    }
+  };
+
   private reset(): void {
+    this.stopWatch();
     this.scheduled = false;
     this.burst = false;
     this.streamQueued = false;

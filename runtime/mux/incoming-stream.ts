@@ -18,6 +18,7 @@ import { encodeErrorPayload } from "../protocol/error-payload.js";
 import { Flag, Op } from "../protocol/frame.js";
 import type { Frame } from "../protocol/frame.js";
 import type { Bucket, DeadlineEntry } from "./deadline-wheel.js";
+import type { RoomWaiter } from "./frame-writer.js";
 import { IncomingContext } from "./incoming-calls.js";
 import type { Mux } from "./mux.js";
 import { CallKind } from "./outgoing-calls.js";
@@ -30,7 +31,12 @@ function describeValue(value: unknown): string {
   return value.constructor?.name ?? "an object";
 }
 
-export class IncomingStream extends IncomingContext implements DeadlineEntry, InboundOwner {
+/** Resolves in the event loop's check phase: after pending I/O was read and timers ran. */
+function nextTurn(resolve: () => void): void {
+  setImmediate(resolve);
+}
+
+export class IncomingStream extends IncomingContext implements DeadlineEntry, InboundOwner, RoomWaiter {
   readonly kind = CallKind.Stream;
   /** When the liveness check last saw a frame of this stream (`performance.now()`). */
   lastSeen = performance.now();
@@ -43,6 +49,11 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
   private recvSeq = 0;
   private done = false;
   private creditWaiter: (() => void) | undefined;
+  /** Messages and bytes sent since the producer last yielded to the event loop. */
+  private sinceYield = 0;
+  private bytesSinceYield = 0;
+  waitingForRoom = false;
+  private roomWaiter: (() => void) | undefined;
   private readonly startedAt = performance.now();
   private bytesIn = 0;
   private bytesOut = 0;
@@ -112,8 +123,25 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
           await new Promise<void>((resolve) => (this.creditWaiter = resolve));
           if (this.done) break;
         }
+        // Output obeys the backlog bound like every new call: wait for room when it is full.
+        const writer = this.mux.writer;
+        if (!writer.hasRoom()) {
+          await new Promise<void>((resolve) => {
+            this.roomWaiter = resolve;
+            writer.waitForRoom(this);
+          });
+          if (this.done) break;
+        }
         this.outCredits--;
         this.writeOutput(value, 0);
+        // A generator that never awaits anything else runs in microtasks only: give the
+        // event loop a turn every so many messages or bytes (I/O, timers, the writer's flush).
+        if (++this.sinceYield >= this.mux.options.streamYieldMessages || (this.bytesSinceYield += value.byteLength) >= this.mux.options.streamYieldBytes) {
+          this.sinceYield = 0;
+          this.bytesSinceYield = 0;
+          await new Promise<void>(nextTurn);
+          if (this.done) break;
+        }
       }
     } catch (err) {
       if (!this.done) {
@@ -135,11 +163,11 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
     if (this.done) return;
     const input = this.input;
     if (input === undefined) {
-      this.stop(new ProtocolError(`stream ${this.muxId}: input sent to a handler that takes none`), true);
+      this.fault(new ProtocolError(`stream ${this.muxId}: input sent to a handler that takes none`));
       return;
     }
     if (frame.seq !== this.recvSeq) {
-      this.stop(new ProtocolError(`stream ${this.muxId}: message ${frame.seq} out of sequence (expected ${this.recvSeq})`), true);
+      this.fault(new ProtocolError(`stream ${this.muxId}: message ${frame.seq} out of sequence (expected ${this.recvSeq})`));
       return;
     }
     this.recvSeq = (this.recvSeq + 1) >>> 0;
@@ -147,7 +175,7 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
     if (payload !== undefined) {
       this.bytesIn += payload.byteLength;
       if (!input.push(payload)) {
-        this.stop(new ProtocolError(`stream ${this.muxId}: caller sent beyond its ${input.capacity} credits`), true);
+        this.fault(new ProtocolError(`stream ${this.muxId}: caller sent beyond its ${input.capacity} credits`));
         return;
       }
     }
@@ -156,6 +184,16 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
 
   onCredits(n: number): void {
     if (this.done) return;
+    // The caller returns one credit per message it consumed, so the credits held can never
+    // exceed the capacity it was given: more is a broken or hostile peer.
+    const capacity = this.entry.outCapacity;
+    if (this.outCredits + n > capacity) {
+      const err = new ProtocolError(
+        `stream ${this.muxId}: caller granted ${n} credits with ${this.outCredits} unspent, beyond the capacity of ${capacity}`,
+      );
+      this.fault(err);
+      return;
+    }
     this.outCredits += n;
     const wake = this.creditWaiter;
     if (wake !== undefined && this.outCredits > 0) {
@@ -180,6 +218,22 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
     const wake = this.creditWaiter;
     this.creditWaiter = undefined;
     wake?.();
+    this.waitingForRoom = false;
+    const room = this.roomWaiter;
+    this.roomWaiter = undefined;
+    room?.();
+  }
+
+  onRoom(): void {
+    const room = this.roomWaiter;
+    this.roomWaiter = undefined;
+    room?.();
+  }
+
+  /** A protocol fault of the caller confined to this stream: fail it on both sides, count it. */
+  private fault(err: ProtocolError): void {
+    this.stop(err, true);
+    this.mux.streamFault(err);
   }
 
   onDeadline(): void {

@@ -20,6 +20,7 @@ import {
   GridError,
   MessageTooLargeError,
   ProtocolError,
+  ResourceExhaustedError,
   UnknownHandlerError,
 } from "../errors.js";
 import type { CallTrace, ConnectionOptions } from "../connection/options.js";
@@ -86,6 +87,12 @@ export class Mux {
   callsIn = 0;
   /** Set by the Connection: something broke the link beyond repair (drops it). */
   onFatal: (err: unknown) => void = () => {};
+  /** Set by the Connection: the peer read nothing of our backlog for `writeTimeoutMs` (drops it). */
+  onWriteTimeout: (backlogBytes: number, stalledMs: number) => void = () => {};
+  /** Streams of the incoming table (the rest of it are single requests). */
+  private incomingStreams = 0;
+  /** Stream-level protocol faults of the current link. */
+  private streamFaults = 0;
   private nextId = 1;
   /** Changes on every attach and detach: a call knows whether its link is still the current one. */
   private link = 0;
@@ -107,6 +114,8 @@ export class Mux {
       checksum: init.options.checksum,
       roomPollMs: init.options.roomPollMs,
       onError: (err) => this.onFatal(err),
+      writeTimeoutMs: init.options.writeTimeoutMs,
+      onWriteTimeout: (backlog, stalledMs) => this.onWriteTimeout(backlog, stalledMs),
     });
     this.wheel = new DeadlineWheel(init.options.deadlineResolutionMs);
   }
@@ -126,6 +135,7 @@ export class Mux {
     this.writer.attach(transport);
     this.connected = true;
     this.link++;
+    this.streamFaults = 0;
   }
 
   /** Fails every call of both tables with `reason` and forgets them. */
@@ -137,6 +147,7 @@ export class Mux {
     const incoming = this.incoming.values();
     this.outgoing.clear();
     this.incoming.clear();
+    this.incomingStreams = 0;
     this.streams.clear();
     this.stopStreamTimer();
     this.wheel.clear();
@@ -299,6 +310,13 @@ export class Mux {
     if (this.incoming.has(id)) throw new ProtocolError(`Request reuses mux id ${id} of a call still in flight`);
     const handlerId = frame.handler;
     const handler = this.registry.single(handlerId, frame.subroute);
+    // Only calls still being served count (a synchronous answer never enters the table).
+    if (this.incoming.size - this.incomingStreams >= this.options.maxIncomingCalls) {
+      this.writeControl(Op.Response, id, Flag.PayloadIsError, encodeErrorPayload(
+        new ResourceExhaustedError(`${this.local} is serving ${this.options.maxIncomingCalls} calls from ${this.remote} already (maxIncomingCalls)`),
+      ));
+      return;
+    }
     if (handler === undefined) {
       const where = frame.subroute === undefined ? "" : ` under subroute "${frame.subroute}"`;
       this.writeControl(Op.Response, id, Flag.PayloadIsError, encodeErrorPayload(
@@ -453,9 +471,16 @@ export class Mux {
       ));
       return;
     }
+    if (this.incomingStreams >= this.options.maxIncomingStreams) {
+      this.writeControl(Op.MuxConnectError, id, Flag.PayloadIsError, encodeErrorPayload(
+        new ResourceExhaustedError(`${this.local} has ${this.options.maxIncomingStreams} streams open from ${this.remote} already (maxIncomingStreams)`),
+      ));
+      return;
+    }
     const deadlineMs = frame.deadlineMs;
     const stream = new IncomingStream(this, id, frame.handler, entry, this.remote, frame.subroute);
     this.incoming.set(id, stream);
+    this.incomingStreams++;
     this.streams.add(stream);
     this.startStreamTimer();
     this.callsIn++;
@@ -468,8 +493,12 @@ export class Mux {
 
   /** Removes a finished stream from its table (idempotent). */
   forgetStream(stream: OutgoingStream | IncomingStream): void {
-    const table = stream instanceof OutgoingStream ? this.outgoing : this.incoming;
-    if (table.get(stream.muxId) === stream) table.delete(stream.muxId);
+    if (stream instanceof OutgoingStream) {
+      if (this.outgoing.get(stream.muxId) === stream) this.outgoing.delete(stream.muxId);
+    } else if (this.incoming.get(stream.muxId) === stream) {
+      this.incoming.delete(stream.muxId);
+      this.incomingStreams--;
+    }
     this.wheel.remove(stream);
     this.streams.delete(stream);
     if (this.streams.size === 0) this.stopStreamTimer();
@@ -492,10 +521,14 @@ export class Mux {
   private readonly checkStreams = (): void => {
     const now = performance.now();
     const limit = this.options.streamTimeoutMs;
-    // A stalled event loop has not read what arrived meanwhile: no verdicts this round.
-    const stalled = now - this.lastStreamCheck > 2 * this.options.streamPingIntervalMs;
+    const interval = this.options.streamPingIntervalMs;
+    // A stalled event loop has not read what arrived meanwhile: the stall does not count as
+    // the peer's silence, and verdicts wait for the next round (after the reads).
+    const late = now - this.lastStreamCheck - interval;
+    const stalled = late > interval / 2;
     this.lastStreamCheck = now;
     for (const stream of [...this.streams]) {
+      if (stalled) stream.lastSeen += late;
       if (stream.heard) {
         stream.heard = false;
         stream.lastSeen = now;
@@ -588,6 +621,16 @@ export class Mux {
   }
 
   // ---- helpers --------------------------------------------------------------------------------
+
+  /**
+   * A stream was failed for a protocol fault of the peer (already reported on the stream).
+   * A peer that keeps doing it loses the link: throws ProtocolError past `maxStreamFaults`.
+   */
+  streamFault(reason: ProtocolError): void {
+    if (++this.streamFaults > this.options.maxStreamFaults) {
+      throw new ProtocolError(`${this.streamFaults} stream protocol faults on this link (maxStreamFaults ${this.options.maxStreamFaults}), the last: ${reason.rawMessage}`);
+    }
+  }
 
   /**
    * Writes a frame that never waits for room in the outgoing queue: answers, stream messages

@@ -23,6 +23,11 @@ import type { InboundOwner } from "./stream-flow.js";
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+/** Resolves in the event loop's check phase: after pending I/O was read and timers ran. */
+function nextTurn(resolve: () => void): void {
+  setImmediate(resolve);
+}
+
 const State = { Opening: 0, Open: 1, Done: 2 } as const;
 type State = (typeof State)[keyof typeof State];
 
@@ -58,6 +63,11 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
   private connectSubroute: Uint8Array | undefined;
   private sent = false;
   private inCredits = 0;
+  /** Input credits the server registered (the most it may grant outstanding). */
+  private inCapacity = 0;
+  /** Input messages and bytes sent since `send` last made the caller yield to the event loop. */
+  private sinceYield = 0;
+  private bytesSinceYield = 0;
   private sendSeq = 0;
   private recvSeq = 0;
   private pending: PendingSend[] = [];
@@ -126,8 +136,13 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
   }
 
   onRoom(): void {
+    if (this.state === State.Done) return;
     const frame = this.connectFrame;
-    if (frame === undefined || this.state === State.Done) return;
+    if (frame === undefined) {
+      // Input waited for room in the outgoing queue.
+      this.drainPending();
+      return;
+    }
     this.connectFrame = undefined;
     this.sent = true;
     this.mux.writer.write(frame, this.connectSubroute);
@@ -149,7 +164,7 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
     this.state = State.Open;
     this.responses = new InboundQueue(outCapacity, this);
     if (inCapacity > 0) {
-      this.inCredits = inCapacity;
+      this.inCredits = this.inCapacity = inCapacity;
       this.requests = new StreamInput(this);
     }
     this.openResolve(this);
@@ -158,7 +173,7 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
   onServerMessage(frame: Frame): void {
     if (this.state !== State.Open) throw new ProtocolError(`MuxServerMsg for stream ${this.muxId} before its AckMux`);
     if (frame.seq !== this.recvSeq) {
-      this.fail(new ProtocolError(`stream ${this.muxId}: message ${frame.seq} out of sequence (expected ${this.recvSeq})`), true, true);
+      this.fault(new ProtocolError(`stream ${this.muxId}: message ${frame.seq} out of sequence (expected ${this.recvSeq})`));
       return;
     }
     this.recvSeq = (this.recvSeq + 1) >>> 0;
@@ -166,7 +181,7 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
     if (payload !== undefined) {
       this.bytesIn += payload.byteLength;
       if (!this.responses.push(payload)) {
-        this.fail(new ProtocolError(`stream ${this.muxId}: server sent beyond its ${this.responses.capacity} credits`), true, true);
+        this.fault(new ProtocolError(`stream ${this.muxId}: server sent beyond its ${this.responses.capacity} credits`));
         return;
       }
     }
@@ -178,8 +193,22 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
 
   onCredits(n: number): void {
     if (this.state !== State.Open || this.requests === undefined) return;
+    // The server returns one credit per input message its handler took: the credits held
+    // can never exceed the capacity it registered. More is a broken or hostile peer.
+    if (this.inCredits + n > this.inCapacity) {
+      this.fault(new ProtocolError(
+        `stream ${this.muxId}: server granted ${n} credits with ${this.inCredits} unspent, beyond the capacity of ${this.inCapacity}`,
+      ));
+      return;
+    }
     this.inCredits += n;
     this.drainPending();
+  }
+
+  /** A protocol fault of the server confined to this stream: fail it on both sides, count it. */
+  private fault(err: ProtocolError): void {
+    this.fail(err, true, true);
+    this.mux.streamFault(err);
   }
 
   /** MuxConnectError, or DisconnectServerMux: the server failed or ended the stream. */
@@ -247,12 +276,23 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
     if (msg.byteLength > max) {
       return Promise.reject(new MessageTooLargeError(`stream message of ${msg.byteLength} bytes exceeds maxMessageBytes ${max}`));
     }
-    if (this.inCredits > 0 && this.pending.length === 0) {
+    if (this.inCredits > 0 && this.pending.length === 0 && this.mux.writer.hasRoom()) {
       this.inCredits--;
       this.writeInput(msg, 0);
+      // A loop of `await send()` within credits never leaves the microtask queue: make it
+      // yield to the event loop every so many messages or bytes.
+      const opts = this.mux.options;
+      if (++this.sinceYield >= opts.streamYieldMessages || (this.bytesSinceYield += msg.byteLength) >= opts.streamYieldBytes) {
+        this.sinceYield = 0;
+        this.bytesSinceYield = 0;
+        return new Promise(nextTurn);
+      }
       return RESOLVED;
     }
-    return new Promise((resolve, reject) => this.pending.push({ msg, resolve, reject }));
+    const promise = new Promise<void>((resolve, reject) => this.pending.push({ msg, resolve, reject }));
+    // Within credits but the backlog is full: input waits for room like any new call.
+    if (this.inCredits > 0 && !this.waitingForRoom) this.mux.writer.waitForRoom(this);
+    return promise;
   }
 
   closeInput(): void {
@@ -269,8 +309,13 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
 
   private drainPending(): void {
     const pending = this.pending;
+    const writer = this.mux.writer;
     let i = 0;
     while (i < pending.length && this.inCredits > 0) {
+      if (writer.backlog >= this.mux.options.maxQueuedBytes) {
+        if (!this.waitingForRoom) writer.waitForRoom(this);
+        break;
+      }
       const p = pending[i++]!;
       this.inCredits--;
       this.writeInput(p.msg, 0);

@@ -21,4 +21,11 @@ export interface MessageTransport {
   close(code?: number, reason?: string): void;
   /** Drops the link at once, without a closing handshake (idempotent); `onClose` follows. */
   terminate(): void;
+  /**
+   * Stops delivering messages until `resume` (what the peer sends waits in the network):
+   * the mux stops reading a peer that does not read what it is sent. Optional; a transport
+   * without it is never paused.
+   */
+  pause?(): void;
+  resume?(): void;
 }

@@ -1,5 +1,6 @@
 /**
- * A MessageTransport over a `ws` WebSocket: binary messages only, no compression.
+ * A MessageTransport over a `ws` WebSocket: binary messages only, no compression. A text
+ * message from the peer is refused: the socket is dropped with a ProtocolError as reason.
  *
  * Messages that arrive before `setHandlers` (during the Manager's handshake hand-over) are
  * buffered and delivered, in order, when the handlers are installed. `onClose` is called
@@ -7,7 +8,7 @@
  */
 import { WebSocket } from "ws";
 import type { RawData } from "ws";
-import { DisconnectedError } from "../errors.js";
+import { DisconnectedError, ProtocolError } from "../errors.js";
 import type { MessageTransport, TransportHandlers } from "./message-transport.js";
 
 const sendOptions = { binary: true, compress: false } as const;
@@ -24,10 +25,21 @@ class WsTransport implements MessageTransport {
   private closed = false;
   private closeReason: Error | undefined;
   private closeReported = false;
+  /** A text message arrived: nothing more is delivered. */
+  private refused = false;
 
   constructor(private readonly ws: WebSocket) {
     ws.binaryType = "nodebuffer";
-    ws.on("message", (data: RawData) => {
+    ws.on("message", (data: RawData, isBinary: boolean) => {
+      if (this.refused) return;
+      if (!isBinary) {
+        // The protocol is binary only (docs/PROTOCOL.md): a text message is never parsed as
+        // a frame. It ends the link as a protocol error, like any malformed frame.
+        this.refused = true;
+        this.closeReason ??= new ProtocolError("text WebSocket message received: the protocol is binary only");
+        ws.terminate();
+        return;
+      }
       const bytes = toBytes(data);
       if (this.handlers === undefined) this.early.push(bytes);
       else this.handlers.onMessage(bytes);
@@ -54,6 +66,14 @@ class WsTransport implements MessageTransport {
     // After close the bytes have nowhere to go; onClose tells the owner.
     if (this.ws.readyState !== WebSocket.OPEN) return;
     this.ws.send(data, sendOptions);
+  }
+
+  pause(): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.pause();
+  }
+
+  resume(): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.resume();
   }
 
   setHandlers(handlers: TransportHandlers): void {

@@ -15,4 +15,6 @@ export const Handlers = {
    * input messages as fast as its credits allow; answers how many went out once it fails.
    */
   CallBackWithInput: 6,
+  /** Stream: like YieldAwaitingIo, with an output capacity of 1024 messages (1 MiB per stream). */
+  YieldAwaitingIoWide: 7,
 } as const;

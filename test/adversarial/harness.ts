@@ -271,3 +271,12 @@ export function report(name: string, stats: ProbeStats, before: Memory, after: M
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves once `cond()` holds; rejects after `timeoutMs`. */
+export async function until(cond: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`${what} not reached within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}

@@ -10,6 +10,7 @@ import {
   ProtocolError,
   RemoteError,
   UnauthenticatedError,
+  ResourceExhaustedError,
   UnknownHandlerError,
 } from "../../runtime/errors.js";
 
@@ -26,6 +27,7 @@ const byCode: ReadonlyArray<[ErrorCode, string, GridErrorClass]> = [
   [ErrorCode.MessageTooLarge, "message_too_large", MessageTooLargeError],
   [ErrorCode.InvalidPayload, "invalid_payload", InvalidPayloadError],
   [ErrorCode.Unauthenticated, "unauthenticated", UnauthenticatedError],
+  [ErrorCode.ResourceExhausted, "resource_exhausted", ResourceExhaustedError],
 ];
 const allClasses = byCode.map(([, , cls]) => cls);
 

@@ -105,7 +105,7 @@ describe.each(transports)("single requests over %s", (kind) => {
   });
 
   it("one signal shared by 5,000 calls cancels them all, with one listener", async () => {
-    pair = await makePair(kind);
+    pair = await makePair(kind, { maxIncomingCalls: 6000 }); // above the default cap (maxIncomingCalls)
     let entered = 0;
     pair.rb.registerSingle(4, (_p, ctx) => {
       entered++;
@@ -128,7 +128,8 @@ describe.each(transports)("single requests over %s", (kind) => {
   });
 
   it("answers 10,000 concurrent requests from both sides at once", async () => {
-    pair = await makePair(kind);
+    // Above the default cap of calls served at once per peer (maxIncomingCalls).
+    pair = await makePair(kind, { maxIncomingCalls: 10_000 });
     const { a, b } = pair;
     pair.ra.registerSingle(1, (p) => Uint8Array.of(1, ...p));
     pair.rb.registerSingle(1, async (p) => Uint8Array.of(2, ...p));
