@@ -46,6 +46,12 @@ export interface QuorumMutexOptions {
   refreshIntervalMs?: number;
   /** Called once when the lock is lost (quorum of nodes no longer hold it). */
   onLost?: (mutex: QuorumMutex) => void;
+  /**
+   * Nodes that must grant a write lock. Default `quorumOf(n, true)` = n/2+1, the smallest
+   * number that makes any two write quorums share a node. Anything lower breaks mutual
+   * exclusion: the fault tests set it to show that they catch that.
+   */
+  writeQuorum?: number;
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 2_000;
@@ -86,6 +92,10 @@ export class QuorumMutex {
   ) {
     if (peers.length === 0) throw new RangeError("QuorumMutex needs at least one node");
     if (resources.length === 0) throw new RangeError("QuorumMutex needs at least one resource");
+    const q = options.writeQuorum;
+    if (q !== undefined && !(Number.isInteger(q) && q >= 1 && q <= peers.length)) {
+      throw new RangeError(`writeQuorum must be an integer in [1, ${peers.length}], got ${q}`);
+    }
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.retryMinMs = options.retryMinMs ?? 2;
     this.retryMaxMs = Math.max(this.retryMinMs, options.retryMaxMs ?? 20);
@@ -124,7 +134,7 @@ export class QuorumMutex {
   private async acquire(mode: Mode, opts: { timeoutMs?: number; signal?: AbortSignal }): Promise<boolean> {
     if (this.held) throw new Error("QuorumMutex is already held; unlock it first");
     const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_ACQUIRE_TIMEOUT_MS);
-    const quorum = quorumOf(this.peers.length, mode === "write");
+    const quorum = this.quorum(mode);
     for (;;) {
       opts.signal?.throwIfAborted();
       const attempt: Attempt = {
@@ -215,7 +225,7 @@ export class QuorumMutex {
     const results = await Promise.allSettled(this.peers.map((peer) => peer.refresh(attempt.args, this.callOpts())));
     if (this.held !== attempt) return false; // unlocked meanwhile
     const notFound = results.filter((r) => r.status === "fulfilled" && !r.value).length;
-    const quorum = quorumOf(this.peers.length, attempt.mode === "write");
+    const quorum = this.quorum(attempt.mode);
     if (notFound > this.peers.length - quorum) {
       this.held = undefined;
       this.stopRefresh();
@@ -225,6 +235,10 @@ export class QuorumMutex {
     }
     this.scheduleRefresh();
     return true;
+  }
+
+  private quorum(mode: Mode): number {
+    return mode === "write" && this.options.writeQuorum !== undefined ? this.options.writeQuorum : quorumOf(this.peers.length, mode === "write");
   }
 
   private callOpts(): CallOptions {
