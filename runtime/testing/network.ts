@@ -238,6 +238,9 @@ export class SimLink {
         callback(err);
       },
     });
+    // A reset may come before the Manager or ws has put its own listener on the stream (a
+    // dial still settling): the error then also ends in 'close', which they do watch.
+    end.on("error", () => {});
     return end;
   }
 }
