@@ -88,25 +88,34 @@ const LockArgsKeys = {
   quorum: fieldKey("quorum"),
 };
 
-/** Writes a `LockArgs` as a msgpack map keyed by field name. */
-function writeLockArgs(w: MsgpackWriter, v: LockArgs): void {
+/** Writes a `LockArgs` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeLockArgs(w: MsgpackWriter, v: LockArgs): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "LockArgs", v);
   w.fieldsHeader(4 + (v.source !== undefined ? 1 : 0));
   w.key(LockArgsKeys.resources);
   const resources = v.resources;
+  if (!Array.isArray(resources)) return w.fail(".resources", "string[]", resources);
   w.arrayHeader(resources.length);
   for (let i = 0; i < resources.length; i++) {
-    w.str((resources[i] as string));
+    const x = resources[i] as string;
+    if (typeof x !== "string") return w.fail(".resources[" + i + "]", "string", x);
+    w.str(x);
   }
   w.key(LockArgsKeys.uid);
+  if (typeof v.uid !== "string") return w.fail(".uid", "string", v.uid);
   w.str(v.uid);
   w.key(LockArgsKeys.owner);
+  if (typeof v.owner !== "string") return w.fail(".owner", "string", v.owner);
   w.str(v.owner);
   if (v.source !== undefined) {
     w.key(LockArgsKeys.source);
+    if (typeof v.source !== "string") return w.fail(".source", "string", v.source);
     w.str(v.source);
   }
   w.key(LockArgsKeys.quorum);
+  if (typeof v.quorum !== "number") return w.fail(".quorum", "number", v.quorum);
   w.num(v.quorum);
+  return true;
 }
 
 const LockArgsFields = fieldNames(["resources", "uid", "owner", "source", "quorum"]);
@@ -175,19 +184,25 @@ const LockReplyKeys = {
   holder: fieldKey("holder"),
 };
 
-/** Writes a `LockReply` as a msgpack map keyed by field name. */
-function writeLockReply(w: MsgpackWriter, v: LockReply): void {
+/** Writes a `LockReply` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeLockReply(w: MsgpackWriter, v: LockReply): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "LockReply", v);
   w.fieldsHeader(1 + (v.reason !== undefined ? 1 : 0) + (v.holder !== undefined ? 1 : 0));
   w.key(LockReplyKeys.ok);
+  if (typeof v.ok !== "boolean") return w.fail(".ok", "boolean", v.ok);
   w.bool(v.ok);
   if (v.reason !== undefined) {
     w.key(LockReplyKeys.reason);
-    w.str(v.reason);
+    const reason: unknown = v.reason;
+    if (reason !== "conflict" && reason !== "not_found" && reason !== "expired" && reason !== "invalid") return w.failValue(".reason", "\"conflict\" | \"not_found\" | \"expired\" | \"invalid\"", reason);
+    w.str(reason);
   }
   if (v.holder !== undefined) {
     w.key(LockReplyKeys.holder);
+    if (typeof v.holder !== "string" && v.holder !== null) return w.fail(".holder", "string | null", v.holder);
     w.scalar(v.holder);
   }
+  return true;
 }
 
 const LockReplyFields = fieldNames(["ok", "reason", "holder"]);
@@ -237,21 +252,28 @@ const LockEventFilterKeys = {
   kinds: fieldKey("kinds"),
 };
 
-/** Writes a `LockEventFilter` as a msgpack map keyed by field name. */
-function writeLockEventFilter(w: MsgpackWriter, v: LockEventFilter): void {
+/** Writes a `LockEventFilter` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeLockEventFilter(w: MsgpackWriter, v: LockEventFilter): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "LockEventFilter", v);
   w.fieldsHeader(0 + (v.prefix !== undefined ? 1 : 0) + (v.kinds !== undefined ? 1 : 0));
   if (v.prefix !== undefined) {
     w.key(LockEventFilterKeys.prefix);
+    if (typeof v.prefix !== "string") return w.fail(".prefix", "string", v.prefix);
     w.str(v.prefix);
   }
   if (v.kinds !== undefined) {
     w.key(LockEventFilterKeys.kinds);
     const kinds = v.kinds;
+    if (!Array.isArray(kinds)) return w.fail(".kinds", "(\"lock\" | \"rlock\" | \"unlock\" | \"runlock\" | \"refresh\" | \"expire\" | \"force-unlock\")[]", kinds);
     w.arrayHeader(kinds.length);
     for (let i = 0; i < kinds.length; i++) {
-      w.str((kinds[i] as LockEventKind));
+      const x = kinds[i] as LockEventKind;
+      const x1: unknown = x;
+      if (x1 !== "lock" && x1 !== "rlock" && x1 !== "unlock" && x1 !== "runlock" && x1 !== "refresh" && x1 !== "expire" && x1 !== "force-unlock") return w.failValue(".kinds[" + i + "]", "\"lock\" | \"rlock\" | \"unlock\" | \"runlock\" | \"refresh\" | \"expire\" | \"force-unlock\"", x1);
+      w.str(x1);
     }
   }
+  return true;
 }
 
 const LockEventFilterFields = fieldNames(["prefix", "kinds"]);
@@ -305,21 +327,29 @@ const LockEventKeys = {
   time: fieldKey("time"),
 };
 
-/** Writes a `LockEvent` as a msgpack map keyed by field name. */
-function writeLockEvent(w: MsgpackWriter, v: LockEvent): void {
+/** Writes a `LockEvent` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeLockEvent(w: MsgpackWriter, v: LockEvent): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "LockEvent", v);
   w.fieldsHeader(6);
   w.key(LockEventKeys.seq);
+  if (typeof v.seq !== "number") return w.fail(".seq", "number", v.seq);
   w.num(v.seq);
   w.key(LockEventKeys.kind);
-  w.str(v.kind);
+  const kind: unknown = v.kind;
+  if (kind !== "lock" && kind !== "rlock" && kind !== "unlock" && kind !== "runlock" && kind !== "refresh" && kind !== "expire" && kind !== "force-unlock") return w.failValue(".kind", "\"lock\" | \"rlock\" | \"unlock\" | \"runlock\" | \"refresh\" | \"expire\" | \"force-unlock\"", kind);
+  w.str(kind);
   w.key(LockEventKeys.resource);
+  if (typeof v.resource !== "string") return w.fail(".resource", "string", v.resource);
   w.str(v.resource);
   w.key(LockEventKeys.uid);
+  if (typeof v.uid !== "string") return w.fail(".uid", "string", v.uid);
   w.str(v.uid);
   w.key(LockEventKeys.owner);
+  if (typeof v.owner !== "string") return w.fail(".owner", "string", v.owner);
   w.str(v.owner);
   w.key(LockEventKeys.time);
-  w.date(v.time);
+  if (!(v.time instanceof Date) || !w.date(v.time)) return w.fail(".time", "Date", v.time);
+  return true;
 }
 
 const LockEventFields = fieldNames(["seq", "kind", "resource", "uid", "owner", "time"]);
@@ -387,17 +417,23 @@ const RefreshRequestKeys = {
   resources: fieldKey("resources"),
 };
 
-/** Writes a `RefreshRequest` as a msgpack map keyed by field name. */
-function writeRefreshRequest(w: MsgpackWriter, v: RefreshRequest): void {
+/** Writes a `RefreshRequest` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeRefreshRequest(w: MsgpackWriter, v: RefreshRequest): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "RefreshRequest", v);
   w.fieldsHeader(2);
   w.key(RefreshRequestKeys.uid);
+  if (typeof v.uid !== "string") return w.fail(".uid", "string", v.uid);
   w.str(v.uid);
   w.key(RefreshRequestKeys.resources);
   const resources = v.resources;
+  if (!Array.isArray(resources)) return w.fail(".resources", "string[]", resources);
   w.arrayHeader(resources.length);
   for (let i = 0; i < resources.length; i++) {
-    w.str((resources[i] as string));
+    const x = resources[i] as string;
+    if (typeof x !== "string") return w.fail(".resources[" + i + "]", "string", x);
+    w.str(x);
   }
+  return true;
 }
 
 const RefreshRequestFields = fieldNames(["uid", "resources"]);
@@ -443,17 +479,23 @@ const RefreshResultKeys = {
   reason: fieldKey("reason"),
 };
 
-/** Writes a `RefreshResult` as a msgpack map keyed by field name. */
-function writeRefreshResult(w: MsgpackWriter, v: RefreshResult): void {
+/** Writes a `RefreshResult` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeRefreshResult(w: MsgpackWriter, v: RefreshResult): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "RefreshResult", v);
   w.fieldsHeader(2 + (v.reason !== undefined ? 1 : 0));
   w.key(RefreshResultKeys.uid);
+  if (typeof v.uid !== "string") return w.fail(".uid", "string", v.uid);
   w.str(v.uid);
   w.key(RefreshResultKeys.ok);
+  if (typeof v.ok !== "boolean") return w.fail(".ok", "boolean", v.ok);
   w.bool(v.ok);
   if (v.reason !== undefined) {
     w.key(RefreshResultKeys.reason);
-    w.str(v.reason);
+    const reason: unknown = v.reason;
+    if (reason !== "conflict" && reason !== "not_found" && reason !== "expired" && reason !== "invalid") return w.failValue(".reason", "\"conflict\" | \"not_found\" | \"expired\" | \"invalid\"", reason);
+    w.str(reason);
   }
+  return true;
 }
 
 const RefreshResultFields = fieldNames(["uid", "ok", "reason"]);

@@ -28,25 +28,35 @@ const NodeStatusKeys = {
   updatedAt: fieldKey("updatedAt"),
 };
 
-/** Writes a `NodeStatus` as a msgpack map keyed by field name. */
-function writeNodeStatus(w: MsgpackWriter, v: NodeStatus): void {
+/** Writes a `NodeStatus` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeNodeStatus(w: MsgpackWriter, v: NodeStatus): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "NodeStatus", v);
   w.fieldsHeader(6);
   w.key(NodeStatusKeys.id);
+  if (typeof v.id !== "number") return w.fail(".id", "number", v.id);
   w.num(v.id);
   w.key(NodeStatusKeys.name);
+  if (typeof v.name !== "string") return w.fail(".name", "string", v.name);
   w.str(v.name);
   w.key(NodeStatusKeys.online);
+  if (typeof v.online !== "boolean") return w.fail(".online", "boolean", v.online);
   w.bool(v.online);
   w.key(NodeStatusKeys.load);
+  if (typeof v.load !== "number") return w.fail(".load", "number", v.load);
   w.num(v.load);
   w.key(NodeStatusKeys.tags);
   const tags = v.tags;
+  if (!Array.isArray(tags)) return w.fail(".tags", "string[]", tags);
   w.arrayHeader(tags.length);
   for (let i = 0; i < tags.length; i++) {
-    w.str((tags[i] as string));
+    const x = tags[i] as string;
+    if (typeof x !== "string") return w.fail(".tags[" + i + "]", "string", x);
+    w.str(x);
   }
   w.key(NodeStatusKeys.updatedAt);
+  if (typeof v.updatedAt !== "number") return w.fail(".updatedAt", "number", v.updatedAt);
   w.num(v.updatedAt);
+  return true;
 }
 
 const NodeStatusFields = fieldNames(["id", "name", "online", "load", "tags", "updatedAt"]);

@@ -9,11 +9,10 @@ import type { SchemaIndex } from "../model/schema-index.js";
 import type { InterfaceDecl, TypeRef } from "../model/schema.js";
 import { Locals, identifier } from "./locals.js";
 import { scalarKinds } from "./scalars.js";
-import { expectedText, literalText, typeText } from "./type-text.js";
+import { pathCode, showsValue, simpleCond } from "./checks.js";
+import type { PathPart } from "./checks.js";
+import { expectedText, typeText } from "./type-text.js";
 import type { TypeScope } from "./type-text.js";
-
-/** One piece of an error path: literal text, or code that evaluates to text. */
-type PathPart = { lit: string } | { code: string };
 
 interface FnContext {
   scope: TypeScope;
@@ -137,13 +136,16 @@ function emitRead(ctx: FnContext, ind: string, t: TypeRef, path: PathPart[], hin
       const valueType = typeText(r.value, ctx.scope);
       ctx.out.push(
         r.kind === "record"
-          ? `${ind}const ${target}: Record<string, ${valueType}> = {};`
+          ? `${ind}const ${target} = ${ctx.scope.f.value("newRecord", runtimeModule)}<${valueType}>();`
           : `${ind}const ${target} = new Map<${typeText(keyType, ctx.scope)}, ${valueType}>();`,
       );
       ctx.locals.block(() => {
         const j = ctx.locals.fresh("j");
         ctx.out.push(`${ind}for (let ${j} = 0; ${j} < ${count}; ${j}++) {`);
         const key = emitKey(ctx, `${ind}  `, keyType, path, keyPath, r.kind === "record");
+        // A key sent twice would silently keep one of the values: refused, like malformed input.
+        const dup = r.kind === "record" ? `${key} in ${target}` : `${target}.has(${key})`;
+        ctx.out.push(`${ind}  if (${dup}) return r.duplicateKey(${p} + ${keyPath}(${key}));`);
         const x = emitRead(ctx, `${ind}  `, r.value, [...path, { code: `${keyPath}(${key})` }], "x");
         ctx.out.push(r.kind === "record" ? `${ind}  ${target}[${key}] = ${x};` : `${ind}  ${target}.set(${key}, ${x});`, `${ind}}`);
       });
@@ -217,69 +219,9 @@ function isNumericKey(index: SchemaIndex, t: TypeRef): boolean {
   return kinds !== undefined && kinds.size === 1 && kinds.has("number");
 }
 
-/**
- * The failure condition of a scalar value `v` against `t` (typeof checks and literal
- * comparisons, joined by `&&`), or undefined when `t` is not a scalar type.
- */
-function simpleCond(index: SchemaIndex, t: TypeRef, v: string): string | undefined {
-  switch (t.kind) {
-    case "string":
-    case "number":
-    case "boolean":
-      return `typeof ${v} !== "${t.kind}"`;
-    case "null":
-      return `${v} !== null`;
-    case "literal":
-      return `${v} !== ${literalText(t.value)}`;
-    case "union": {
-      const conds: string[] = [];
-      for (const m of t.members) {
-        const c = simpleCond(index, m, v);
-        if (c === undefined) return undefined;
-        conds.push(c);
-      }
-      return conds.join(" && ");
-    }
-    case "ref": {
-      const d = index.decl(t.file, t.name);
-      if (d?.kind === "alias") return simpleCond(index, d.type, v);
-      if (d?.kind === "enum") return d.members.map((m) => `${v} !== ${literalText(m.value)}`).join(" && ") || "true";
-      return undefined;
-    }
-    default:
-      return undefined;
-  }
-}
-
-/** Whether a failing value is best shown by value (literals, enums) rather than by type. */
-function showsValue(index: SchemaIndex, t: TypeRef): boolean {
-  const r = index.resolve(t);
-  if (r === undefined) return false;
-  if (r.kind === "literal") return true;
-  if (r.kind === "union") return r.members.some((m) => showsValue(index, m));
-  if (r.kind === "ref") return index.decl(r.file, r.name)?.kind === "enum";
-  return false;
-}
-
 function allowsNull(index: SchemaIndex, t: TypeRef): boolean {
   const r = index.resolve(t);
   if (r === undefined) return false;
   if (r.kind === "null") return true;
   return r.kind === "union" && r.members.some((m) => allowsNull(index, m));
-}
-
-/** The code of a path, merging literal parts (`""` when empty). */
-function pathCode(path: PathPart[]): string {
-  const parts: string[] = [];
-  let lit = "";
-  for (const p of path) {
-    if ("lit" in p) lit += p.lit;
-    else {
-      if (lit !== "") parts.push(JSON.stringify(lit));
-      lit = "";
-      parts.push(p.code);
-    }
-  }
-  if (lit !== "" || parts.length === 0) parts.push(JSON.stringify(lit));
-  return parts.join(" + ");
 }

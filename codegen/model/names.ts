@@ -40,8 +40,10 @@ export const runtimeNames: readonly string[] = [
   "decodeInput",
   "fieldKey",
   "fieldNames",
+  "isRecord",
   "keyPath",
   "messageCodec",
+  "newRecord",
   "serveStream",
   "serverStream",
 ];

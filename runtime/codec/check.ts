@@ -9,7 +9,7 @@ export function typeOf(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "array";
   if (v instanceof Uint8Array) return "Uint8Array";
-  if (v instanceof Date) return "Date";
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? "Invalid Date" : "Date";
   if (v instanceof Map) return "Map";
   return typeof v;
 }
@@ -35,6 +35,25 @@ export function mismatch(expected: string, v: unknown): string {
 /** Like `mismatch`, but shows scalar values: for literal unions and enums. */
 export function mismatchValue(expected: string, v: unknown): string {
   return `: expected ${expected}, got ${show(v)}`;
+}
+
+/**
+ * Whether a value can be encoded as a `Record<string, T>`: a plain object (its prototype is
+ * Object.prototype, or null as decoded Records have), not an array, a Map or a class instance.
+ */
+export function isRecord(v: unknown): boolean {
+  if (typeof v !== "object" || v === null) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * A new decoded `Record`: an object without a prototype, so that no key a peer sends
+ * (`constructor`, `hasOwnProperty`, `toString`...) can shadow a method, and a lookup of a key that
+ * was not sent is always undefined. (A `"__proto__"` key is refused by decoders and encoders.)
+ */
+export function newRecord<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
 }
 
 /** The path segment of a map key: `["key"]`. */

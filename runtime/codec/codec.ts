@@ -18,7 +18,10 @@ export interface Codec<T> {
   readonly name: string;
   /**
    * Encodes a value as msgpack (a plain map keyed by field name). The result is a view of a
-   * shared chunk that is never written again: keep it as long as needed.
+   * shared chunk that is never written again: keep it as long as needed. Checks every value
+   * against the schema first, as `decode` does: throws `InvalidPayloadError` naming the path of
+   * the first one that does not match (`PutRequest.entry.value: expected Uint8Array, got
+   * string`), so nothing a peer would refuse is ever sent.
    */
   encode(value: T): Uint8Array;
   /**
@@ -33,8 +36,11 @@ export interface Codec<T> {
   readonly write: Write<T>;
 }
 
-/** Writes a value into a message being encoded (a generated `writeX`). */
-export type Write<T> = (w: MsgpackWriter, value: T) => void;
+/**
+ * Writes a value into a message being encoded (a generated `writeX`), checking it as it goes.
+ * False when a value does not match the schema; `w.error` then says where and why.
+ */
+export type Write<T> = (w: MsgpackWriter, value: T) => boolean;
 
 /** Shared by every codec: encoding and decoding are synchronous, so one of each serves them all. */
 const writer = new MsgpackWriter();
@@ -48,7 +54,18 @@ export function messageCodec<T>(name: string, read: Read<T>, write: Write<T>): C
     write,
     encode(value: T): Uint8Array {
       writer.begin();
-      write(writer, value);
+      let ok: boolean;
+      try {
+        ok = write(writer, value);
+      } catch (cause) {
+        // Only a stack overflow can get here: a value that contains itself, or nests deeper than the stack.
+        writer.discard();
+        throw new InvalidPayloadError(`${name}: nested too deeply to encode (does the value contain itself?)`, { cause });
+      }
+      if (!ok) {
+        writer.discard();
+        throw invalidPayload(name, writer.error);
+      }
       return writer.finish();
     },
     decode(bytes: Uint8Array | undefined): T {

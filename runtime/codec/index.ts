@@ -5,7 +5,7 @@ export type { FieldKey } from "./writer.js";
 export { MsgpackWriter, fieldKey } from "./writer.js";
 export { messageCodec } from "./codec.js";
 export { encodeMsgpack } from "./msgpack.js";
-export { invalidPayload, keyPath, mismatch, mismatchValue, typeOf } from "./check.js";
+export { invalidPayload, isRecord, keyPath, newRecord, mismatch, mismatchValue, typeOf } from "./check.js";
 export type { RegisterOptions } from "./register.js";
 export type { BidiStream, ServerStream, TypedStreamWriter } from "./typed-stream.js";
 export { bidiStream, decodeInput, mapAsyncIterable, serveStream, serverStream } from "./typed-stream.js";

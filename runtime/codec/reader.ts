@@ -11,7 +11,15 @@
  */
 import { mismatch, mismatchValue } from "./check.js";
 
-const textDecoder = new TextDecoder("utf-8", { fatal: false });
+/**
+ * Strict: invalid UTF-8 is refused, not replaced by U+FFFD (two different byte strings must never
+ * decode to one key), and a leading byte order mark is kept as the character it is.
+ */
+const textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+/** Nanoseconds of a timestamp are below this (msgpack spec). */
+const nanosPerSecond = 1_000_000_000;
+/** The largest time a Date holds, in ms either side of 1970 (ECMAScript). */
+const maxDateMs = 8.64e15;
 const empty = new Uint8Array(0);
 /** Strings up to this many bytes are decoded by hand when they are ASCII (faster than a native call). */
 const shortString = 32;
@@ -66,6 +74,12 @@ export class MsgpackReader {
     return undefined;
   }
 
+  /** Records a map key that appears twice (one of its values would be silently dropped). */
+  duplicateKey(path: string): undefined {
+    this.error = `${path}: duplicate key`;
+    return undefined;
+  }
+
   /** Prefixes the path of the failure a nested read recorded. */
   nested(path: string): undefined {
     this.error = path + this.error;
@@ -89,11 +103,16 @@ export class MsgpackReader {
     if (t < 0x80 || t >= 0xe0 || (t >= 0xca && t <= 0xd3)) return "number";
     if (t < 0x90 || t === 0xde || t === 0xdf) return "object";
     if (t < 0xa0 || t === 0xdc || t === 0xdd) return "array";
-    if (t < 0xc0 || (t >= 0xd9 && t <= 0xdb)) return "string";
+    if (t < 0xc0 || (t >= 0xd9 && t <= 0xdb)) return this.#invalidUtf8() ? "invalid UTF-8" : "string";
     if (t === 0xc0) return "null";
     if (t === 0xc2 || t === 0xc3) return "boolean";
     if (t >= 0xc4 && t <= 0xc6) return "Uint8Array";
-    if (this.#extType() === -1) return "Date";
+    if (this.#extType() === -1) {
+      const save = this.#pos;
+      const ok = this.date() !== undefined;
+      this.#pos = save;
+      return ok ? "Date" : this.#timestampProblem();
+    }
     if (t === 0xc1) return "an unused byte (0xc1)";
     return "extension";
   }
@@ -260,7 +279,9 @@ export class MsgpackReader {
     return len;
   }
 
+  /** A str of valid UTF-8; undefined (nothing consumed) for anything else, invalid UTF-8 included. */
   str(): string | undefined {
+    const save = this.#pos;
     const len = this.#strHeader();
     if (len < 0) return undefined;
     const start = this.#pos;
@@ -278,7 +299,28 @@ export class MsgpackReader {
       }
       if (i === start + len) return String.fromCharCode.apply(null, codes);
     }
-    return textDecoder.decode(this.#buf.subarray(start, start + len));
+    try {
+      return textDecoder.decode(this.#buf.subarray(start, start + len));
+    } catch {
+      // Invalid UTF-8: nothing consumed, so `fail` can name it.
+      this.#pos = save;
+      return undefined;
+    }
+  }
+
+  /** Whether the str at the cursor holds invalid UTF-8 (failure path only). */
+  #invalidUtf8(): boolean {
+    const save = this.#pos;
+    const len = this.#strHeader();
+    if (len < 0) return false;
+    const start = this.#pos;
+    this.#pos = save;
+    try {
+      textDecoder.decode(this.#buf.subarray(start, start + len));
+      return false;
+    } catch {
+      return true;
+    }
   }
 
   /**
@@ -331,31 +373,47 @@ export class MsgpackReader {
     return this.#buf.slice(start, start + len);
   }
 
-  /** A Date: the timestamp extension (type -1), in any of its three formats. */
+  /**
+   * A Date: the timestamp extension (type -1), in any of its three formats. Refused (undefined,
+   * nothing consumed): nanoseconds of 10^9 or more, and a time outside what a Date holds.
+   */
   date(): Date | undefined {
+    const ts = this.#timestamp();
+    if (ts === undefined) return undefined;
+    const [size, seconds, nanos] = ts;
+    const ms = seconds * 1000 + Math.floor(nanos / 1_000_000);
+    if (nanos >= nanosPerSecond || !(Math.abs(ms) <= maxDateMs)) return undefined;
+    this.#pos += size;
+    return new Date(ms);
+  }
+
+  /** The timestamp extension at the cursor as [bytes, seconds, nanoseconds], unchecked; undefined if there is none. */
+  #timestamp(): [number, number, number] | undefined {
     const t = this.#buf[this.#pos];
     const p = this.#pos;
     const v = this.#view;
     if (t === 0xd6 && this.#extType() === -1) {
       if (!this.#need(6)) return undefined;
-      this.#pos += 6;
-      return new Date(v.getUint32(p + 2) * 1000);
+      return [6, v.getUint32(p + 2), 0];
     }
     if (t === 0xd7 && this.#extType() === -1) {
       if (!this.#need(10)) return undefined;
       const hi = v.getUint32(p + 2);
-      const lo = v.getUint32(p + 6);
-      this.#pos += 10;
-      return new Date(((hi & 0x3) * 0x100000000 + lo) * 1000 + Math.floor((hi >>> 2) / 1_000_000));
+      return [10, (hi & 0x3) * 0x100000000 + v.getUint32(p + 6), hi >>> 2];
     }
     if (t === 0xc7 && this.#extType() === -1) {
       if (!this.#need(15) || this.#buf[p + 1] !== 12) return undefined;
-      const nanos = v.getUint32(p + 3);
-      const seconds = v.getBigInt64(p + 7);
-      this.#pos += 15;
-      return new Date(Number(seconds) * 1000 + Math.floor(nanos / 1_000_000));
+      return [15, Number(v.getBigInt64(p + 7)), v.getUint32(p + 3)];
     }
     return undefined;
+  }
+
+  /** Why the timestamp at the cursor is not a Date (failure path only). */
+  #timestampProblem(): string {
+    const ts = this.#timestamp();
+    if (ts === undefined) return "a malformed timestamp";
+    if (ts[2] >= nanosPerSecond) return `a timestamp with ${ts[2]} nanoseconds (at most 999999999)`;
+    return `a timestamp outside the range of Date (${ts[1]} s)`;
   }
 
   /** The length of the array at the cursor (header consumed), or -1. */

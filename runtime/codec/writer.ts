@@ -8,6 +8,7 @@
  * chunk and returned as views of it, so no copy is made and a returned message is never
  * overwritten (a full chunk is replaced by a new one; old views keep theirs alive).
  */
+import { mismatch, mismatchValue } from "./check.js";
 
 /** Size of a fresh chunk. A message larger than this gets a chunk of its own size (doubled). */
 const chunkSize = 64 * 1024;
@@ -27,6 +28,12 @@ export function fieldKey(name: string): FieldKey {
 }
 
 export class MsgpackWriter {
+  /**
+   * Why the last `fail` failed: the path below the root and the reason (`.entry.value: expected
+   * Uint8Array, got string`). Generated encoders check every value before writing it, as the
+   * decoders do, and return false through every level when one does not match.
+   */
+  error = "";
   #buf: Uint8Array;
   #view: DataView;
   /** Where the message being written starts. */
@@ -43,6 +50,29 @@ export class MsgpackWriter {
     // 8-byte alignment keeps the DataView writes of the next message aligned.
     this.#pos = this.#start = (this.#pos + 7) & ~7;
     if (this.#pos >= this.#buf.length) this.#grow(0);
+  }
+
+  /** Drops the message started by `begin` (an encoder refused a value): its bytes are reused. */
+  discard(): void {
+    this.#pos = this.#start;
+  }
+
+  /** Records a value that does not match at `path`, naming its type; returns false. */
+  fail(path: string, expected: string, value: unknown): false {
+    this.error = path + mismatch(expected, value);
+    return false;
+  }
+
+  /** Records a value that does not match at `path`, showing it (literals, enums); returns false. */
+  failValue(path: string, expected: string, value: unknown): false {
+    this.error = path + mismatchValue(expected, value);
+    return false;
+  }
+
+  /** Prefixes the path of the failure a nested write recorded; returns false. */
+  nested(path: string): false {
+    this.error = path + this.error;
+    return false;
   }
 
   /** Ends the message; returns it as a view that stays valid. */
@@ -115,8 +145,8 @@ export class MsgpackWriter {
     }
   }
 
-  /** A bigint as int64 (or uint64 above 2^63 - 1). Throws RangeError outside 64 bits. */
-  bigint(v: bigint): void {
+  /** A bigint as int64 (or uint64 above 2^63 - 1). False (nothing written) outside 64 bits. */
+  bigint(v: bigint): boolean {
     this.#ensure(9);
     if (v >= -0x8000000000000000n && v < 0x8000000000000000n) {
       this.#buf[this.#pos++] = 0xd3;
@@ -125,9 +155,10 @@ export class MsgpackWriter {
       this.#buf[this.#pos++] = 0xcf;
       this.#view.setBigUint64(this.#pos, v);
     } else {
-      throw new RangeError(`${v} does not fit in a 64-bit integer`);
+      return false;
     }
     this.#pos += 8;
+    return true;
   }
 
   str(v: string): void {
@@ -154,6 +185,8 @@ export class MsgpackWriter {
           buf[pos++] = 0x80 | ((c >> 6) & 0x3f);
           buf[pos++] = 0x80 | (c & 0x3f);
         } else {
+          // A lone surrogate is not UTF-8: written as U+FFFD, as TextEncoder does for long strings.
+          if ((c & 0xf800) === 0xd800) c = 0xfffd;
           buf[pos++] = 0xe0 | (c >> 12);
           buf[pos++] = 0x80 | ((c >> 6) & 0x3f);
           buf[pos++] = 0x80 | (c & 0x3f);
@@ -219,10 +252,10 @@ export class MsgpackWriter {
     this.#pos += n;
   }
 
-  /** A Date as the msgpack timestamp extension (type -1), in its smallest format. Throws on an invalid Date. */
-  date(v: Date): void {
+  /** A Date as the msgpack timestamp extension (type -1), in its smallest format. False (nothing written) for an invalid Date. */
+  date(v: Date): boolean {
     const ms = v.getTime();
-    if (Number.isNaN(ms)) throw new RangeError("cannot encode an invalid Date");
+    if (Number.isNaN(ms)) return false;
     this.#ensure(15);
     const seconds = Math.floor(ms / 1000);
     const nanos = (ms - seconds * 1000) * 1_000_000;
@@ -246,6 +279,7 @@ export class MsgpackWriter {
       this.#view.setBigInt64(this.#pos + 4, BigInt(seconds));
       this.#pos += 12;
     }
+    return true;
   }
 
   arrayHeader(n: number): void {

@@ -28,15 +28,19 @@ const JobKeys = {
   fail: fieldKey("fail"),
 };
 
-/** Writes a `Job` as a msgpack map keyed by field name. */
-function writeJob(w: MsgpackWriter, v: Job): void {
+/** Writes a `Job` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeJob(w: MsgpackWriter, v: Job): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "Job", v);
   w.fieldsHeader(1 + (v.fail !== undefined ? 1 : 0));
   w.key(JobKeys.ms);
+  if (typeof v.ms !== "number") return w.fail(".ms", "number", v.ms);
   w.num(v.ms);
   if (v.fail !== undefined) {
     w.key(JobKeys.fail);
+    if (typeof v.fail !== "string") return w.fail(".fail", "string", v.fail);
     w.str(v.fail);
   }
+  return true;
 }
 
 const JobFields = fieldNames(["ms", "fail"]);
@@ -75,11 +79,14 @@ const JobResultKeys = {
   tookMs: fieldKey("tookMs"),
 };
 
-/** Writes a `JobResult` as a msgpack map keyed by field name. */
-function writeJobResult(w: MsgpackWriter, v: JobResult): void {
+/** Writes a `JobResult` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeJobResult(w: MsgpackWriter, v: JobResult): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "JobResult", v);
   w.fieldsHeader(1);
   w.key(JobResultKeys.tookMs);
+  if (typeof v.tookMs !== "number") return w.fail(".tookMs", "number", v.tookMs);
   w.num(v.tookMs);
+  return true;
 }
 
 const JobResultFields = fieldNames(["tookMs"]);
@@ -109,11 +116,14 @@ const ProgressKeys = {
   percent: fieldKey("percent"),
 };
 
-/** Writes a `Progress` as a msgpack map keyed by field name. */
-function writeProgress(w: MsgpackWriter, v: Progress): void {
+/** Writes a `Progress` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeProgress(w: MsgpackWriter, v: Progress): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "Progress", v);
   w.fieldsHeader(1);
   w.key(ProgressKeys.percent);
+  if (typeof v.percent !== "number") return w.fail(".percent", "number", v.percent);
   w.num(v.percent);
+  return true;
 }
 
 const ProgressFields = fieldNames(["percent"]);

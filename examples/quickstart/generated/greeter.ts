@@ -35,11 +35,14 @@ const HelloRequestKeys = {
   name: fieldKey("name"),
 };
 
-/** Writes a `HelloRequest` as a msgpack map keyed by field name. */
-function writeHelloRequest(w: MsgpackWriter, v: HelloRequest): void {
+/** Writes a `HelloRequest` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeHelloRequest(w: MsgpackWriter, v: HelloRequest): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "HelloRequest", v);
   w.fieldsHeader(1);
   w.key(HelloRequestKeys.name);
+  if (typeof v.name !== "string") return w.fail(".name", "string", v.name);
   w.str(v.name);
+  return true;
 }
 
 const HelloRequestFields = fieldNames(["name"]);
@@ -69,11 +72,14 @@ const HelloReplyKeys = {
   message: fieldKey("message"),
 };
 
-/** Writes a `HelloReply` as a msgpack map keyed by field name. */
-function writeHelloReply(w: MsgpackWriter, v: HelloReply): void {
+/** Writes a `HelloReply` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeHelloReply(w: MsgpackWriter, v: HelloReply): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "HelloReply", v);
   w.fieldsHeader(1);
   w.key(HelloReplyKeys.message);
+  if (typeof v.message !== "string") return w.fail(".message", "string", v.message);
   w.str(v.message);
+  return true;
 }
 
 const HelloReplyFields = fieldNames(["message"]);
@@ -103,11 +109,14 @@ const CountRequestKeys = {
   to: fieldKey("to"),
 };
 
-/** Writes a `CountRequest` as a msgpack map keyed by field name. */
-function writeCountRequest(w: MsgpackWriter, v: CountRequest): void {
+/** Writes a `CountRequest` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeCountRequest(w: MsgpackWriter, v: CountRequest): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "CountRequest", v);
   w.fieldsHeader(1);
   w.key(CountRequestKeys.to);
+  if (typeof v.to !== "number") return w.fail(".to", "number", v.to);
   w.num(v.to);
+  return true;
 }
 
 const CountRequestFields = fieldNames(["to"]);
@@ -137,11 +146,14 @@ const TickKeys = {
   n: fieldKey("n"),
 };
 
-/** Writes a `Tick` as a msgpack map keyed by field name. */
-function writeTick(w: MsgpackWriter, v: Tick): void {
+/** Writes a `Tick` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeTick(w: MsgpackWriter, v: Tick): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "Tick", v);
   w.fieldsHeader(1);
   w.key(TickKeys.n);
+  if (typeof v.n !== "number") return w.fail(".n", "number", v.n);
   w.num(v.n);
+  return true;
 }
 
 const TickFields = fieldNames(["n"]);
@@ -171,11 +183,14 @@ const TotalKeys = {
   sum: fieldKey("sum"),
 };
 
-/** Writes a `Total` as a msgpack map keyed by field name. */
-function writeTotal(w: MsgpackWriter, v: Total): void {
+/** Writes a `Total` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeTotal(w: MsgpackWriter, v: Total): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "Total", v);
   w.fieldsHeader(1);
   w.key(TotalKeys.sum);
+  if (typeof v.sum !== "number") return w.fail(".sum", "number", v.sum);
   w.num(v.sum);
+  return true;
 }
 
 const TotalFields = fieldNames(["sum"]);
