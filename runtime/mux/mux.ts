@@ -93,6 +93,9 @@ export class Mux {
   private incomingStreams = 0;
   /** Stream-level protocol faults of the current link. */
   private streamFaults = 0;
+  /** The error payloads of refusals at the caps, encoded on first use. */
+  private callsRefusal: Uint8Array | undefined;
+  private streamsRefusal: Uint8Array | undefined;
   private nextId = 1;
   /** Changes on every attach and detach: a call knows whether its link is still the current one. */
   private link = 0;
@@ -312,9 +315,11 @@ export class Mux {
     const handler = this.registry.single(handlerId, frame.subroute);
     // Only calls still being served count (a synchronous answer never enters the table).
     if (this.incoming.size - this.incomingStreams >= this.options.maxIncomingCalls) {
-      this.writeControl(Op.Response, id, Flag.PayloadIsError, encodeErrorPayload(
+      // Encoded once per link: a flood of refusals costs no Error (and stack trace) each.
+      this.callsRefusal ??= encodeErrorPayload(
         new ResourceExhaustedError(`${this.local} is serving ${this.options.maxIncomingCalls} calls from ${this.remote} already (maxIncomingCalls)`),
-      ));
+      );
+      this.writeControl(Op.Response, id, Flag.PayloadIsError, this.callsRefusal);
       return;
     }
     if (handler === undefined) {
@@ -472,9 +477,10 @@ export class Mux {
       return;
     }
     if (this.incomingStreams >= this.options.maxIncomingStreams) {
-      this.writeControl(Op.MuxConnectError, id, Flag.PayloadIsError, encodeErrorPayload(
+      this.streamsRefusal ??= encodeErrorPayload(
         new ResourceExhaustedError(`${this.local} has ${this.options.maxIncomingStreams} streams open from ${this.remote} already (maxIncomingStreams)`),
-      ));
+      );
+      this.writeControl(Op.MuxConnectError, id, Flag.PayloadIsError, this.streamsRefusal);
       return;
     }
     const deadlineMs = frame.deadlineMs;

@@ -34,6 +34,8 @@ export interface Memory {
   external: number;
   /** Peak RSS of the process so far. */
   maxRss: number;
+  /** Longest event-loop delay of the target since the previous `mem()`, ms (its own measure). */
+  loopMaxMs: number;
 }
 
 export interface Target {
@@ -265,7 +267,8 @@ export function report(name: string, stats: ProbeStats, before: Memory, after: M
   const line =
     `[adversarial] ${name}: probe ok ${stats.ok} failed ${stats.failed} p50 ${stats.p50.toFixed(1)} ms ` +
     `p99 ${stats.p99.toFixed(1)} ms max ${stats.max.toFixed(1)} ms; target rss ${fmtMiB(before.rss)} -> ${fmtMiB(after.rss)} ` +
-    `(peak ${fmtMiB(after.maxRss)}), heap ${fmtMiB(before.heapUsed)} -> ${fmtMiB(after.heapUsed)}${extra ? `; ${extra}` : ""}`;
+    `(peak ${fmtMiB(after.maxRss)}), heap ${fmtMiB(before.heapUsed)} -> ${fmtMiB(after.heapUsed)}, ` +
+    `target loop delay max ${after.loopMaxMs.toFixed(0)} ms${extra ? `; ${extra}` : ""}`;
   console.log(line);
   return line;
 }
