@@ -1,18 +1,20 @@
 /**
- * The Manager over a custom transport: an in-memory byte stream per link, handed to the
- * listening side with `incomingConn` and opened on the dialling side by a custom
- * ConnDialer. Also the behaviours easiest to prove on such links: subroutes, liveness on a
- * half-open link, restart detection without a visible break, state events, stats, trace.
+ * The Manager over a custom transport: byte streams handed to the listening side with
+ * `incomingConn` and opened on the dialling side by a custom ConnDialer. The networks here
+ * are tsgrid/testing clusters (which plug into exactly those two seams), on virtual time, so
+ * the timing bounds below are exact. Also the behaviours easiest to prove on such links:
+ * subroutes, liveness on a half-open link, restart detection without a visible break, state
+ * events, stats, trace.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { Manager, type ManagerOptions } from "../../runtime/cluster/manager.js";
+import { createTestCluster, type TestCluster, type TestClusterOptions } from "tsgrid/testing";
+import { Manager } from "../../runtime/cluster/manager.js";
 import { shouldDial } from "../../runtime/cluster/who-dials.js";
 import type { CallTrace } from "../../runtime/connection/options.js";
 import { DisconnectedError, RemoteError, UnknownHandlerError } from "../../runtime/errors.js";
 import { silentLogger } from "../../runtime/logger.js";
 import { sharedSecretAuth } from "../../runtime/auth/shared-secret.js";
 import type { ClusterAuth } from "../../runtime/auth/cluster-auth.js";
-import type { ConnDialer } from "../../runtime/transport/dialer.js";
 import { connectWS } from "../../runtime/transport/connect-ws.js";
 import { MemoryLink, recordingLogger, until } from "./helpers.js";
 
@@ -20,46 +22,17 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const text = (bytes: Uint8Array): string => decoder.decode(bytes);
 
-/** An in-memory network: the dialer finds the target Manager by address. */
-class MemoryNet {
-  readonly managers = new Map<string, Manager>();
-  readonly links: { to: string; link: MemoryLink }[] = [];
-  dials = 0;
-
-  readonly dialer: ConnDialer = async (address) => {
-    this.dials++;
-    const target = this.managers.get(address);
-    if (target === undefined) throw new DisconnectedError(`no route to ${address}`);
-    const link = new MemoryLink();
-    this.links.push({ to: address, link });
-    target.incomingConn(link.b);
-    return link.a;
-  };
-
-  add(options: Omit<ManagerOptions, "dialer">): Manager {
-    const manager = new Manager({
-      logger: silentLogger,
-      reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
-      ...options,
-      dialer: this.dialer,
-    });
-    this.managers.set(options.local, manager);
-    cleanups.push(() => manager.close());
-    return manager;
-  }
-
-  /** The latest link into `to`. */
-  lastLinkTo(to: string): MemoryLink {
-    const found = [...this.links].reverse().find((l) => l.to === to);
-    if (found === undefined) throw new Error(`no link to ${to}`);
-    return found.link;
-  }
-}
-
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((fn) => fn()));
 });
+
+/** A simulated cluster, closed after the test. */
+async function cluster(options: TestClusterOptions): Promise<TestCluster> {
+  const c = await createTestCluster({ seed: 1, ...options, manager: { reconnect: { initialDelayMs: 10, maxDelayMs: 50 }, ...options.manager } });
+  cleanups.push(() => c.close());
+  return c;
+}
 
 /** Two names where the first dials the second. */
 function dialPair(): [string, string] {
@@ -70,17 +43,17 @@ function dialPair(): [string, string] {
 
 describe("a pluggable transport (incomingConn + custom ConnDialer)", () => {
   it("carries singles and streams in every direction between three Managers", async () => {
-    const net = new MemoryNet();
     const hosts = ["ws://mem-1/grid", "ws://mem-2/grid", "ws://mem-3/grid"];
-    const managers = hosts.map((local) => {
-      const m = net.add({ local, hosts });
-      m.registerSingle(1, (p, ctx) => encoder.encode(`${local}<-${ctx.caller}:${text(p)}`));
-      m.registerStream(2, async function* (p) {
-        for (let i = 0; i < 3; i++) yield encoder.encode(`${text(p!)}${i}`);
-      });
-      return m;
+    const c = await cluster({
+      nodes: hosts,
+      setup: ({ manager, name: local }) => {
+        manager.registerSingle(1, (p, ctx) => encoder.encode(`${local}<-${ctx.caller}:${text(p)}`));
+        manager.registerStream(2, async function* (p) {
+          for (let i = 0; i < 3; i++) yield encoder.encode(`${text(p!)}${i}`);
+        });
+      },
     });
-    for (const m of managers) {
+    for (const { manager: m } of c.nodes) {
       for (const peer of m.peers) {
         const conn = m.connection(peer);
         await conn.waitConnected();
@@ -91,20 +64,17 @@ describe("a pluggable transport (incomingConn + custom ConnDialer)", () => {
         expect(got).toEqual(["s0", "s1", "s2"]);
       }
     }
-    expect(net.dials).toBe(3);
+    expect(c.network.linksOpened).toBe(3); // one dial per pair, by the side shouldDial names
   });
 
   it("routes calls by subroute", async () => {
-    const net = new MemoryNet();
     const [x, y] = dialPair();
-    const hosts = [x, y];
-    const mx = net.add({ local: x, hosts });
-    const my = net.add({ local: y, hosts });
+    const c = await cluster({ nodes: [x, y] });
+    const [mx, my] = [c.manager(x), c.manager(y)];
     my.registerSingle(10, () => encoder.encode("plain"));
     my.registerSingle(10, (_p, ctx) => encoder.encode(`a:${ctx.subroute}`), { subroute: "tenant-a" });
     my.registerSingle(10, (_p, ctx) => encoder.encode(`b:${ctx.subroute}`), { subroute: "tenant-b" });
     const conn = mx.connection(y);
-    await conn.waitConnected();
     expect(text(await conn.request(10, new Uint8Array()))).toBe("plain");
     expect(text(await conn.subroute("tenant-a").request(10, new Uint8Array()))).toBe("a:tenant-a");
     expect(text(await conn.subroute("tenant-b").request(10, new Uint8Array()))).toBe("b:tenant-b");
@@ -115,58 +85,60 @@ describe("a pluggable transport (incomingConn + custom ConnDialer)", () => {
   });
 
   it("detects a half-open link by pings, fails in-flight calls within the ping limit, and redials", async () => {
-    const net = new MemoryNet();
     const [x, y] = dialPair();
-    const hosts = [x, y];
-    const timing = { pingIntervalMs: 50, pingTimeoutMs: 300 };
-    const mx = net.add({ local: x, hosts, ...timing });
-    const my = net.add({ local: y, hosts, ...timing });
+    const c = await cluster({
+      nodes: [x, y],
+      manager: { pingIntervalMs: 50, pingTimeoutMs: 300 },
+      setup: ({ manager }) => manager.registerSingle(2, () => new Promise<Uint8Array>(() => {})),
+    });
+    const [mx, my] = [c.manager(x), c.manager(y)];
     my.registerSingle(1, (p) => p);
-    my.registerSingle(2, () => new Promise<Uint8Array>(() => {}));
-    mx.registerSingle(2, () => new Promise<Uint8Array>(() => {}));
-    await mx.connection(y).waitConnected();
-    await until(() => my.connection(x).state === "connected");
     // Both outcomes captured at once: neither rejection goes unhandled while awaiting the other.
     const outcomes = [mx.connection(y).request(2, new Uint8Array()), my.connection(x).request(2, new Uint8Array())].map(
       (call) => call.then(() => undefined, (err: unknown) => err),
     );
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    const start = performance.now();
-    net.lastLinkTo(y).blackhole(); // nothing passes any more, and nothing says so
+    await c.sleep(30);
+    const start = c.now();
+    expect(c.blackholeLink(x, y)).toBe(1); // nothing passes any more, and nothing says so
     for (const err of await Promise.all(outcomes)) expect(err).toBeInstanceOf(DisconnectedError);
-    const elapsed = performance.now() - start;
-    expect(elapsed).toBeGreaterThanOrEqual(250);
-    expect(elapsed).toBeLessThan(300 + 700); // the limit, one check period and slack for a loaded machine
+    const elapsed = c.now() - start; // simulated time: exact, whatever the machine's load
+    expect(elapsed).toBeGreaterThanOrEqual(300);
+    expect(elapsed).toBeLessThanOrEqual(300 + 2 * 50); // the limit and one check period at most
     // The dialling side redials over a fresh link; the new connection serves new calls.
     await until(() => mx.connection(y).state === "connected" && mx.connection(y).stats.reconnects === 1);
+    expect(c.network.linksOpened).toBe(2);
     expect([...(await mx.connection(y).request(1, new Uint8Array([4])))]).toEqual([4]);
   });
 
   it("treats a restarted peer as a new connection even when the old link never visibly broke", async () => {
-    const net = new MemoryNet();
     const [x, y] = dialPair(); // x dials y
-    const hosts = [x, y];
     const loggerY = recordingLogger();
     // Long ping limit: only the new instance id can explain a quick switch.
-    const timing = { pingIntervalMs: 5_000, pingTimeoutMs: 20_000, closeTimeoutMs: 50 };
-    const mx = net.add({ local: x, hosts, ...timing });
-    const my = net.add({ local: y, hosts, ...timing, logger: loggerY });
-    mx.registerSingle(2, () => new Promise<Uint8Array>(() => {}));
-    await mx.connection(y).waitConnected();
-    await until(() => my.connection(x).state === "connected");
+    const c = await cluster({
+      nodes: [x, y],
+      manager: { pingIntervalMs: 5_000, pingTimeoutMs: 20_000, closeTimeoutMs: 50 },
+      managerFor: (name) => (name === y ? { logger: loggerY } : {}),
+      setup: ({ manager, name }) => {
+        if (name === x) {
+          manager.registerSingle(1, () => encoder.encode("new x"));
+          manager.registerSingle(2, () => new Promise<Uint8Array>(() => {}));
+        }
+      },
+    });
+    const my = c.manager(y);
     const oldInstance = my.connection(x).peerInstanceId;
     const pending = my.connection(x).request(2, new Uint8Array());
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await c.sleep(20);
 
-    net.lastLinkTo(y).blackhole(); // x "dies" silently: y's link stays up
-    await mx.close();
-    const start = performance.now();
-    const mx2 = net.add({ local: x, hosts, ...timing });
-    mx2.registerSingle(1, () => encoder.encode("new x"));
+    await c.kill(x, { how: "power-off" }); // x "dies" silently: y's link stays up
+    await c.sleep(100);
+    expect(my.connection(x).state).toBe("connected");
+    const start = c.now();
+    const x2 = c.restart(x);
     await expect(pending).rejects.toBeInstanceOf(DisconnectedError);
-    expect(performance.now() - start).toBeLessThan(2_000);
-    await until(() => my.connection(x).state === "connected" && my.connection(x).peerInstanceId === mx2.instanceId);
-    expect(mx2.instanceId).not.toBe(oldInstance);
+    expect(c.now() - start).toBeLessThan(100); // not the 20 s ping limit
+    await until(() => my.connection(x).state === "connected" && my.connection(x).peerInstanceId === x2.instanceId);
+    expect(x2.instanceId).not.toBe(oldInstance);
     expect(text(await my.connection(x).request(1, new Uint8Array()))).toBe("new x");
     expect(loggerY.text()).toContain("peer restarted");
   });
@@ -174,9 +146,9 @@ describe("a pluggable transport (incomingConn + custom ConnDialer)", () => {
 
 describe("timeouts of links that stall", () => {
   it("drops an incoming stream that never upgrades, or never sends its Connect, after handshakeTimeoutMs", async () => {
-    const net = new MemoryNet();
     const [x, y] = dialPair();
-    const my = net.add({ local: y, hosts: [x, y], handshakeTimeoutMs: 100 });
+    const my = new Manager({ local: y, hosts: [x, y], logger: silentLogger, handshakeTimeoutMs: 100, dialer: async () => new MemoryLink().a });
+    cleanups.push(() => my.close());
     const silent = new MemoryLink();
     my.incomingConn(silent.b); // not even the HTTP upgrade
     const upgradedOnly = new MemoryLink();
@@ -217,9 +189,7 @@ describe("timeouts of links that stall", () => {
 
 describe("hand-over after the handshake", () => {
   it("delivers calls the listener sends before the dialler has finished checking its answer", async () => {
-    const net = new MemoryNet();
     const [x, y] = dialPair(); // x dials y; y attaches first, then x verifies y's token slowly
-    const hosts = [x, y];
     const inner = sharedSecretAuth("s");
     const slowAuth: ClusterAuth = {
       token: (remote, local) => inner.token(remote, local),
@@ -228,8 +198,8 @@ describe("hand-over after the handshake", () => {
         return inner.verify(token, remote, local);
       },
     };
-    const mx = net.add({ local: x, hosts, auth: slowAuth });
-    const my = net.add({ local: y, hosts, auth: slowAuth });
+    const c = await cluster({ nodes: [x, y], auth: slowAuth, waitConnected: false });
+    const [mx, my] = [c.manager(x), c.manager(y)];
     mx.registerSingle(1, (p) => encoder.encode(`x got ${text(p)}`));
     let early: Promise<Uint8Array> | undefined;
     let xStateWhenSent: string | undefined;
@@ -247,19 +217,24 @@ describe("hand-over after the handshake", () => {
 
 describe("observability", () => {
   it("reports state changes, per-connection stats and one trace record per call", async () => {
-    const net = new MemoryNet();
     const [x, y] = dialPair();
-    const hosts = [x, y];
     const traces: CallTrace[] = [];
     const states: string[] = [];
-    const mx = net.add({ local: x, hosts, trace: (r) => traces.push(r) });
-    mx.onStateChange((peer, state, previous) => states.push(`${peer === y ? "y" : "?"}:${previous}->${state}`));
-    let my = net.add({ local: y, hosts });
-    my.registerSingle(1, (p) => p);
-    my.registerSingle(3, () => {
-      throw new Error("nope");
+    const c = await cluster({
+      nodes: [x, y],
+      waitConnected: false,
+      managerFor: (name) => (name === x ? { trace: (r: CallTrace) => traces.push(r) } : {}),
+      setup: ({ manager, name }) => {
+        if (name === x) manager.onStateChange((peer, state, previous) => states.push(`${peer === y ? "y" : "?"}:${previous}->${state}`));
+        if (name === y) {
+          manager.registerSingle(1, (p) => p);
+          manager.registerSingle(3, () => {
+            throw new Error("nope");
+          });
+        }
+      },
     });
-    const conn = mx.connection(y);
+    const conn = c.manager(x).connection(y);
     await conn.waitConnected();
     for (let i = 0; i < 5; i++) await conn.request(1, new Uint8Array(100));
     await expect(conn.request(3, new Uint8Array(10))).rejects.toBeInstanceOf(RemoteError);
@@ -273,7 +248,7 @@ describe("observability", () => {
     expect(stats.bytesIn).toBeGreaterThan(500);
     expect(stats.framesOut).toBeGreaterThanOrEqual(6);
     expect(stats.messagesIn).toBeGreaterThanOrEqual(6);
-    expect(my.connection(x).stats.callsIn).toBe(6);
+    expect(c.manager(y).connection(x).stats.callsIn).toBe(6);
 
     const outs = traces.filter((t) => t.direction === "out");
     expect(outs).toHaveLength(6);
@@ -283,9 +258,9 @@ describe("observability", () => {
     expect(outs[5]).toMatchObject({ handler: 3, peer: y });
     expect(outs[5]!.error).toBeInstanceOf(RemoteError);
 
-    await my.close();
+    await c.kill(y);
     await until(() => conn.state !== "connected");
-    my = net.add({ local: y, hosts });
+    c.restart(y);
     await conn.waitConnected();
     expect(conn.stats.reconnects).toBe(1);
     expect(states[0]).toBe("y:disconnected->connecting");
