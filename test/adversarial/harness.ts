@@ -40,6 +40,8 @@ export interface Memory {
 
 export interface Target {
   url: string;
+  /** Every state change of the target's connections, in order. */
+  states: { peer: string; state: string }[];
   child: ChildProcess;
   logs: LogLine[];
   /** Names in the target's hosts that dial it (so they may connect as legitimate or evil peers). */
@@ -57,7 +59,7 @@ export interface Target {
   close(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as { port: number }).port;
@@ -66,7 +68,7 @@ async function freePort(): Promise<number> {
 }
 
 /** `count` names `ws://127.0.0.1:9/<prefix>-...` that dial `target` (the target never dials them). */
-function diallingNames(target: string, prefix: string, count: number): string[] {
+export function diallingNames(target: string, prefix: string, count: number): string[] {
   const names: string[] = [];
   for (let k = 0; names.length < count; k++) {
     const name = `ws://127.0.0.1:9/${prefix}-${k}`;
@@ -83,19 +85,24 @@ export interface TargetOptions {
   evils?: number;
   /** Heap limit of the target, MiB (default 512: a runaway fails fast instead of swapping). */
   maxOldSpaceMiB?: number;
+  /**
+   * Run the node as a dialler instead: named `as`, it dials `peer` (which must be the side
+   * that waits: see `diallingNames`) and does not listen.
+   */
+  dial?: { as: string; peer: string };
 }
 
 export async function startTarget(opts: TargetOptions = {}): Promise<Target> {
-  const port = await freePort();
-  const url = `ws://127.0.0.1:${port}/grid`;
-  const probes = diallingNames(url, "probe", opts.probes ?? 6);
-  const evils = diallingNames(url, "evil", opts.evils ?? 6);
+  const url = opts.dial?.as ?? `ws://127.0.0.1:${await freePort()}/grid`;
+  const probes = opts.dial === undefined ? diallingNames(url, "probe", opts.probes ?? 6) : [];
+  const evils = opts.dial === undefined ? diallingNames(url, "evil", opts.evils ?? 6) : [];
   const config = {
     local: url,
-    hosts: [url, ...probes, ...evils],
+    hosts: [url, ...probes, ...evils, ...(opts.dial === undefined ? [] : [opts.dial.peer])],
     secret: SECRET,
     options: opts.options,
     stallOnConnectMs: opts.stallOnConnectMs,
+    listen: opts.dial === undefined,
   };
   const child = spawn(
     process.execPath,
@@ -103,6 +110,7 @@ export async function startTarget(opts: TargetOptions = {}): Promise<Target> {
     { stdio: ["ignore", "ignore", "inherit", "ipc"] },
   );
   const logs: LogLine[] = [];
+  const states: { peer: string; state: string }[] = [];
   const pending = new Map<number, (msg: Record<string, unknown>) => void>();
   let nextId = 1;
   let ready: () => void = () => {};
@@ -110,6 +118,7 @@ export async function startTarget(opts: TargetOptions = {}): Promise<Target> {
   child.on("message", (msg: Record<string, unknown>) => {
     if (msg.ready === true) ready();
     else if (msg.log !== undefined) logs.push(msg.log as LogLine);
+    else if (msg.state !== undefined) states.push(msg.state as { peer: string; state: string });
     else if (typeof msg.id === "number") {
       pending.get(msg.id)?.(msg);
       pending.delete(msg.id);
@@ -133,10 +142,12 @@ export async function startTarget(opts: TargetOptions = {}): Promise<Target> {
   await Promise.race([
     readyPromise,
     exited.then((code) => Promise.reject(new Error(`target exited (${code}) before it was ready`))),
-    new Promise((_, reject) => setTimeout(() => reject(new Error("target not ready within 20 s")), 20_000)),
+    new Promise((_, reject) => setTimeout(() => reject(new Error("target not ready within 45 s")), 45_000)),
   ]);
+  if (opts.dial !== undefined) child.send({ cmd: "start" });
   return {
     url,
+    states,
     child,
     logs,
     probeName: (i) => probes[i]!,
