@@ -53,7 +53,7 @@ export interface ConnectionOptions {
   /**
    * Single requests from this peer being served at once (handlers that did not answer
    * synchronously), at most; more are answered with `ResourceExhaustedError` without running
-   * the handler. Default 4096 (about 2 KiB each: ~9 MiB per peer).
+   * the handler. Default 1024 (about 2.3 KiB each with a small payload: ~2.3 MiB per peer).
    */
   maxIncomingCalls: number;
   /**
@@ -104,7 +104,7 @@ export const DEFAULT_CONNECTION_OPTIONS: Readonly<Omit<ConnectionOptions, "logge
   maxMergeBytes: 64 * 1024,
   maxMergeFrames: 32,
   checksum: false,
-  maxIncomingCalls: 4096,
+  maxIncomingCalls: 1024,
   maxIncomingStreams: 512,
   writeTimeoutMs: 3000,
   streamYieldMessages: 64,
