@@ -591,7 +591,7 @@ export function registerLocker(registrar: HandlerRegistrar, impl: LockerServer, 
       const res = impl.lock(LockArgsCodec.decode(payload), ctx);
       return res instanceof Promise ? res.then((r) => LockReplyCodec.encode(r)) : LockReplyCodec.encode(res);
     },
-    { subroute },
+    { subroute, name: "Locker.lock" },
   );
   registrar.registerSingle(
     LockerHandlerID.unlock,
@@ -599,7 +599,7 @@ export function registerLocker(registrar: HandlerRegistrar, impl: LockerServer, 
       const res = impl.unlock(LockArgsCodec.decode(payload), ctx);
       return res instanceof Promise ? res.then((r) => LockReplyCodec.encode(r)) : LockReplyCodec.encode(res);
     },
-    { subroute },
+    { subroute, name: "Locker.unlock" },
   );
   registrar.registerSingle(
     LockerHandlerID.rLock,
@@ -607,7 +607,7 @@ export function registerLocker(registrar: HandlerRegistrar, impl: LockerServer, 
       const res = impl.rLock(LockArgsCodec.decode(payload), ctx);
       return res instanceof Promise ? res.then((r) => LockReplyCodec.encode(r)) : LockReplyCodec.encode(res);
     },
-    { subroute },
+    { subroute, name: "Locker.rLock" },
   );
   registrar.registerSingle(
     LockerHandlerID.rUnlock,
@@ -615,7 +615,7 @@ export function registerLocker(registrar: HandlerRegistrar, impl: LockerServer, 
       const res = impl.rUnlock(LockArgsCodec.decode(payload), ctx);
       return res instanceof Promise ? res.then((r) => LockReplyCodec.encode(r)) : LockReplyCodec.encode(res);
     },
-    { subroute },
+    { subroute, name: "Locker.rUnlock" },
   );
   registrar.registerSingle(
     LockerHandlerID.refresh,
@@ -623,7 +623,7 @@ export function registerLocker(registrar: HandlerRegistrar, impl: LockerServer, 
       const res = impl.refresh(LockArgsCodec.decode(payload), ctx);
       return res instanceof Promise ? res.then((r) => LockReplyCodec.encode(r)) : LockReplyCodec.encode(res);
     },
-    { subroute },
+    { subroute, name: "Locker.refresh" },
   );
   registrar.registerSingle(
     LockerHandlerID.forceUnlock,
@@ -631,17 +631,17 @@ export function registerLocker(registrar: HandlerRegistrar, impl: LockerServer, 
       const res = impl.forceUnlock(LockArgsCodec.decode(payload), ctx);
       return res instanceof Promise ? res.then((r) => LockReplyCodec.encode(r)) : LockReplyCodec.encode(res);
     },
-    { subroute },
+    { subroute, name: "Locker.forceUnlock" },
   );
   registrar.registerStream(
     LockerHandlerID.lockEvents,
     (payload, _input, ctx) => serveStream(() => impl.lockEvents(LockEventFilterCodec.decode(payload), ctx), LockEventCodec.encode),
-    { outCapacity: 256, subroute },
+    { outCapacity: 256, subroute, name: "Locker.lockEvents" },
   );
   registrar.registerStream(
     LockerHandlerID.refreshMany,
     (_payload, input, ctx) => serveStream(() => impl.refreshMany(decodeInput(input, RefreshRequestCodec.decode), ctx), RefreshResultCodec.encode),
-    { inCapacity: 64, outCapacity: 64, subroute },
+    { inCapacity: 64, outCapacity: 64, subroute, name: "Locker.refreshMany" },
   );
 }
 
@@ -656,6 +656,7 @@ export class LockerClient {
 
   constructor(caller: Caller) {
     this.#caller = caller;
+    caller.nameHandlers?.("Locker", LockerHandlerID);
   }
 
   /** Takes a write lock on every resource, or none. */

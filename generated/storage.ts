@@ -1213,17 +1213,17 @@ export function registerStorage(registrar: HandlerRegistrar, impl: StorageServer
       const res = impl.diskInfo(DiskInfoRequestCodec.decode(payload), ctx);
       return res instanceof Promise ? res.then((r) => DiskInfoCodec.encode(r)) : DiskInfoCodec.encode(res);
     },
-    { subroute },
+    { subroute, name: "Storage.diskInfo" },
   );
   registrar.registerStream(
     StorageHandlerID.walkDir,
     (payload, _input, ctx) => serveStream(() => impl.walkDir(WalkDirRequestCodec.decode(payload), ctx), FileInfoCodec.encode),
-    { outCapacity: 64, subroute },
+    { outCapacity: 64, subroute, name: "Storage.walkDir" },
   );
   registrar.registerStream(
     StorageHandlerID.renameMany,
     (_payload, input, ctx) => serveStream(() => impl.renameMany(decodeInput(input, RenameOpCodec.decode), ctx), RenameResultCodec.encode),
-    { inCapacity: 16, outCapacity: 16, subroute },
+    { inCapacity: 16, outCapacity: 16, subroute, name: "Storage.renameMany" },
   );
   registrar.registerSingle(
     StorageHandlerID.readFile,
@@ -1231,17 +1231,17 @@ export function registerStorage(registrar: HandlerRegistrar, impl: StorageServer
       const res = impl.readFile(ReadFileRequestCodec.decode(payload), ctx);
       return res instanceof Promise ? res.then((r) => ReadFileResponseCodec.encode(r)) : ReadFileResponseCodec.encode(res);
     },
-    { subroute },
+    { subroute, name: "Storage.readFile" },
   );
   registrar.registerStream(
     StorageHandlerID.watchDisks,
     (_payload, _input, ctx) => serveStream(() => impl.watchDisks(ctx), DiskInfoCodec.encode),
-    { subroute },
+    { subroute, name: "Storage.watchDisks" },
   );
   registrar.registerStream(
     StorageHandlerID.writeFile,
     (payload, input, ctx) => serveStream(() => impl.writeFile(WriteFileRequestCodec.decode(payload), decodeInput(input, WriteChunkCodec.decode), ctx), WriteProgressCodec.encode),
-    { inCapacity: 8, outCapacity: 8, subroute },
+    { inCapacity: 8, outCapacity: 8, subroute, name: "Storage.writeFile" },
   );
 }
 
@@ -1256,6 +1256,7 @@ export class StorageClient {
 
   constructor(caller: Caller) {
     this.#caller = caller;
+    caller.nameHandlers?.("Storage", StorageHandlerID);
   }
 
   /** Capacity and health of one disk. */

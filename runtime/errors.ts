@@ -31,6 +31,11 @@ export const ErrorCode = {
    * run; retry later or elsewhere.
    */
   ResourceExhausted: "resource_exhausted",
+  /**
+   * The peer is draining (shutting down gracefully) or this node is: the call was not started
+   * and is safe to retry on another server.
+   */
+  Draining: "draining",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -82,6 +87,8 @@ export class GridError extends Error {
         return new UnauthenticatedError(message);
       case ErrorCode.ResourceExhausted:
         return new ResourceExhaustedError(message);
+      case ErrorCode.Draining:
+        return new DrainingError(message);
     }
   }
 }
@@ -173,5 +180,15 @@ export class UnauthenticatedError extends GridError {
 export class ResourceExhaustedError extends GridError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(ErrorCode.ResourceExhausted, message, options);
+  }
+}
+
+/**
+ * The call was not started because its server is draining (`Manager.drain`), or this node
+ * is: nothing ran, so it is safe to retry on another server.
+ */
+export class DrainingError extends GridError {
+  constructor(message = "draining; retry elsewhere", options?: { cause?: unknown }) {
+    super(ErrorCode.Draining, message, options);
   }
 }

@@ -4,6 +4,8 @@
  * depends only on these.
  */
 
+import type { Metadata } from "./protocol/metadata.js";
+
 /** A handler's stable numeric id: a small positive integer (1..65535). */
 export type HandlerID = number;
 
@@ -13,6 +15,12 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Deadline relative to now; travels to the server. Default: the connection's (60 s). */
   timeoutMs?: number;
+  /**
+   * Sent with the call; the handler reads it as `ctx.metadata`. Keys: 1..255 chars of
+   * `[0-9a-z._-]`; values: strings. At most `maxMetadataBytes` (default 8 KiB) in all, else
+   * the call rejects with MessageTooLargeError. Absent or empty: nothing is sent.
+   */
+  metadata?: Readonly<Metadata>;
 }
 
 /** The caller's half of a stream's input. */
@@ -40,6 +48,11 @@ export interface Stream {
 export interface Caller {
   request(handler: HandlerID, payload: Uint8Array, opts?: CallOptions): Promise<Uint8Array>;
   newStream(handler: HandlerID, payload?: Uint8Array, opts?: CallOptions): Promise<Stream>;
+  /**
+   * Names a service's handlers for errors, logs and interceptors (`Locker.lock (id 1)`);
+   * generated clients call it from their constructor. Optional for custom Callers.
+   */
+  nameHandlers?(service: string, ids: Readonly<Record<string, number>>): void;
 }
 
 /** What a handler knows about the call it serves. */
@@ -52,6 +65,8 @@ export interface HandlerContext {
   deadline: number | undefined;
   /** The subroute the call was addressed to, if any. */
   subroute: string | undefined;
+  /** The caller's metadata (`CallOptions.metadata`); a frozen empty object when none was sent. */
+  readonly metadata: Readonly<Metadata>;
 }
 
 /** Serves a single request: bytes in, bytes out (or throw). */
@@ -70,6 +85,8 @@ export type StreamHandler = (
 export interface SingleHandlerOptions {
   /** Serve this handler only under this subroute (see `Connection.subroute`). */
   subroute?: string;
+  /** The handler's name in errors, logs and interceptors (`Locker.lock`); generated code sets it. */
+  name?: string;
 }
 
 export interface StreamHandlerOptions {
@@ -84,6 +101,8 @@ export interface StreamHandlerOptions {
   outCapacity?: number;
   /** Serve this handler only under this subroute. */
   subroute?: string;
+  /** The handler's name in errors, logs and interceptors (`Locker.lock`); generated code sets it. */
+  name?: string;
 }
 
 /** Anything that handlers can be registered on: the Manager, or a bare HandlerRegistry. */

@@ -155,7 +155,7 @@ export function registerBench(registrar: HandlerRegistrar, impl: BenchServer, op
       const res = impl.echoStatus(NodeStatusCodec.decode(payload), ctx);
       return res instanceof Promise ? res.then((r) => NodeStatusCodec.encode(r)) : NodeStatusCodec.encode(res);
     },
-    { subroute },
+    { subroute, name: "Bench.echoStatus" },
   );
 }
 
@@ -170,6 +170,7 @@ export class BenchClient {
 
   constructor(caller: Caller) {
     this.#caller = caller;
+    caller.nameHandlers?.("Bench", BenchHandlerID);
   }
 
   /** Answers with the status it was sent (decoded, validated and re-encoded on the server). */

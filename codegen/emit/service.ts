@@ -70,11 +70,12 @@ function emitRegister(scope: TypeScope, service: ServiceDecl): void {
   );
   f.print(`export function ${registerName(service.name)}(registrar: ${registrar}, impl: ${serverName(service.name)}, opts: ${options} = {}): void {`);
   f.print("  const { subroute } = opts;");
-  for (const h of service.handlers) emitRegisterHandler(scope, ids, h);
+  for (const h of service.handlers) emitRegisterHandler(scope, ids, h, `${service.name}.${h.name}`);
   f.print("}", "");
 }
 
-function emitRegisterHandler(scope: TypeScope, ids: string, h: Handler): void {
+/** `name`: the handler's name in errors, logs and interceptors (`Locker.lock`). */
+function emitRegisterHandler(scope: TypeScope, ids: string, h: Handler, name: string): void {
   const { f } = scope;
   if (h.kind === "single") {
     // Not an async wrapper: an implementation that answers synchronously gets the mux's
@@ -87,7 +88,7 @@ function emitRegisterHandler(scope: TypeScope, ids: string, h: Handler): void {
       `      const res = impl.${h.name}(${codec(scope, h.request)}.decode(payload), ctx);`,
       `      return res instanceof Promise ? res.then((r) => ${res}.encode(r)) : ${res}.encode(res);`,
       `    },`,
-      `    { subroute },`,
+      `    { subroute, name: ${JSON.stringify(name)} },`,
       `  );`,
     );
     return;
@@ -100,7 +101,7 @@ function emitRegisterHandler(scope: TypeScope, ids: string, h: Handler): void {
   const opts: string[] = [];
   if (h.input) opts.push(`inCapacity: ${h.inCapacity ?? defaultInCapacity}`);
   if (h.outCapacity !== undefined) opts.push(`outCapacity: ${h.outCapacity}`);
-  opts.push("subroute");
+  opts.push("subroute", `name: ${JSON.stringify(name)}`);
   const params = `${h.payload ? "payload" : "_payload"}, ${h.input ? "input" : "_input"}, ctx`;
   f.print(
     `  registrar.registerStream(`,
@@ -121,7 +122,12 @@ function emitClient(scope: TypeScope, service: ServiceDecl): void {
   );
   f.print(`export class ${clientName(service.name)} {`);
   f.print(`  readonly #caller: ${caller};`, "");
-  f.print(`  constructor(caller: ${caller}) {`, "    this.#caller = caller;", "  }");
+  f.print(
+    `  constructor(caller: ${caller}) {`,
+    "    this.#caller = caller;",
+    `    caller.nameHandlers?.(${JSON.stringify(service.name)}, ${ids});`,
+    "  }",
+  );
   for (const h of service.handlers) {
     f.print("");
     f.doc(h.doc, "  ");

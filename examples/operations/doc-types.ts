@@ -25,6 +25,7 @@ interface ClusterAuth {
 // #region call-trace
 interface CallTrace {
   handler: HandlerID;
+  handlerName?: string | undefined; // "Locker.lock", when generated code named it
   subroute: string | undefined;
   peer: string; // the server at the other end
   direction: "out" | "in"; // out: this side called; in: this side served

@@ -8,7 +8,8 @@ import { AbortError, DisconnectedError, GridError, ProtocolError } from "../erro
 import type { HandlerRegistry } from "../handlers/handler-registry.js";
 import { Mux } from "../mux/mux.js";
 import { MAX_ERROR_MESSAGE_CHARS } from "../protocol/error-payload.js";
-import { Op, decodeMessage, emptyFrame, encodeSubroute, opName } from "../protocol/frame.js";
+import type { Interceptors } from "../interceptors.js";
+import { Flag, MAX_U32, Op, decodeMessage, emptyFrame, encodeSubroute, opName } from "../protocol/frame.js";
 import type { DecodeLimits, Frame } from "../protocol/frame.js";
 import type { MessageTransport, TransportHandlers } from "../transport/message-transport.js";
 import type { Caller, CallOptions, HandlerID, Stream } from "../types.js";
@@ -73,7 +74,13 @@ class SubrouteCaller implements Caller {
   newStream(handler: HandlerID, payload?: Uint8Array, opts?: CallOptions): Promise<Stream> {
     return this.mux.newStream(handler, payload, opts, this.name, this.bytes);
   }
+  nameHandlers(service: string, ids: Readonly<Record<string, number>>): void {
+    this.mux.names.addService(service, ids);
+  }
 }
+
+/** How often a draining connection checks whether its calls have finished. */
+const DRAIN_POLL_MS = 5;
 
 export class Connection implements Caller {
   readonly local: string;
@@ -100,6 +107,10 @@ export class Connection implements Caller {
   private counters = { bytesIn: 0, framesIn: 0, messagesIn: 0 };
   private rttMs: number | undefined;
   private remoteInstanceId: string | undefined;
+  /** This side is draining (`drain`): new calls fail with DrainingError, on every link. */
+  private draining: string | undefined;
+  /** The peer acknowledged this link's GoAway. */
+  private goAwayAcked = false;
 
   constructor(init: {
     local: string;
@@ -183,6 +194,10 @@ export class Connection implements Caller {
     this.remoteInstanceId = info?.remoteInstanceId;
     this.attaches++;
     this.mux.attach(transport);
+    // A new link: the peer's earlier GoAway (it restarted) and its acknowledgment no longer hold.
+    this.mux.drainMessage = this.draining;
+    this.mux.refuseIncoming = false;
+    this.goAwayAcked = false;
     this.lastReceived = this.lastPingSent = performance.now();
     this.heard = false;
     this.startPings();
@@ -243,6 +258,50 @@ export class Connection implements Caller {
 
   newStream(handler: HandlerID, payload?: Uint8Array, opts?: CallOptions): Promise<Stream> {
     return this.mux.newStream(handler, payload, opts, undefined, undefined);
+  }
+
+  /**
+   * Adds interceptors for this connection's calls only, inside the Manager's (which run
+   * first). Composed here, once; calls never walk a list.
+   */
+  intercept(interceptors: Interceptors): void {
+    this.mux.addInterceptors(interceptors);
+  }
+
+  /** Names a service's handlers (`Locker.lock (id 1)`); generated clients call it. */
+  nameHandlers(service: string, ids: Readonly<Record<string, number>>): void {
+    this.mux.names.addService(service, ids);
+  }
+
+  /**
+   * Starts a graceful drain of this link (`Manager.drain` does it for every peer): sends
+   * GoAway, so the peer starts no new call on it, and fails this side's new calls with
+   * DrainingError. Calls already in flight in both directions go on. Resolves true once the
+   * peer has acknowledged and no call is left in either direction, false if the link dropped
+   * or `timeoutMs` passed first. The link stays open: closing it is the caller's move.
+   */
+  drain(timeoutMs: number): Promise<boolean> {
+    this.draining ??= `${this.local} is draining; retry elsewhere`;
+    this.mux.drainMessage = this.draining;
+    if (this.transport === undefined) return Promise.resolve(this.mux.inFlight === 0);
+    const link = this.transport;
+    this.mux.writer.writeFields(Op.GoAway, 0, 0, 0, 0, Math.min(Math.max(0, Math.ceil(timeoutMs)), MAX_U32), undefined);
+    this.mux.writer.flush();
+    const end = performance.now() + timeoutMs;
+    return new Promise<boolean>((resolve) => {
+      const check = (): void => {
+        if (this.transport !== link) return resolve(false);
+        if (this.goAwayAcked && this.mux.inFlight === 0) return resolve(true);
+        if (performance.now() >= end) return resolve(false);
+        setTimeout(check, DRAIN_POLL_MS).unref();
+      };
+      check();
+    });
+  }
+
+  /** Whether this side is draining. */
+  get isDraining(): boolean {
+    return this.draining !== undefined;
   }
 
   // ---- internals ----------------------------------------------------------------------------
@@ -306,6 +365,15 @@ export class Connection implements Caller {
         case Op.Pong:
           this.onPong(frame.payload);
           return;
+        case Op.GoAway:
+          this.onGoAway(frame.deadlineMs);
+          return;
+        case Op.GoAwayAck:
+          if (this.draining !== undefined) {
+            this.goAwayAcked = true;
+            this.mux.refuseIncoming = true;
+          }
+          return;
         case Op.Disconnect: {
           // The peer's words end up in errors and logs: bounded like an error payload's message.
           const bytes = frame.payload?.subarray(0, 4 * MAX_ERROR_MESSAGE_CHARS);
@@ -321,11 +389,33 @@ export class Connection implements Caller {
       }
     }
     if (frame.op === Op.Merged) throw new ProtocolError("nested Merged frame");
-    if (frame.op === Op.Disconnect || frame.op === Op.Connect || frame.op === Op.ConnectResponse) {
+    if ((frame.flags & Flag.HasMetadata) !== 0 && frame.op !== Op.Request && frame.op !== Op.ConnectMux) {
+      throw new ProtocolError(`HasMetadata on ${opName(frame.op)} (only a call's first frame carries metadata)`);
+    }
+    if (
+      frame.op === Op.Disconnect ||
+      frame.op === Op.Connect ||
+      frame.op === Op.ConnectResponse ||
+      frame.op === Op.GoAway ||
+      frame.op === Op.GoAwayAck
+    ) {
       throw new ProtocolError(`${opName(frame.op)} with mux id ${frame.muxId}`);
     }
     this.mux.dispatch(frame);
   };
+
+  /**
+   * The peer is draining: start no new call on this link (they fail with DrainingError until
+   * a new link replaces it: the peer restarted), and acknowledge, behind every call already
+   * sent, so the peer knows nothing more is coming.
+   */
+  private onGoAway(timeoutMs: number): void {
+    if (this.mux.drainMessage === undefined || this.draining === this.mux.drainMessage) {
+      this.mux.drainMessage = `${this.remote} is draining; retry elsewhere`;
+    }
+    this.options.logger.info("peer is draining", { local: this.local, remote: this.remote, timeoutMs });
+    this.mux.writeControl(Op.GoAwayAck, 0, 0, undefined);
+  }
 
   private onPong(payload: Uint8Array | undefined): void {
     if (payload === undefined || payload.byteLength !== 8) return;

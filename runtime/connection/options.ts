@@ -4,11 +4,15 @@
 import { consoleLogger } from "../logger.js";
 import { MAX_MERGED_FRAMES } from "../protocol/frame.js";
 import type { GridError } from "../errors.js";
+import type { Interceptors } from "../interceptors.js";
+import { DEFAULT_MAX_METADATA_BYTES, MAX_METADATA_BYTES } from "../protocol/metadata.js";
 import type { HandlerID, Logger } from "../types.js";
 
 /** One finished call, for tracing and metrics. */
 export interface CallTrace {
   handler: HandlerID;
+  /** The handler's registered name (`Locker.lock`), when it has one. */
+  handlerName?: string | undefined;
   subroute: string | undefined;
   /** Name of the server at the other end. */
   peer: string;
@@ -87,13 +91,25 @@ export interface ConnectionOptions {
   deadlineResolutionMs: number;
   /** How often calls waiting for room in the outgoing queue re-check it. Default 2. */
   roomPollMs: number;
+  /**
+   * Largest metadata of one call (`CallOptions.metadata`), in encoded bytes of its keys and
+   * values (3 bytes of framing per pair included); a larger one rejects the call with
+   * MessageTooLargeError, on the caller's side before anything is sent, or on the server's
+   * when the caller's bound is higher. Default 8192 (8 KiB); at most 32767.
+   */
+  maxMetadataBytes: number;
+  /**
+   * Client and server interceptors of every call on this connection (a Manager's apply to
+   * all its connections): see `ClientInterceptor`. Default: none (the plain call path).
+   */
+  interceptors?: Interceptors | undefined;
   /** Where the connection logs. Default: the console logger. */
   logger: Logger;
   /** Called once per finished call, when set. */
   trace?: ((record: CallTrace) => void) | undefined;
 }
 
-export const DEFAULT_CONNECTION_OPTIONS: Readonly<Omit<ConnectionOptions, "logger" | "trace">> = {
+export const DEFAULT_CONNECTION_OPTIONS: Readonly<Omit<ConnectionOptions, "logger" | "trace" | "interceptors">> = {
   defaultTimeoutMs: 60_000,
   pingIntervalMs: 10_000,
   pingTimeoutMs: 20_000,
@@ -112,6 +128,7 @@ export const DEFAULT_CONNECTION_OPTIONS: Readonly<Omit<ConnectionOptions, "logge
   maxStreamFaults: 16,
   deadlineResolutionMs: 5,
   roomPollMs: 2,
+  maxMetadataBytes: DEFAULT_MAX_METADATA_BYTES,
 };
 
 function positive(name: string, value: number): void {
@@ -163,6 +180,10 @@ export function resolveConnectionOptions(partial: Partial<ConnectionOptions> | u
   }
   period("deadlineResolutionMs", opts.deadlineResolutionMs);
   period("roomPollMs", opts.roomPollMs);
+  positive("maxMetadataBytes", opts.maxMetadataBytes);
+  if (opts.maxMetadataBytes > MAX_METADATA_BYTES) {
+    throw new RangeError(`option maxMetadataBytes must be at most ${MAX_METADATA_BYTES}, got ${opts.maxMetadataBytes}`);
+  }
   if (opts.maxMessageBytes > 0xffff_ffff) throw new RangeError("option maxMessageBytes must fit a u32");
   return opts;
 }

@@ -20,6 +20,7 @@
  * The same failure again (same handler, same message with numbers masked) is logged at
  * debug only, so a buggy handler under load cannot flood the log.
  */
+import type { HandlerNames } from "./handler-names.js";
 import { ErrorCode, GridError, RemoteError } from "../errors.js";
 import type { Logger } from "../types.js";
 
@@ -87,7 +88,13 @@ export class HandlerFailures {
     private readonly logger: Logger,
     private readonly local: string,
     private readonly remote: string,
+    /** Names handlers in messages and logs (`handler Locker.lock (id 1) ...`). */
+    private readonly names?: HandlerNames,
   ) {}
+
+  private describe(handler: number): string {
+    return this.names?.describe(handler) ?? String(handler);
+  }
 
   /** The error the caller gets for what handler `handler` threw (or rejected with). */
   thrown(handler: number, kind: Kind, thrown: unknown): GridError {
@@ -105,20 +112,22 @@ export class HandlerFailures {
       this.log("error", handler, kind, named, thrown.stack);
       return named;
     }
-    const error = new RemoteError(`${label(kind)} ${handler} threw a non-Error value: ${renderThrown(thrown)}`, { cause: thrown });
+    const error = new RemoteError(`${label(kind)} ${this.describe(handler)} threw a non-Error value: ${renderThrown(thrown)}`, { cause: thrown });
     this.log("error", handler, kind, error, undefined);
     return error;
   }
 
   /** The error the caller gets when handler `handler` produced the wrong thing (`what`). */
   misused(handler: number, kind: Kind, what: string): GridError {
-    const error = new RemoteError(`${label(kind)} ${handler} ${what}`);
+    const error = new RemoteError(`${label(kind)} ${this.describe(handler)} ${what}`);
     this.log("error", handler, kind, error, undefined);
     return error;
   }
 
   private log(level: "debug" | "warn" | "error", handler: number, kind: Kind, error: GridError, stack: string | undefined): void {
     const fields: Record<string, unknown> = { local: this.local, caller: this.remote, handler, kind, error: error.message };
+    const name = this.names?.get(handler);
+    if (name !== undefined) fields["handlerName"] = name;
     if (stack !== undefined) fields["stack"] = stack;
     if (level !== "debug") {
       const shape = `${handler}:${error.message.replace(/\d+/g, "#")}`;

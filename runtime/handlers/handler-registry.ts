@@ -11,6 +11,7 @@ import type {
   StreamHandler,
   StreamHandlerOptions,
 } from "../types.js";
+import { HandlerNames } from "./handler-names.js";
 
 /**
  * Stream capacities, one story for the runtime, the IDL and the wire (docs/streams.md):
@@ -55,10 +56,13 @@ export class HandlerRegistry implements HandlerRegistrar {
   private readonly plain: (Entry | undefined)[] = [];
   /** Handlers under a subroute: subroute -> id -> entry. */
   private readonly routed = new Map<string, Map<number, Entry>>();
+  /** Handler names (`Locker.lock`) by id, for errors, logs and interceptors; shared with the connections. */
+  readonly names = new HandlerNames();
 
   registerSingle(id: HandlerID, handler: SingleHandler, opts?: SingleHandlerOptions): void {
     if (typeof handler !== "function") throw new TypeError(`handler ${id} is not a function`);
     this.add(id, opts?.subroute, { kind: "single", handler });
+    if (opts?.name !== undefined) this.names.set(id, opts.name);
   }
 
   registerStream(id: HandlerID, handler: StreamHandler, opts?: StreamHandlerOptions): void {
@@ -66,6 +70,7 @@ export class HandlerRegistry implements HandlerRegistrar {
     const inCapacity = checkCapacity("inCapacity", opts?.inCapacity ?? 0, 0);
     const outCapacity = checkCapacity("outCapacity", opts?.outCapacity ?? DEFAULT_OUT_CAPACITY, 1);
     this.add(id, opts?.subroute, { kind: "stream", stream: { handler, inCapacity, outCapacity } });
+    if (opts?.name !== undefined) this.names.set(id, opts.name);
   }
 
   /** The single handler for `id` under `subroute`, if any. */

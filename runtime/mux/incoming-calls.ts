@@ -7,7 +7,9 @@
  * handler that never looks at `ctx.signal` costs no AbortController.
  */
 import type { GridError } from "../errors.js";
-import type { HandlerContext } from "../types.js";
+import { EMPTY_METADATA } from "../protocol/metadata.js";
+import type { Metadata } from "../protocol/metadata.js";
+import type { HandlerContext, SingleHandler } from "../types.js";
 import type { Bucket, DeadlineEntry } from "./deadline-wheel.js";
 import { CallKind } from "./outgoing-calls.js";
 import type { Mux } from "./mux.js";
@@ -18,6 +20,10 @@ export class IncomingContext implements HandlerContext {
   abortReason: GridError | undefined;
   /** Absolute deadline, `performance.now()` ms; 0 = none. Also the deadline wheel's key. */
   deadlineAt = 0;
+  /** The caller's metadata (the shared frozen empty object when it sent none). */
+  metadata: Readonly<Metadata> = EMPTY_METADATA;
+  /** For server interceptors: this side serves. */
+  readonly side = "server";
 
   constructor(
     readonly caller: string,
@@ -27,6 +33,11 @@ export class IncomingContext implements HandlerContext {
   /** The deadline in `Date.now()` terms, computed only when asked. */
   get deadline(): number | undefined {
     return this.deadlineAt > 0 ? Math.round(performance.timeOrigin + this.deadlineAt) : undefined;
+  }
+
+  /** For server interceptors: the calling server (as `caller`). */
+  get peer(): string {
+    return this.caller;
   }
 
   get signal(): AbortSignal {
@@ -47,6 +58,11 @@ export class IncomingContext implements HandlerContext {
 
 export class IncomingRequest extends IncomingContext implements DeadlineEntry {
   readonly kind = CallKind.Request;
+  /** For server interceptors: a single request. */
+  readonly stream = false;
+  /** Set only when server interceptors run: the request bytes and the handler `invoke` calls. */
+  payload: Uint8Array = EMPTY;
+  fn: SingleHandler | undefined;
   /** Finished, cancelled, expired or disconnected: its answer must not be sent. */
   done = false;
   startedAt = 0;
@@ -66,7 +82,18 @@ export class IncomingRequest extends IncomingContext implements DeadlineEntry {
     super(caller, subroute);
   }
 
+  get handlerName(): string | undefined {
+    return this.mux.names.get(this.handler);
+  }
+
+  /** Runs the handler (the end of the server interceptor chain). */
+  invoke(): Uint8Array | Promise<Uint8Array> {
+    return this.fn!(this.payload, this);
+  }
+
   onDeadline(): void {
     this.mux.expireIncoming(this);
   }
 }
+
+const EMPTY = new Uint8Array(0);

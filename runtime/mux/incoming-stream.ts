@@ -14,12 +14,14 @@ import {
   ProtocolError,
 } from "../errors.js";
 import type { StreamEntry } from "../handlers/handler-registry.js";
+import type { StreamObserver } from "../interceptors.js";
 import { encodeErrorPayload } from "../protocol/error-payload.js";
 import { Flag, Op } from "../protocol/frame.js";
 import type { Frame } from "../protocol/frame.js";
 import type { Bucket, DeadlineEntry } from "./deadline-wheel.js";
 import type { RoomWaiter } from "./frame-writer.js";
 import { IncomingContext } from "./incoming-calls.js";
+import { notifyEnd, notifyMessage } from "./mux.js";
 import type { Mux } from "./mux.js";
 import { CallKind } from "./outgoing-calls.js";
 import { InboundQueue } from "./stream-flow.js";
@@ -38,6 +40,12 @@ function nextTurn(resolve: () => void): void {
 
 export class IncomingStream extends IncomingContext implements DeadlineEntry, InboundOwner, RoomWaiter {
   readonly kind = CallKind.Stream;
+  /** For server interceptors: a stream. */
+  readonly stream = true;
+  /** The initial payload (set only when server interceptors run). */
+  payload: Uint8Array | undefined;
+  /** Registered by interceptors (`observe`); undefined on the plain path. */
+  private observers: StreamObserver[] | undefined;
   /** When the liveness check last saw a frame of this stream (`performance.now()`). */
   lastSeen = performance.now();
   /** A frame of this stream arrived since the last liveness check (cheaper than a clock read per frame). */
@@ -78,17 +86,62 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
     super(caller, subroute);
   }
 
-  /** Acknowledges the stream with its capacities and starts the handler. */
+  get handlerName(): string | undefined {
+    return this.mux.names.get(this.handler);
+  }
+
+  observe(observer: StreamObserver): void {
+    (this.observers ??= []).push(observer);
+  }
+
+  /** Runs the handler (the end of the server interceptor chain). */
+  invoke(): unknown {
+    return this.entry.handler(this.payload, this.input, this);
+  }
+
+  /**
+   * Acknowledges the stream with its capacities and starts the handler. With server
+   * interceptors, the AckMux waits for them: one that rejects fails the opening
+   * (MuxConnectError), so the caller's `newStream` rejects.
+   */
   start(payload: Uint8Array | undefined): void {
+    if (this.mux.serverChain === undefined) this.sendAck();
+    if (this.entry.inCapacity > 0) this.input = new InboundQueue(this.entry.inCapacity, this);
+    this.outCredits = this.entry.outCapacity;
+    this.bytesIn += payload?.byteLength ?? 0;
+    void this.run(payload);
+  }
+
+  private sendAck(): void {
     const ack = new Uint8Array(8);
     const view = new DataView(ack.buffer);
     view.setUint32(0, this.entry.inCapacity, true);
     view.setUint32(4, this.entry.outCapacity, true);
     this.mux.writeControl(Op.AckMux, this.muxId, 0, ack);
-    if (this.entry.inCapacity > 0) this.input = new InboundQueue(this.entry.inCapacity, this);
-    this.outCredits = this.entry.outCapacity;
-    this.bytesIn += payload?.byteLength ?? 0;
-    void this.run(payload);
+  }
+
+  /** Runs the server interceptors; the handler's output, or undefined when the stream ended meanwhile. */
+  private async intercepted(payload: Uint8Array | undefined): Promise<unknown> {
+    this.payload = payload;
+    let output: unknown;
+    try {
+      output = await this.mux.serverChain!(this);
+    } catch (err) {
+      if (!this.done) {
+        const grid = GridError.from(err);
+        this.mux.writeControl(Op.MuxConnectError, this.muxId, Flag.PayloadIsError, encodeErrorPayload(grid));
+        this.finish(grid);
+      }
+      return undefined;
+    }
+    if (this.done) {
+      // Stopped while the interceptors ran: let the handler's generator clean up.
+      const it = (output as Partial<AsyncIterable<Uint8Array>> | null | undefined)?.[Symbol.asyncIterator];
+      if (typeof it === "function") void Promise.resolve(it.call(output).return?.()).catch(() => {});
+      return undefined;
+    }
+    this.sendAck();
+    return output;
   }
 
   private async run(payload: Uint8Array | undefined): Promise<void> {
@@ -96,7 +149,12 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
     // A handler that produced the wrong thing: already reported, thrown to end the loop.
     let misuse: GridError | undefined;
     try {
-      const output: unknown = this.entry.handler(payload, this.input, this);
+      let output: unknown;
+      if (this.mux.serverChain === undefined) output = this.entry.handler(payload, this.input, this);
+      else {
+        output = await this.intercepted(payload);
+        if (this.done) return;
+      }
       const iterate = (output as Partial<AsyncIterable<Uint8Array>> | null | undefined)?.[Symbol.asyncIterator];
       if (typeof iterate !== "function") {
         throw (misuse = this.mux.failures.misused(this.handler, "stream", `returned ${describeValue(output)}, not an AsyncIterable`));
@@ -174,6 +232,7 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
     const payload = frame.payload;
     if (payload !== undefined) {
       this.bytesIn += payload.byteLength;
+      if (this.observers !== undefined) notifyMessage(this.mux, this.observers, "in", payload.byteLength);
       if (!input.push(payload)) {
         this.fault(new ProtocolError(`stream ${this.muxId}: caller sent beyond its ${input.capacity} credits`));
         return;
@@ -237,7 +296,7 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
   }
 
   onDeadline(): void {
-    this.stop(new DeadlineExceededError(`stream of handler ${this.handler} exceeded its deadline`), true);
+    this.stop(new DeadlineExceededError(`stream of ${this.mux.names.label(this.handler)} exceeded its deadline`), true);
   }
 
   peerSilent(limitMs: number): void {
@@ -253,7 +312,10 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
   }
 
   private writeOutput(msg: Uint8Array | undefined, flags: number): void {
-    if (msg !== undefined) this.bytesOut += msg.byteLength;
+    if (msg !== undefined) {
+      this.bytesOut += msg.byteLength;
+      if (this.observers !== undefined) notifyMessage(this.mux, this.observers, "out", msg.byteLength);
+    }
     this.mux.writeControl(Op.MuxServerMsg, this.muxId, flags, msg, this.sendSeq);
     this.sendSeq = (this.sendSeq + 1) >>> 0;
   }
@@ -262,6 +324,7 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
     if (this.done) return;
     this.done = true;
     this.mux.forgetStream(this);
+    if (this.observers !== undefined) notifyEnd(this.mux, this.observers, err);
     if (this.mux.options.trace !== undefined) {
       this.mux.trace({
         handler: this.handler,

@@ -17,6 +17,7 @@ import {
   AbortError,
   DeadlineExceededError,
   DisconnectedError,
+  DrainingError,
   GridError,
   MessageTooLargeError,
   ProtocolError,
@@ -26,8 +27,22 @@ import {
 import type { CallTrace, ConnectionOptions } from "../connection/options.js";
 import { HandlerFailures } from "../handlers/handler-failure.js";
 import type { HandlerRegistry } from "../handlers/handler-registry.js";
+import type { HandlerNames } from "../handlers/handler-names.js";
+import { composeInterceptors } from "../interceptors.js";
+import type {
+  ClientCall,
+  ClientInterceptor,
+  ClientNext,
+  ClientStreamCall,
+  Interceptors,
+  ServerInterceptor,
+  ServerNext,
+  StreamObserver,
+} from "../interceptors.js";
+import { EMPTY_METADATA, encodeWithMetadata, hasMetadata, splitMetadata } from "../protocol/metadata.js";
+import type { Metadata } from "../protocol/metadata.js";
 import { decodeErrorPayload, encodeErrorPayload } from "../protocol/error-payload.js";
-import { Flag, MAX_HANDLER_ID, MAX_U32, Op } from "../protocol/frame.js";
+import { Flag, MAX_HANDLER_ID, MAX_U32, Op, opName } from "../protocol/frame.js";
 import type { Frame } from "../protocol/frame.js";
 import type { MessageTransport } from "../transport/message-transport.js";
 import type { CallOptions, Stream } from "../types.js";
@@ -59,6 +74,44 @@ function describe(value: unknown): string {
   if (value === null) return "null";
   if (typeof value !== "object") return typeof value;
   return value.constructor?.name ?? "object";
+}
+
+/**
+ * A call as client interceptors see it. It is also the CallOptions the plain path gets at the
+ * end of the chain (signal, timeoutMs, metadata), so the terminal allocates nothing more.
+ */
+class ClientCallImpl {
+  readonly side = "client";
+  readonly metadata: Metadata;
+  readonly deadline: number | undefined;
+  observers: StreamObserver[] | undefined;
+
+  constructor(
+    readonly stream: boolean,
+    private readonly names: HandlerNames,
+    readonly handler: number,
+    readonly payload: Uint8Array | undefined,
+    readonly peer: string,
+    readonly subroute: string | undefined,
+    readonly subrouteBytes: Uint8Array | undefined,
+    readonly signal: AbortSignal | undefined,
+    readonly timeoutMs: number | undefined,
+    metadata: Readonly<Metadata> | undefined,
+    defaultTimeoutMs: number | undefined,
+  ) {
+    this.metadata = { ...metadata };
+    const timeout = timeoutMs ?? defaultTimeoutMs;
+    this.deadline = timeout !== undefined && timeout > 0 ? Date.now() + timeout : undefined;
+  }
+
+  get handlerName(): string | undefined {
+    return this.names.get(this.handler);
+  }
+
+  observe(observer: StreamObserver): void {
+    if (!this.stream) throw new TypeError("observe() is for streams");
+    (this.observers ??= []).push(observer);
+  }
 }
 
 export interface MuxInit {
@@ -96,6 +149,16 @@ export class Mux {
   /** The error payloads of refusals at the caps, encoded on first use. */
   private callsRefusal: Uint8Array | undefined;
   private streamsRefusal: Uint8Array | undefined;
+  /** The composed client interceptors; undefined when none (the plain path). */
+  clientChain: ClientNext | undefined;
+  /** The composed server interceptors; undefined when none (the plain path). */
+  serverChain: ServerNext | undefined;
+  /** Why new calls on this link are refused (this node or the peer is draining), else undefined. */
+  drainMessage: string | undefined;
+  /** The peer acknowledged our GoAway: a call it starts now broke the drain and is refused. */
+  refuseIncoming = false;
+  private clientInterceptors: ClientInterceptor[] = [];
+  private serverInterceptors: ServerInterceptor[] = [];
   private nextId = 1;
   /** Changes on every attach and detach: a call knows whether its link is still the current one. */
   private link = 0;
@@ -109,7 +172,7 @@ export class Mux {
     this.remote = init.remote;
     this.local = init.local;
     this.registry = init.registry;
-    this.failures = new HandlerFailures(init.options.logger, init.local, init.remote);
+    this.failures = new HandlerFailures(init.options.logger, init.local, init.remote, init.registry.names);
     this.writer = new FrameWriter({
       maxQueuedBytes: init.options.maxQueuedBytes,
       maxMergeBytes: Math.min(init.options.maxMergeBytes, init.options.maxMessageBytes),
@@ -121,6 +184,59 @@ export class Mux {
       onWriteTimeout: (backlog, stalledMs) => this.onWriteTimeout(backlog, stalledMs),
     });
     this.wheel = new DeadlineWheel(init.options.deadlineResolutionMs);
+    if (init.options.interceptors !== undefined) this.addInterceptors(init.options.interceptors);
+  }
+
+  get names(): HandlerNames {
+    return this.registry.names;
+  }
+
+  /**
+   * Adds interceptors inside those already configured, and composes the chains once, here:
+   * calls never walk an array.
+   */
+  addInterceptors(interceptors: Interceptors): void {
+    const client = [...this.clientInterceptors, ...(interceptors.client ?? [])];
+    const server = [...this.serverInterceptors, ...(interceptors.server ?? [])];
+    const clientChain = composeInterceptors<ClientNext>(client, this.clientTerminal);
+    const serverChain = composeInterceptors<ServerNext>(server, serverTerminal);
+    this.clientInterceptors = client;
+    this.serverInterceptors = server;
+    this.clientChain = clientChain;
+    this.serverChain = serverChain;
+  }
+
+  /** The end of the client chain: the plain call path, with the call as its options. */
+  private readonly clientTerminal: ClientNext = (call: ClientCall): Promise<Uint8Array | Stream> => {
+    const c = call as unknown as ClientCallImpl;
+    if (!(c instanceof ClientCallImpl)) return Promise.reject(new TypeError("an interceptor passed next() a call it did not get"));
+    return c.stream
+      ? this.startStream(c.handler, c.payload, c, c.subroute, c.subrouteBytes, c.observers)
+      : this.startRequest(c.handler, c.payload!, c, c.subroute, c.subrouteBytes);
+  };
+
+  /** A call through the client interceptors. */
+  private intercept(
+    stream: boolean,
+    handler: number,
+    payload: Uint8Array | undefined,
+    opts: CallOptions | undefined,
+    subroute: string | undefined,
+    subrouteBytes: Uint8Array | undefined,
+  ): Promise<Uint8Array | Stream> {
+    const metadata = opts?.metadata;
+    if (metadata !== undefined && (typeof metadata !== "object" || metadata === null)) {
+      return Promise.reject(new TypeError(`metadata must be an object of string values, got ${describe(metadata)}`));
+    }
+    const call = new ClientCallImpl(
+      stream, this.names, handler, payload, this.remote, subroute, subrouteBytes, opts?.signal, opts?.timeoutMs, metadata,
+      stream ? undefined : this.options.defaultTimeoutMs,
+    );
+    try {
+      return this.clientChain!(call as unknown as ClientCall);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   get inFlight(): number {
@@ -197,6 +313,7 @@ export class Mux {
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       return new TypeError(`signal must be an AbortSignal, got ${describe(signal)}`);
     }
+    if (this.drainMessage !== undefined) return new DrainingError(this.drainMessage);
     if (!this.connected) return new DisconnectedError(`not connected to ${this.remote}`);
     if (signal?.aborted) return new AbortError("call cancelled by the caller", { cause: signal.reason });
     if (timeoutMs === undefined) return 0;
@@ -221,8 +338,35 @@ export class Mux {
     subroute: string | undefined,
     subrouteBytes: Uint8Array | undefined,
   ): Promise<Uint8Array> {
+    if (this.clientChain !== undefined) {
+      return this.intercept(false, handler, payload, opts, subroute, subrouteBytes) as Promise<Uint8Array>;
+    }
+    return this.startRequest(handler, payload, opts, subroute, subrouteBytes);
+  }
+
+  /** The payload area of a call's first frame: the payload, or metadata then payload. */
+  private body(payload: Uint8Array | undefined, metadata: Readonly<Metadata>): Uint8Array | undefined | Error {
+    if (!hasMetadata(metadata)) return payload;
+    return encodeWithMetadata(metadata, payload, this.options.maxMetadataBytes);
+  }
+
+  private startRequest(
+    handler: number,
+    payload: Uint8Array,
+    opts: CallOptions | undefined,
+    subroute: string | undefined,
+    subrouteBytes: Uint8Array | undefined,
+  ): Promise<Uint8Array> {
     const deadlineMs = this.admit(handler, payload, true, opts, opts?.timeoutMs ?? this.options.defaultTimeoutMs);
     if (typeof deadlineMs !== "number") return Promise.reject(deadlineMs);
+    let body: Uint8Array | undefined | Error = payload;
+    let flags = 0;
+    const metadata = opts?.metadata;
+    if (metadata !== undefined) {
+      body = this.body(payload, metadata);
+      if (body instanceof Error) return Promise.reject(body);
+      if (body !== payload) flags = Flag.HasMetadata;
+    }
     const signal = opts?.signal;
     const id = this.allocId();
     const call = new OutgoingRequest(this, id, handler, subroute);
@@ -242,10 +386,10 @@ export class Mux {
     call.bytesOut = payload.byteLength;
     if (this.writer.hasRoom()) {
       call.sent = true;
-      this.writer.writeFields(Op.Request, 0, handler, id, 0, deadlineMs, payload, subrouteBytes);
+      this.writer.writeFields(Op.Request, flags, handler, id, 0, deadlineMs, body, subrouteBytes);
     } else {
       // Only a call that waits for room keeps its frame as an object.
-      call.pendingFrame = { op: Op.Request, flags: 0, handler, muxId: id, seq: 0, deadlineMs, subroute, payload };
+      call.pendingFrame = { op: Op.Request, flags, handler, muxId: id, seq: 0, deadlineMs, subroute, payload: body };
       call.pendingSubroute = subrouteBytes;
       this.writer.waitForRoom(call);
     }
@@ -312,6 +456,14 @@ export class Mux {
     const id = frame.muxId;
     if (this.incoming.has(id)) throw new ProtocolError(`Request reuses mux id ${id} of a call still in flight`);
     const handlerId = frame.handler;
+    let payload = frame.payload ?? EMPTY;
+    let metadata = EMPTY_METADATA;
+    if ((frame.flags & Flag.HasMetadata) !== 0) {
+      const split = this.splitMetadata(frame, Op.Response);
+      if (split === undefined) return;
+      metadata = split.metadata;
+      payload = split.payload ?? EMPTY;
+    }
     const handler = this.registry.single(handlerId, frame.subroute);
     // Only calls still being served count (a synchronous answer never enters the table).
     if (this.incoming.size - this.incomingStreams >= this.options.maxIncomingCalls) {
@@ -325,11 +477,16 @@ export class Mux {
     if (handler === undefined) {
       const where = frame.subroute === undefined ? "" : ` under subroute "${frame.subroute}"`;
       this.writeControl(Op.Response, id, Flag.PayloadIsError, encodeErrorPayload(
-        new UnknownHandlerError(`no single handler ${handlerId}${where} on ${this.local}`),
+        new UnknownHandlerError(`no single handler ${this.names.label(handlerId)}${where} on ${this.local}`),
       ));
       return;
     }
+    if (this.refuseIncoming) {
+      this.writeControl(Op.Response, id, Flag.PayloadIsError, encodeErrorPayload(this.refusal()));
+      return;
+    }
     const call = new IncomingRequest(this, id, handlerId, this.remote, frame.subroute);
+    call.metadata = metadata;
     this.callsIn++;
     const deadlineMs = frame.deadlineMs;
     if (deadlineMs > 0 || this.options.trace !== undefined) {
@@ -337,12 +494,16 @@ export class Mux {
       call.startedAt = now;
       if (deadlineMs > 0) call.deadlineAt = now + deadlineMs;
     }
-    const payload = frame.payload ?? EMPTY;
     call.bytesIn = payload.byteLength;
     const link = this.link;
     let result: Uint8Array | Promise<Uint8Array>;
     try {
-      result = handler(payload, call);
+      if (this.serverChain === undefined) result = handler(payload, call);
+      else {
+        call.payload = payload;
+        call.fn = handler;
+        result = this.serverChain(call) as Promise<Uint8Array>;
+      }
     } catch (err) {
       if (!this.linkGone(call, link)) this.answerIncoming(call, undefined, err, true);
       return;
@@ -360,6 +521,31 @@ export class Mux {
     this.incoming.set(id, call);
     if (deadlineMs > 0) this.wheel.add(call);
     void this.awaitSingle(call, result);
+  }
+
+  /**
+   * The metadata and payload of a call's first frame, or undefined when the metadata exceeds
+   * this side's bound (the call is answered with MessageTooLargeError under `answerOp`).
+   * A malformed section throws ProtocolError (the connection is dropped).
+   */
+  private splitMetadata(frame: Frame, answerOp: Op): { metadata: Readonly<Metadata>; payload: Uint8Array | undefined } | undefined {
+    try {
+      const split = splitMetadata(frame.payload, this.options.maxMetadataBytes);
+      const size = split.payload?.byteLength ?? 0;
+      if (size > this.options.maxMessageBytes) {
+        throw new ProtocolError(`${opName(frame.op)} payload of ${size} bytes exceeds the limit of ${this.options.maxMessageBytes}`);
+      }
+      return split;
+    } catch (err) {
+      if (!(err instanceof MessageTooLargeError)) throw err;
+      this.writeControl(answerOp, frame.muxId, Flag.PayloadIsError, encodeErrorPayload(err));
+      return undefined;
+    }
+  }
+
+  /** The error of a call the peer started after acknowledging our GoAway. */
+  private refusal(): DrainingError {
+    return new DrainingError(`${this.local} is draining and ${this.remote} acknowledged it; retry elsewhere`);
   }
 
   /** Whether the link a call arrived on is gone; if so the call is ended as by the detach. */
@@ -408,7 +594,7 @@ export class Mux {
     if (call.done) return;
     call.done = true;
     this.incoming.delete(call.muxId);
-    const err = new DeadlineExceededError(`request to handler ${call.handler} exceeded its deadline`);
+    const err = new DeadlineExceededError(`request to ${this.names.label(call.handler)} exceeded its deadline`);
     call.abort(err);
     this.traceIncoming(call, 0, err);
   }
@@ -454,25 +640,54 @@ export class Mux {
     subroute: string | undefined,
     subrouteBytes: Uint8Array | undefined,
   ): Promise<Stream> {
+    if (this.clientChain !== undefined) {
+      return this.intercept(true, handler, payload, opts, subroute, subrouteBytes) as Promise<Stream>;
+    }
+    return this.startStream(handler, payload, opts, subroute, subrouteBytes, undefined);
+  }
+
+  private startStream(
+    handler: number,
+    payload: Uint8Array | undefined,
+    opts: CallOptions | undefined,
+    subroute: string | undefined,
+    subrouteBytes: Uint8Array | undefined,
+    observers: StreamObserver[] | undefined,
+  ): Promise<Stream> {
     // Streams have no deadline unless the caller gives one: their liveness is the stream ping.
     const deadlineMs = this.admit(handler, payload, false, opts, opts?.timeoutMs);
     if (typeof deadlineMs !== "number") return Promise.reject(deadlineMs);
+    let body: Uint8Array | undefined | Error = payload;
+    const metadata = opts?.metadata;
+    if (metadata !== undefined) {
+      body = this.body(payload, metadata);
+      if (body instanceof Error) return Promise.reject(body);
+    }
     const stream = new OutgoingStream(this, this.allocId(), handler, subroute, opts?.signal);
+    stream.observers = observers;
     this.outgoing.set(stream.muxId, stream);
     this.streams.add(stream);
     this.startStreamTimer();
     this.callsOut++;
-    return stream.open(payload, deadlineMs, subrouteBytes);
+    return stream.open(body, deadlineMs, subrouteBytes, body === payload ? 0 : Flag.HasMetadata, payload?.byteLength ?? 0);
   }
 
   private onConnectMux(frame: Frame): void {
     const id = frame.muxId;
     if (this.incoming.has(id)) throw new ProtocolError(`ConnectMux reuses mux id ${id} of a call still in flight`);
+    let payload = frame.payload;
+    let metadata = EMPTY_METADATA;
+    if ((frame.flags & Flag.HasMetadata) !== 0) {
+      const split = this.splitMetadata(frame, Op.MuxConnectError);
+      if (split === undefined) return;
+      metadata = split.metadata;
+      payload = split.payload;
+    }
     const entry = this.registry.stream(frame.handler, frame.subroute);
     if (entry === undefined) {
       const where = frame.subroute === undefined ? "" : ` under subroute "${frame.subroute}"`;
       this.writeControl(Op.MuxConnectError, id, Flag.PayloadIsError, encodeErrorPayload(
-        new UnknownHandlerError(`no stream handler ${frame.handler}${where} on ${this.local}`),
+        new UnknownHandlerError(`no stream handler ${this.names.label(frame.handler)}${where} on ${this.local}`),
       ));
       return;
     }
@@ -483,8 +698,13 @@ export class Mux {
       this.writeControl(Op.MuxConnectError, id, Flag.PayloadIsError, this.streamsRefusal);
       return;
     }
+    if (this.refuseIncoming) {
+      this.writeControl(Op.MuxConnectError, id, Flag.PayloadIsError, encodeErrorPayload(this.refusal()));
+      return;
+    }
     const deadlineMs = frame.deadlineMs;
     const stream = new IncomingStream(this, id, frame.handler, entry, this.remote, frame.subroute);
+    stream.metadata = metadata;
     this.incoming.set(id, stream);
     this.incomingStreams++;
     this.streams.add(stream);
@@ -494,7 +714,7 @@ export class Mux {
       stream.deadlineAt = performance.now() + deadlineMs;
       this.wheel.add(stream);
     }
-    stream.start(frame.payload);
+    stream.start(payload);
   }
 
   /** Removes a finished stream from its table (idempotent). */
@@ -650,9 +870,40 @@ export class Mux {
     const trace = this.options.trace;
     if (trace === undefined) return;
     try {
-      trace({ ...record, peer: this.remote });
+      trace({ ...record, handlerName: this.names.get(record.handler), peer: this.remote });
     } catch (err) {
       this.options.logger.warn("trace callback threw", { error: err });
+    }
+  }
+}
+
+/** The end of the server chain: runs the handler the call was dispatched to. */
+const serverTerminal: ServerNext = (call) => {
+  try {
+    return Promise.resolve((call as unknown as IncomingRequest | IncomingStream).invoke()) as ReturnType<ServerNext>;
+  } catch (err) {
+    return Promise.reject(err);
+  }
+};
+
+/** Tells each observer of a stream that a message passed; an observer that throws is logged. */
+export function notifyMessage(mux: Mux, observers: readonly StreamObserver[], direction: "in" | "out", bytes: number): void {
+  for (const o of observers) {
+    try {
+      o.onMessage?.(direction, bytes);
+    } catch (err) {
+      mux.options.logger.warn("stream observer threw", { peer: mux.remote, error: err });
+    }
+  }
+}
+
+/** Tells each observer of a stream that it ended. */
+export function notifyEnd(mux: Mux, observers: readonly StreamObserver[], error: GridError | undefined): void {
+  for (const o of observers) {
+    try {
+      o.onEnd?.(error);
+    } catch (err) {
+      mux.options.logger.warn("stream observer threw", { peer: mux.remote, error: err });
     }
   }
 }

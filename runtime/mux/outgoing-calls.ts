@@ -48,7 +48,7 @@ export class OutgoingRequest implements DeadlineEntry, RoomWaiter, Abortable {
   }
 
   onDeadline(): void {
-    this.mux.cancelOutgoing(this, new DeadlineExceededError(`request to handler ${this.handler} exceeded its deadline`));
+    this.mux.cancelOutgoing(this, new DeadlineExceededError(`request to ${this.mux.names.label(this.handler)} exceeded its deadline`));
   }
 
   onRoom(): void {

@@ -12,10 +12,12 @@ import { MAX_STREAM_CAPACITY } from "../handlers/handler-registry.js";
 import { encodeErrorPayload } from "../protocol/error-payload.js";
 import { Flag, Op } from "../protocol/frame.js";
 import type { Frame } from "../protocol/frame.js";
+import type { StreamObserver } from "../interceptors.js";
 import type { Stream, StreamWriter } from "../types.js";
 import type { Abortable } from "./abort-groups.js";
 import type { Bucket, DeadlineEntry } from "./deadline-wheel.js";
 import type { RoomWaiter } from "./frame-writer.js";
+import { notifyEnd, notifyMessage } from "./mux.js";
 import type { Mux } from "./mux.js";
 import { CallKind } from "./outgoing-calls.js";
 import { InboundQueue } from "./stream-flow.js";
@@ -78,6 +80,8 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
   private startedAt = performance.now();
   private bytesIn = 0;
   private bytesOut = 0;
+  /** Registered by client interceptors (`observe`); undefined on the plain path. */
+  observers: StreamObserver[] | undefined;
 
   deadlineAt = 0;
   wheelBucket: Bucket | undefined;
@@ -103,7 +107,14 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
     return this.sent && this.state !== State.Done;
   }
 
-  open(payload: Uint8Array | undefined, deadlineMs: number, subrouteBytes: Uint8Array | undefined): Promise<Stream> {
+  /** `body`: the ConnectMux payload area (the payload, or metadata then payload, with `flags` HasMetadata). */
+  open(
+    body: Uint8Array | undefined,
+    deadlineMs: number,
+    subrouteBytes: Uint8Array | undefined,
+    flags: number,
+    payloadBytes: number,
+  ): Promise<Stream> {
     const promise = new Promise<Stream>((resolve, reject) => {
       this.openResolve = resolve;
       this.openReject = reject;
@@ -115,15 +126,15 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
     if (this.signal !== undefined) this.mux.aborts.add(this.signal, this);
     const frame: Frame = {
       op: Op.ConnectMux,
-      flags: 0,
+      flags,
       handler: this.handler,
       muxId: this.muxId,
       seq: 0,
       deadlineMs,
       subroute: this.subroute,
-      payload,
+      payload: body,
     };
-    this.bytesOut += payload?.byteLength ?? 0;
+    this.bytesOut += payloadBytes;
     if (this.mux.writer.hasRoom()) {
       this.sent = true;
       this.mux.writer.write(frame, subrouteBytes);
@@ -180,6 +191,7 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
     const payload = frame.payload;
     if (payload !== undefined) {
       this.bytesIn += payload.byteLength;
+      if (this.observers !== undefined) notifyMessage(this.mux, this.observers, "in", payload.byteLength);
       if (!this.responses.push(payload)) {
         this.fault(new ProtocolError(`stream ${this.muxId}: server sent beyond its ${this.responses.capacity} credits`));
         return;
@@ -235,7 +247,7 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
   }
 
   onDeadline(): void {
-    this.fail(new DeadlineExceededError(`stream to handler ${this.handler} exceeded its deadline`), true, true);
+    this.fail(new DeadlineExceededError(`stream to ${this.mux.names.label(this.handler)} exceeded its deadline`), true, true);
   }
 
   peerSilent(limitMs: number): void {
@@ -326,7 +338,10 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
   }
 
   private writeInput(msg: Uint8Array | undefined, flags: number): void {
-    if (msg !== undefined) this.bytesOut += msg.byteLength;
+    if (msg !== undefined) {
+      this.bytesOut += msg.byteLength;
+      if (this.observers !== undefined) notifyMessage(this.mux, this.observers, "out", msg.byteLength);
+    }
     this.mux.writeControl(Op.MuxClientMsg, this.muxId, flags, msg, this.sendSeq);
     this.sendSeq = (this.sendSeq + 1) >>> 0;
   }
@@ -346,6 +361,7 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
     const pending = this.pending;
     this.pending = [];
     for (const p of pending) p.reject(inputErr);
+    if (this.observers !== undefined) notifyEnd(this.mux, this.observers, traceErr);
     if (this.mux.options.trace !== undefined) {
       this.mux.trace({
         handler: this.handler,

@@ -22,6 +22,7 @@
  */
 import { crc32 } from "node:zlib";
 import { ProtocolError } from "../errors.js";
+import { MAX_METADATA_BYTES, METADATA_HEADER_BYTES } from "./metadata.js";
 
 /** Frame operations. Numbers are stable wire values. */
 export const Op = {
@@ -59,6 +60,14 @@ export const Op = {
   Disconnect: 16,
   /** Several frames in one WebSocket message: the payload is their concatenation. */
   Merged: 17,
+  /**
+   * The sender is draining: the receiver starts no new call on this link (they fail with
+   * DrainingError); calls already started, by either side, finish. deadlineMs = the drain's
+   * timeout. Answered with GoAwayAck.
+   */
+  GoAway: 18,
+  /** Answer to GoAway: every call the sender started before it is already on the wire. */
+  GoAwayAck: 19,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
@@ -85,15 +94,18 @@ export const Flag = {
   Checksum: 0x08,
   /** The frame carries no payload at all (distinct from an empty one). */
   NoPayload: 0x10,
+  /** Request/ConnectMux: the payload area starts with the call's metadata (protocol/metadata.ts). */
+  HasMetadata: 0x20,
 } as const;
 export type Flag = (typeof Flag)[keyof typeof Flag];
 
-const knownFlags = Flag.EOF | Flag.PayloadIsError | Flag.HasSubroute | Flag.Checksum | Flag.NoPayload;
+const knownFlags =
+  Flag.EOF | Flag.PayloadIsError | Flag.HasSubroute | Flag.Checksum | Flag.NoPayload | Flag.HasMetadata;
 
 export const HEADER_SIZE = 20;
 const CHECKSUM_SIZE = 4;
 const MAX_SUBROUTE_BYTES = 255;
-const MAX_OP = Op.Merged;
+const MAX_OP = Op.GoAwayAck;
 /** Largest value of a u32 header field (muxId, seq, deadlineMs). */
 export const MAX_U32 = 0xffff_ffff;
 export const MAX_HANDLER_ID = 0xffff;
@@ -249,9 +261,15 @@ export function encodeFrame(frame: Frame): Uint8Array {
 
 /** Limits the decoder enforces; every one is an option of the Manager. */
 export interface DecodeLimits {
-  /** Largest payload accepted in one frame. */
+  /**
+   * Largest payload accepted in one frame. A frame with HasMetadata may exceed it by the
+   * largest metadata section (the metadata is bounded on its own, then the payload by this).
+   */
   maxPayloadBytes: number;
 }
+
+/** What a metadata section may add to a frame's payload area. */
+const METADATA_SLACK = METADATA_HEADER_BYTES + MAX_METADATA_BYTES;
 
 /** Little-endian u32 at `offset` of `buf`; the caller checked the bounds. */
 function readU32(buf: Uint8Array, offset: number): number {
@@ -282,7 +300,7 @@ export function decodeFrameAt(
     throw new ProtocolError(`unknown flag bits 0x${(flags & ~knownFlags).toString(16)} on ${opName(op)}`);
   }
   const length = readU32(buf, offset + 16);
-  if (length > limits.maxPayloadBytes) {
+  if (length > limits.maxPayloadBytes + ((flags & Flag.HasMetadata) === 0 ? 0 : METADATA_SLACK)) {
     throw new ProtocolError(`${opName(op)} payload of ${length} bytes exceeds the limit of ${limits.maxPayloadBytes}`);
   }
   if ((flags & Flag.NoPayload) !== 0 && length !== 0) {

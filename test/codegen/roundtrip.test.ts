@@ -317,7 +317,7 @@ class FakeCaller implements Caller {
   ) {}
 
   private ctx(): HandlerContext {
-    return { signal: new AbortController().signal, caller: "fake", deadline: undefined, subroute: this.subroute };
+    return { signal: new AbortController().signal, caller: "fake", deadline: undefined, subroute: this.subroute, metadata: {} };
   }
 
   async request(handler: number, payload: Uint8Array, _opts?: CallOptions): Promise<Uint8Array> {

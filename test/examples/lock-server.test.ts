@@ -6,7 +6,7 @@ import { Metrics } from "../../examples/lock-service/metrics.js";
 import { LockService } from "../../examples/lock-service/server.js";
 
 function ctx(signal = new AbortController().signal): HandlerContext {
-  return { signal, caller: "ws://peer/grid", deadline: undefined, subroute: undefined };
+  return { signal, caller: "ws://peer/grid", deadline: undefined, subroute: undefined, metadata: {} };
 }
 const args = (uid: string, ...resources: string[]) => ({ uid, resources, owner: "node1", quorum: 2 });
 

@@ -202,6 +202,8 @@ describe("docs/operations.md tables match the runtime", () => {
       maxStreamFaults: options.maxStreamFaults,
       deadlineResolutionMs: options.deadlineResolutionMs,
       roomPollMs: options.roomPollMs,
+      maxMetadataBytes: options.maxMetadataBytes,
+      interceptors: options.interceptors,
       logger: options.logger,
       trace: options.trace,
     };

@@ -3,6 +3,7 @@ import {
   AbortError,
   DeadlineExceededError,
   DisconnectedError,
+  DrainingError,
   ErrorCode,
   GridError,
   InvalidPayloadError,
@@ -28,6 +29,7 @@ const byCode: ReadonlyArray<[ErrorCode, string, GridErrorClass]> = [
   [ErrorCode.InvalidPayload, "invalid_payload", InvalidPayloadError],
   [ErrorCode.Unauthenticated, "unauthenticated", UnauthenticatedError],
   [ErrorCode.ResourceExhausted, "resource_exhausted", ResourceExhaustedError],
+  [ErrorCode.Draining, "draining", DrainingError],
 ];
 const allClasses = byCode.map(([, , cls]) => cls);
 

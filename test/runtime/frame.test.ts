@@ -367,13 +367,13 @@ describe("malformed input", () => {
     expectProtocolError(() => decodeAll(concat([good, good])), new RegExp(`${good.byteLength} trailing bytes after Request`));
   });
 
-  it.each([0, 18, 100, 255])("rejects unknown op %i", (op) => {
+  it.each([0, 20, 100, 255])("rejects unknown op %i", (op) => {
     const bad = good.slice();
     bad[0] = op;
     expectProtocolError(() => decodeAll(bad), new RegExp(`unknown op ${op}$`));
   });
 
-  it.each(["0x20", "0x40", "0x80", "0xe0"])("rejects unknown flag bits %s", (hex) => {
+  it.each(["0x40", "0x80", "0xc0"])("rejects unknown flag bits %s", (hex) => {
     const bit = Number(hex);
     const bad = good.slice();
     bad[1]! |= bit;
@@ -393,9 +393,9 @@ describe("malformed input", () => {
 describe("encode rejects fields that do not fit the wire", () => {
   it.each<[string, Partial<Frame>, RegExp]>([
     ["op 0", { op: 0 as Op }, /cannot encode unknown op 0/],
-    ["op 18", { op: 18 as Op }, /cannot encode unknown op 18/],
+    ["op 20", { op: 20 as Op }, /cannot encode unknown op 20/],
     ["fractional op", { op: 1.5 as Op }, /cannot encode unknown op 1.5/],
-    ["unknown flag bit", { flags: 0x20 }, /cannot encode Ping: bad flags 32/],
+    ["unknown flag bit", { flags: 0x40 }, /cannot encode Ping: bad flags 64/],
     ["negative flags", { flags: -1 }, /bad flags -1/],
     ["handler 0x10000", { handler: 0x10000 }, /handler 65536 is not a u16/],
     ["negative handler", { handler: -1 }, /handler -1 is not a u16/],

@@ -183,12 +183,12 @@ export function registerJobs(registrar: HandlerRegistrar, impl: JobsServer, opts
       const res = impl.run(JobCodec.decode(payload), ctx);
       return res instanceof Promise ? res.then((r) => JobResultCodec.encode(r)) : JobResultCodec.encode(res);
     },
-    { subroute },
+    { subroute, name: "Jobs.run" },
   );
   registrar.registerStream(
     JobsHandlerID.follow,
     (payload, _input, ctx) => serveStream(() => impl.follow(JobCodec.decode(payload), ctx), ProgressCodec.encode),
-    { outCapacity: 4, subroute },
+    { outCapacity: 4, subroute, name: "Jobs.follow" },
   );
 }
 
@@ -203,6 +203,7 @@ export class JobsClient {
 
   constructor(caller: Caller) {
     this.#caller = caller;
+    caller.nameHandlers?.("Jobs", JobsHandlerID);
   }
 
   /** Runs a job and answers when it is done. */

@@ -253,17 +253,17 @@ export function registerGreeter(registrar: HandlerRegistrar, impl: GreeterServer
       const res = impl.hello(HelloRequestCodec.decode(payload), ctx);
       return res instanceof Promise ? res.then((r) => HelloReplyCodec.encode(r)) : HelloReplyCodec.encode(res);
     },
-    { subroute },
+    { subroute, name: "Greeter.hello" },
   );
   registrar.registerStream(
     GreeterHandlerID.count,
     (payload, _input, ctx) => serveStream(() => impl.count(CountRequestCodec.decode(payload), ctx), TickCodec.encode),
-    { subroute },
+    { subroute, name: "Greeter.count" },
   );
   registrar.registerStream(
     GreeterHandlerID.sum,
     (_payload, input, ctx) => serveStream(() => impl.sum(decodeInput(input, TickCodec.decode), ctx), TotalCodec.encode),
-    { inCapacity: 32, subroute },
+    { inCapacity: 32, subroute, name: "Greeter.sum" },
   );
 }
 
@@ -278,6 +278,7 @@ export class GreeterClient {
 
   constructor(caller: Caller) {
     this.#caller = caller;
+    caller.nameHandlers?.("Greeter", GreeterHandlerID);
   }
 
   /** Single request: one message in, one out. */
