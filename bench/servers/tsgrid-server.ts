@@ -31,7 +31,13 @@ runServerChild(async () => {
   const connections = new Set<Connection>();
   let n = 0;
   wss.on("connection", (ws) => {
-    const conn = new Connection({ local: "server", remote: `client-${n++}`, handlers: registry, options: { logger: silentLogger } });
+    // The memory row holds 10,000 calls from one peer: above the default maxIncomingCalls.
+    const conn = new Connection({
+      local: "server",
+      remote: `client-${n++}`,
+      handlers: registry,
+      options: { logger: silentLogger, maxIncomingCalls: 100_000 },
+    });
     connections.add(conn);
     conn.onStateChange((state) => {
       if (state === "disconnected" || state === "closed") {
