@@ -26,7 +26,9 @@ export type Variant =
   /** A write quorum of n/2: two halves can both lock. */
   | "half-quorum"
   /** A node that does not answer in time counts as a grant: safe only while nothing fails. */
-  | "unreachable-grants";
+  | "unreachable-grants"
+  /** The client forgets to pass its deadline on: calls wait for the link to die instead. */
+  | "deadline-dropped";
 
 export interface ScenarioOptions {
   seed: number;
@@ -113,7 +115,8 @@ async function scenario(cluster: TestCluster, tables: LockTable[], options: Scen
     const manager = node.manager;
     return cluster.nodes.map((other, j) => {
       if (j === i) return localPeer(node.name, tables[i]!);
-      const remote = watchDeadlines(remotePeer(other.name, new LockerClient(manager.connection(other.name))), cluster, lateCalls);
+      const client = remotePeer(other.name, new LockerClient(manager.connection(other.name)));
+      const remote = watchDeadlines(options.variant === "deadline-dropped" ? withoutDeadlines(client) : client, cluster, lateCalls);
       return options.variant === "unreachable-grants" ? optimistic(remote) : remote;
     });
   };
@@ -236,4 +239,16 @@ function watchDeadlines(peer: LockPeer, cluster: TestCluster, late: string[]): L
 /** The broken idea: a node that fails to answer is assumed to have granted the lock. */
 function optimistic(peer: LockPeer): LockPeer {
   return { ...peer, lock: (args, opts) => peer.lock(args, opts).catch(() => true) };
+}
+
+/** The other broken idea: calls sent without the caller's deadline. */
+function withoutDeadlines(peer: LockPeer): LockPeer {
+  return {
+    name: peer.name,
+    lock: (args) => peer.lock(args, {}),
+    rLock: (args) => peer.rLock(args, {}),
+    unlock: (args) => peer.unlock(args, {}),
+    rUnlock: (args) => peer.rUnlock(args, {}),
+    refresh: (args) => peer.refresh(args, {}),
+  };
 }

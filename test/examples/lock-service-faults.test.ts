@@ -9,7 +9,7 @@
  * partitions, reset and black-holed links, delay, jitter, bandwidth limits, stalls, crashes,
  * power-offs) under a lock workload, then checks: no two critical sections on a resource
  * overlap, no call or lock attempt outlives its deadline, every node rejoins every other
- * after the faults end, and every node can take the lock again. Two deliberately broken
+ * after the faults end, and every node can take the lock again. Three deliberately broken
  * variants of the lock client must be caught by the same checks.
  */
 import { describe, expect, it } from "vitest";
@@ -44,6 +44,8 @@ describe("the lock service under seeded faults", () => {
     let faults = 0;
     let maxRejoinMs = 0;
     const start = process.hrtime.bigint();
+    const cpuStart = process.cpuUsage();
+    let simulatedMs = 0;
     for (const seed of seeds) {
       const r = await runLockScenario({ seed, variant: "correct" });
       const found = problems(r);
@@ -51,11 +53,14 @@ describe("the lock service under seeded faults", () => {
       sections += r.sections.length;
       faults += r.chaos.plan.length;
       maxRejoinMs = Math.max(maxRejoinMs, r.rejoinMs);
+      simulatedMs += r.simulatedMs;
     }
     const realMs = Number(process.hrtime.bigint() - start) / 1e6;
+    const cpu = process.cpuUsage(cpuStart);
     console.log(
       `lock service under faults: ${seeds.length} seeds, ${faults} faults, ${sections} critical sections checked, ` +
-        `slowest rejoin ${maxRejoinMs} simulated ms, ${realMs.toFixed(0)} ms real`,
+        `slowest rejoin ${maxRejoinMs} simulated ms; ${(simulatedMs / 1000).toFixed(0)} simulated s in ` +
+        `${realMs.toFixed(0)} ms real, ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU`,
     );
     // The workload really ran: a check over no sections could not fail.
     expect(sections).toBeGreaterThan(seeds.length * 5);
@@ -81,6 +86,13 @@ describe("the lock service under seeded faults", () => {
       expect(problems(calm), `seed ${seed} without faults`).toEqual([]);
       expect(calm.sections.length).toBeGreaterThan(5);
     }
+  }, 600_000);
+
+  it("catches a lock client that drops its calls' deadlines (they wait for the link to die)", async () => {
+    const caught = await firstCaught("deadline-dropped");
+    expect(caught, "the broken variant passed every seed").toBeDefined();
+    console.log(`deadline-dropped variant caught at seed ${caught!.seed}: ${problems(caught!.result).join("; ")}`);
+    expect(caught!.result.lateCalls.length).toBeGreaterThan(0);
   }, 600_000);
 
   it("replays a seed: the same fault log, and the same run to the millisecond", async () => {
