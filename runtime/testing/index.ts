@@ -13,7 +13,7 @@ export type {
 } from "./cluster.js";
 export { ALL_FAULTS, formatFaultLog, planChaos } from "./chaos.js";
 export type { FaultKind, FaultLogEntry, PlannedFault, ChaosPlanOptions } from "./chaos.js";
-export { seedsFromEnv, replaying } from "./seeds.js";
+export { seedsFromEnv } from "./seeds.js";
 export type { SeedsOptions } from "./seeds.js";
 export { createRng } from "./rng.js";
 export type { Rng } from "./rng.js";

@@ -28,8 +28,3 @@ export function seedsFromEnv(options: SeedsOptions): number[] {
   if (!Number.isInteger(count) || count < 1) throw new RangeError(`TSGRID_SEEDS must be a positive integer, got ${JSON.stringify(many)}`);
   return Array.from({ length: count }, (_, i) => i + 1);
 }
-
-/** Whether the environment asks to replay given seeds (TSGRID_SEED is set). */
-export function replaying(env: Record<string, string | undefined> = process.env): boolean {
-  return (env["TSGRID_SEED"]?.trim() ?? "") !== "";
-}

@@ -66,7 +66,12 @@ const CALL_TIMEOUT_MS = 300;
 const ACQUIRE_TIMEOUT_MS = 500;
 const RETRY_MIN_MS = 5;
 const RETRY_MAX_MS = 40;
-const LOCK_VALIDITY_MS = 3_000;
+/**
+ * A lock not refreshed expires on a node after this. Safe while it outlasts any critical
+ * section counted from the grant: a grant is at most one call deadline old when the quorum is
+ * reached, and a section lasts at most HOLD_MAX_MS (the workers do not refresh).
+ */
+const LOCK_VALIDITY_MS = 1_500;
 const HOLD_MAX_MS = 20;
 const CHAOS_MS = 1_500;
 /** A call may end this much after its deadline: the deadline wheel's resolution, rounded up. */
