@@ -17,7 +17,7 @@ export interface LockArgs {
   /** The node that holds the lock (the one running the client). */
   owner: string;
   /** Where in the client the lock was taken, for operators. */
-  source?: string;
+  source?: string | undefined;
   /** How many nodes must grant the lock for it to be held. */
   quorum: number;
 }
@@ -30,9 +30,9 @@ export interface LockReply {
   /** True when this node granted (or released, refreshed) the lock. */
   ok: boolean;
   /** Why not, when `ok` is false. */
-  reason?: LockFailure;
+  reason?: LockFailure | undefined;
   /** The uid of the lock in the way, null when the resource is free. */
-  holder?: string | null;
+  holder?: string | null | undefined;
 }
 
 /** What happened to a lock. */
@@ -41,9 +41,9 @@ export type LockEventKind = "lock" | "rlock" | "unlock" | "runlock" | "refresh" 
 /** Which events a subscriber wants. */
 export interface LockEventFilter {
   /** Only resources starting with this prefix. Omitted: every resource. */
-  prefix?: string;
+  prefix?: string | undefined;
   /** Only these kinds. Omitted or empty: every kind. */
-  kinds?: LockEventKind[];
+  kinds?: LockEventKind[] | undefined;
 }
 
 /** One change of a node's lock table. */
@@ -68,7 +68,7 @@ export interface RefreshRequest {
 export interface RefreshResult {
   uid: string;
   ok: boolean;
-  reason?: LockFailure;
+  reason?: LockFailure | undefined;
 }
 
 // ---- Codecs: msgpack encoders, and decoders with validation (see docs/IDL.md) ----

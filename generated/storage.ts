@@ -41,7 +41,7 @@ export interface DiskInfo {
   used: bigint;
   healing: boolean;
   /** Address of the disk, when remote. */
-  endpoint?: string;
+  endpoint?: string | undefined;
   kind: DiskKind;
   state: DiskState;
   /** Named counters (operations, errors, latency percentiles). */
@@ -58,7 +58,7 @@ export interface DiskInfo {
 export interface DiskInfoRequest {
   disk: DiskID;
   /** Fill `metrics` (costs a scan of the disk's counters). */
-  withMetrics?: boolean;
+  withMetrics?: boolean | undefined;
 }
 
 export interface WalkDirRequest {
@@ -67,7 +67,7 @@ export interface WalkDirRequest {
   path: string;
   recursive: boolean;
   /** Stop after this many entries. Omitted: no limit. */
-  limit?: number;
+  limit?: number | undefined;
 }
 
 /** One part of an object, as stored. */
@@ -86,7 +86,7 @@ export interface FileInfo {
   modTime: Date;
   parity: Parity;
   /** Omitted for directories. */
-  storageClass?: StorageClass;
+  storageClass?: StorageClass | undefined;
   /** Parts by part number. */
   parts: Map<number, PartInfo>;
   /** User metadata. */
@@ -94,7 +94,7 @@ export interface FileInfo {
   /** The object's data directory, null for directories and inline objects. */
   dataDir: string | null;
   /** Small objects are stored inline, in their metadata. */
-  inline?: Uint8Array;
+  inline?: Uint8Array | undefined;
 }
 
 /** One rename, under the caller's lock. */
@@ -104,14 +104,14 @@ export interface RenameOp {
   dstVolume: string;
   dst: string;
   /** The lock the caller holds on src and dst; the disk checks it is still current. */
-  lock?: LockArgs;
+  lock?: LockArgs | undefined;
 }
 
 export interface RenameResult {
   src: string;
   ok: boolean;
   /** Why not, when `ok` is false. */
-  error?: string;
+  error?: string | undefined;
 }
 
 export interface ReadFileRequest {
@@ -131,7 +131,7 @@ export interface WriteFileRequest {
   volume: string;
   path: string;
   /** Total size, when known. */
-  size?: bigint;
+  size?: bigint | undefined;
 }
 
 export interface WriteChunk {

@@ -84,7 +84,7 @@ export type StreamHandler = (
 
 export interface SingleHandlerOptions {
   /** Serve this handler only under this subroute (see `Connection.subroute`). */
-  subroute?: string;
+  subroute?: string | undefined;
   /** The handler's name in errors, logs and interceptors (`Locker.lock`); generated code sets it. */
   name?: string;
 }
@@ -100,7 +100,7 @@ export interface StreamHandlerOptions {
   /** Credits of the output stream: how many messages the caller buffers, 1..65536. Default 32 (`DEFAULT_OUT_CAPACITY`). */
   outCapacity?: number;
   /** Serve this handler only under this subroute. */
-  subroute?: string;
+  subroute?: string | undefined;
   /** The handler's name in errors, logs and interceptors (`Locker.lock`); generated code sets it. */
   name?: string;
 }

@@ -12,7 +12,10 @@ export function emitInterface(scope: TypeScope, decl: InterfaceDecl): void {
   for (const field of decl.fields) {
     f.doc(field.doc, "  ");
     const name = identifier.test(field.name) ? field.name : JSON.stringify(field.name);
-    f.print(`  ${field.readonly ? "readonly " : ""}${name}${field.optional ? "?" : ""}: ${typeText(field.type, scope)};`);
+    // An optional field may hold undefined (encoders leave it out, decoders give undefined for a nil):
+    // said explicitly, so the type is the same with exactOptionalPropertyTypes on.
+    const type = typeText(field.type, scope);
+    f.print(`  ${field.readonly ? "readonly " : ""}${name}${field.optional ? `?: ${type} | undefined` : `: ${type}`};`);
   }
   f.print("}", "");
 }

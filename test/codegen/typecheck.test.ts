@@ -1,4 +1,7 @@
-/** The generated code (golden outputs and generated/) type-checks under the project's strict options. */
+/**
+ * The generated code (golden outputs and generated/) type-checks under the project's strict options,
+ * and with exactOptionalPropertyTypes on (users turn it on; their generated code must compile).
+ */
 import { readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,7 +29,7 @@ describe("generated code type-checks", () => {
       },
     });
     if (config === undefined) throw new Error("cannot read tsconfig.json");
-    const program = ts.createProgram(outputs, { ...config.options, noEmit: true, noUnusedLocals: true, noUnusedParameters: true });
+    const program = ts.createProgram(outputs, { ...config.options, noEmit: true, noUnusedLocals: true, noUnusedParameters: true, exactOptionalPropertyTypes: true });
     // Only the generated files' own diagnostics: checking the whole runtime would take far longer.
     const diagnostics = [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()];
     for (const file of outputs) {

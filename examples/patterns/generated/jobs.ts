@@ -6,7 +6,7 @@ import { fieldKey, fieldNames, messageCodec, serveStream, serverStream } from "t
 /** Some work that takes `ms` milliseconds, and fails with `fail` when it is set. */
 export interface Job {
   ms: number;
-  fail?: string;
+  fail?: string | undefined;
 }
 
 export interface JobResult {
