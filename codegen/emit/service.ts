@@ -44,7 +44,8 @@ function emitServer(scope: TypeScope, service: ServiceDecl): void {
     f.doc(h.doc, "  ");
     if (h.kind === "single") {
       const res = typeName(scope, h.response);
-      f.print(`  ${h.name}(req: ${typeName(scope, h.request)}, ctx: ${ctx}): Promise<${res}> | ${res};`);
+      const req = h.request ? `req: ${typeName(scope, h.request)}, ` : "";
+      f.print(`  ${h.name}(${req}ctx: ${ctx}): Promise<${res}> | ${res};`);
     } else {
       const params: string[] = [];
       if (h.payload) params.push(`req: ${typeName(scope, h.payload)}`);
@@ -84,8 +85,8 @@ function emitRegisterHandler(scope: TypeScope, ids: string, h: Handler, name: st
     f.print(
       `  registrar.registerSingle(`,
       `    ${ids}.${h.name},`,
-      `    (payload, ctx) => {`,
-      `      const res = impl.${h.name}(${codec(scope, h.request)}.decode(payload), ctx);`,
+      h.request ? `    (payload, ctx) => {` : `    (_payload, ctx) => {`,
+      `      const res = impl.${h.name}(${h.request ? `${codec(scope, h.request)}.decode(payload), ` : ""}ctx);`,
       `      return res instanceof Promise ? res.then((r) => ${res}.encode(r)) : ${res}.encode(res);`,
       `    },`,
       `    { subroute, name: ${JSON.stringify(name)} },`,
@@ -132,9 +133,10 @@ function emitClient(scope: TypeScope, service: ServiceDecl): void {
     f.print("");
     f.doc(h.doc, "  ");
     if (h.kind === "single") {
+      // A handler without a request sends an empty payload (its server ignores the payload).
       f.print(
-        `  async ${h.name}(req: ${typeName(scope, h.request)}, opts?: ${callOptions}): Promise<${typeName(scope, h.response)}> {`,
-        `    const res = await this.#caller.request(${ids}.${h.name}, ${codec(scope, h.request)}.encode(req), opts);`,
+        `  async ${h.name}(${h.request ? `req: ${typeName(scope, h.request)}, ` : ""}opts?: ${callOptions}): Promise<${typeName(scope, h.response)}> {`,
+        `    const res = await this.#caller.request(${ids}.${h.name}, ${h.request ? `${codec(scope, h.request)}.encode(req)` : "new Uint8Array(0)"}, opts);`,
         `    return ${codec(scope, h.response)}.decode(res);`,
         "  }",
       );

@@ -91,7 +91,7 @@ function resolveMessages(h: Handler, what: string, index: SchemaIndex, report: R
     return m;
   };
   if (h.kind === "single") {
-    h.request = resolve(h.request, "request");
+    if (h.request) h.request = resolve(h.request, "request");
     h.response = resolve(h.response, "response");
   } else {
     if (h.payload) h.payload = resolve(h.payload, "payload");

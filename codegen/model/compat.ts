@@ -54,16 +54,15 @@ export function compareSchemas(before: Schema, after: Schema): Diagnostic[] {
 }
 
 function formOf(h: Handler): string {
-  if (h.kind === "single") return "Single";
+  if (h.kind === "single") return h.request ? "Single" : "Single without request (void)";
   return `Stream{${[h.payload && "payload", h.input && "in", "out"].filter(Boolean).join(", ")}}`;
 }
 
 function messagePairs(b: Handler, a: Handler): [string, MessageRef, MessageRef][] {
   if (b.kind === "single" && a.kind === "single") {
-    return [
-      ["request", b.request, a.request],
-      ["response", b.response, a.response],
-    ];
+    const pairs: [string, MessageRef, MessageRef][] = [["response", b.response, a.response]];
+    if (b.request && a.request) pairs.unshift(["request", b.request, a.request]);
+    return pairs;
   }
   if (b.kind === "stream" && a.kind === "stream") {
     const pairs: [string, MessageRef, MessageRef][] = [["out", b.output, a.output]];

@@ -83,7 +83,8 @@ interface HandlerBase {
 
 export interface SingleHandler extends HandlerBase {
   kind: "single";
-  request: MessageRef;
+  /** Undefined for `Single<Id, void, Res>`: the handler takes no request. */
+  request: MessageRef | undefined;
   response: MessageRef;
 }
 

@@ -249,9 +249,11 @@ function parseHandler(ctx: ParseContext, service: string, m: PropertySignature):
   if (marker === "Single") {
     const [, reqNode, resNode] = args;
     if (reqNode === undefined || resNode === undefined) return undefined;
-    const request = parseMessage(ctx, reqNode, `${service}.${name} request`);
+    // `void`: a handler without a request (the client method takes only options).
+    const noRequest = reqNode.getKind() === SyntaxKind.VoidKeyword;
+    const request = noRequest ? undefined : parseMessage(ctx, reqNode, `${service}.${name} request`);
     const response = parseMessage(ctx, resNode, `${service}.${name} response`);
-    if (id === undefined || request === undefined || response === undefined) return undefined;
+    if (id === undefined || (request === undefined && !noRequest) || response === undefined) return undefined;
     return { ...base, kind: "single", id, request, response };
   }
   const specNode = args[1];

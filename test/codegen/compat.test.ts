@@ -91,6 +91,12 @@ describe("breaking changes", () => {
     ]);
   });
 
+  it("a request added to, or removed from, a handler without one (Single<Id, void, Res>)", () => {
+    expect(compare(baseline.replace("get: Single<1, Req, Res>", "get: Single<1, void, Res>"))).toEqual([
+      "after/api.grid.ts:7:15 - error GG201: handler id 1 (Api.get) changed form from Single to Single without request (void): give the new form a new id",
+    ]);
+  });
+
   it("the CLI fails (exit 1, nothing written) on a breaking change with --against", async () => {
     const caseDir = path.join(dir, "cli");
     mkdirSync(path.join(caseDir, "before"), { recursive: true });
