@@ -12,6 +12,8 @@ export interface DemoOptions {
   host: string;
   /** SIGKILL one node mid-run, then restart it. */
   chaos: boolean;
+  /** Port of node 1's Prometheus endpoint (node i serves /metrics on metricsPort + i - 1); 0 picks free ports. */
+  metricsPort: number;
 }
 
 export const DEFAULT_NODES = 3;
@@ -30,6 +32,7 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
     .option("duration", { alias: "d", type: "number", default: DEFAULT_DURATION_S, describe: "seconds of workload" })
     .option("base-port", { alias: "p", type: "number", default: 0, describe: "port of the first node, node i gets base+i; 0 = free ports" })
     .option("host", { type: "string", default: "127.0.0.1", describe: "address the nodes listen on" })
+    .option("metrics-port", { type: "number", default: 0, describe: "port of node1's /metrics (Prometheus), node i gets base+i-1; 0 = free ports" })
     .option("chaos", { type: "boolean", default: false, describe: "SIGKILL one node mid-run, show quorum holding and the reconnect" })
     .check((a) => {
       if (!Number.isInteger(a.nodes) || a.nodes < 2 || a.nodes > 16) throw new Error("--nodes must be an integer from 2 to 16");
@@ -37,6 +40,7 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
       if (!(a.duration > 0) || a.duration > 3600) throw new Error("--duration must be between 0 and 3600 seconds");
       if (a.chaos && a.duration < 4) throw new Error("--chaos needs --duration of at least 4 seconds");
       if (!Number.isInteger(a["base-port"]) || a["base-port"] < 0 || a["base-port"] + a.nodes > 65536) throw new Error("--base-port out of range");
+      if (!Number.isInteger(a["metrics-port"]) || a["metrics-port"] < 0 || a["metrics-port"] + a.nodes > 65536) throw new Error("--metrics-port out of range");
       return true;
     })
     .strict()
@@ -51,5 +55,6 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
     basePort: args["base-port"],
     host: args.host,
     chaos: args.chaos,
+    metricsPort: args["metrics-port"],
   };
 }

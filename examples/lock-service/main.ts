@@ -47,9 +47,10 @@ class NodeProcess {
     index: number,
     hosts: readonly string[],
     secret: string,
+    metricsPort: number,
     private readonly onPeer: (node: NodeProcess, peer: string, state: string) => void,
   ) {
-    this.child = spawn(process.execPath, [...process.execArgv, NODE_SCRIPT, "--index", String(index), "--hosts", hosts.join(",")], {
+    this.child = spawn(process.execPath, [...process.execArgv, NODE_SCRIPT, "--index", String(index), "--hosts", hosts.join(","), "--metrics-port", String(metricsPort)], {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       env: { ...process.env, TSGRID_SECRET: secret },
     });
@@ -112,13 +113,17 @@ class NodeProcess {
 }
 
 export async function main(options: DemoOptions): Promise<number> {
-  const ports = options.basePort > 0 ? Array.from({ length: options.nodes }, (_, i) => options.basePort + i) : await freePorts(options.nodes, options.host);
+  // Free ports for the grid and the /metrics endpoints in one call, so the two sets differ.
+  const free = await freePorts(2 * options.nodes, options.host);
+  const ports = options.basePort > 0 ? Array.from({ length: options.nodes }, (_, i) => options.basePort + i) : free.slice(0, options.nodes);
   const hosts = ports.map((port) => `ws://${options.host}:${port}/grid`);
   const labels = hosts.map((_, i) => `node${i + 1}`);
   const secret = randomBytes(32).toString("base64url");
   const tty = process.stdout.isTTY === true;
 
+  const metricsPorts = options.metricsPort > 0 ? ports.map((_, i) => options.metricsPort + i) : free.slice(options.nodes);
   console.log(`tsgrid lock service: starting ${options.nodes} nodes on ${hosts.join(" ")}`);
+  console.log(`metrics (Prometheus): ${metricsPorts.map((p) => `http://${options.host}:${p}/metrics`).join(" ")}`);
   const chaosVictim = options.chaos ? labels[labels.length - 1] : undefined;
   let chaos: ChaosReport | undefined;
   /** Reset when the workload starts: the chaos timeline is relative to it. */
@@ -134,7 +139,7 @@ export async function main(options: DemoOptions): Promise<number> {
     if (survivors.every((n) => n.connectedPeers.has(chaos!.node))) chaos.reconnectedAtMs = since();
   };
 
-  const spawnNode = (i: number): NodeProcess => new NodeProcess(labels[i] ?? `node${i + 1}`, i, hosts, secret, onPeer);
+  const spawnNode = (i: number): NodeProcess => new NodeProcess(labels[i] ?? `node${i + 1}`, i, hosts, secret, metricsPorts[i]!, onPeer);
   const current = new Map<string, NodeProcess>();
   const all: NodeProcess[] = [];
   for (let i = 0; i < options.nodes; i++) {

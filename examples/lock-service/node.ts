@@ -1,11 +1,12 @@
 /**
  * One node of the lock service: the process entry point.
  *
- *   node dist/examples/lock-service/node.js --index 0 --hosts ws://127.0.0.1:9001/grid,ws://127.0.0.1:9002/grid
+ *   node dist/examples/lock-service/node.js --index 0 --hosts ws://127.0.0.1:9001/grid,ws://127.0.0.1:9002/grid [--metrics-port 9101]
  *
  * It serves its share of the locks to every other node over one tsgrid Manager (shared-secret
  * auth, secret from the TSGRID_SECRET environment variable), and, when started by the demo
  * orchestrator (main.ts, over the IPC channel), runs the workload and reports its metrics.
+ * With --metrics-port it serves Prometheus metrics at http://<its host>:<port>/metrics.
  */
 import { setMaxListeners } from "node:events";
 import { parseArgs } from "node:util";
@@ -13,6 +14,7 @@ import { Manager, sharedSecretAuth } from "tsgrid";
 import { registerLocker } from "../../generated/locks.js";
 import { LockTable } from "./lock-table.js";
 import { Metrics } from "./metrics.js";
+import { metricsEndpoint } from "./metrics-endpoint.js";
 import type { NodeMessage, OrchestratorMessage } from "./ipc.js";
 import { LockService } from "./server.js";
 import { Workload, type PeerInfo } from "./workload.js";
@@ -27,6 +29,7 @@ const { values } = parseArgs({
   options: {
     index: { type: "string" },
     hosts: { type: "string" },
+    "metrics-port": { type: "string" },
   },
 });
 const hosts = (values.hosts ?? "").split(",").filter((h) => h.length > 0);
@@ -45,6 +48,7 @@ const send = (msg: NodeMessage): void => void process.send?.(msg);
 
 const table = new LockTable({ validityMs: LOCK_VALIDITY_MS });
 const metrics = new Metrics();
+const prometheus = values["metrics-port"] === undefined ? undefined : metricsEndpoint();
 
 // #region lock-node
 const manager = new Manager({
@@ -52,10 +56,15 @@ const manager = new Manager({
   hosts,
   auth: sharedSecretAuth(secret),
   reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, // a restarted peer is back within 0.5 s
+  interceptors: prometheus?.metrics.interceptors, // Prometheus series per handler (with --metrics-port)
 });
 registerLocker(manager, new LockService(table, { metrics }));
 await manager.listen();
 // #endregion lock-node
+if (prometheus !== undefined) {
+  prometheus.metrics.observe(manager); // per-peer series
+  await prometheus.listen(new URL(local).hostname, Number(values["metrics-port"]));
+}
 
 const sweep = setInterval(() => table.expireStale(), EXPIRY_SWEEP_MS);
 manager.onStateChange((peer, state) => send({ type: "peer", peer: labelOf.get(peer) ?? peer, state }));
@@ -67,6 +76,7 @@ async function shutdown(code: number): Promise<void> {
   clearInterval(sweep);
   table.close();
   await manager.close();
+  await prometheus?.close();
   process.exit(code);
 }
 
