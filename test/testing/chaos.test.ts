@@ -1,7 +1,8 @@
 /**
  * tsgrid/testing's seeded schedules, seeds, failure reports and the speed of virtual time.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, expectTypeOf, it } from "vitest";
+import type { Manager } from "tsgrid";
 import {
   ALL_FAULTS,
   SimulationFailure,
@@ -11,7 +12,24 @@ import {
   seedsFromEnv,
   withTestCluster,
   type ChaosPlanOptions,
+  type ChaosResult,
+  type FaultHandle,
+  type FaultKind,
+  type TestCluster,
+  type TestNode,
 } from "tsgrid/testing";
+
+describe("public types of tsgrid/testing", () => {
+  it("are the documented ones", () => {
+    expectTypeOf(createTestCluster).returns.toEqualTypeOf<Promise<TestCluster>>();
+    expectTypeOf<TestNode["manager"]>().toEqualTypeOf<Manager>();
+    expectTypeOf<TestNode["state"]>().toEqualTypeOf<"up" | "crashed" | "off">();
+    expectTypeOf<ReturnType<TestCluster["partition"]>>().toEqualTypeOf<FaultHandle>();
+    expectTypeOf<ReturnType<TestCluster["chaos"]>>().toEqualTypeOf<Promise<ChaosResult>>();
+    expectTypeOf<(typeof ALL_FAULTS)[number]>().toEqualTypeOf<FaultKind>();
+    expectTypeOf<Parameters<typeof withTestCluster>[1]>().parameter(0).toEqualTypeOf<TestCluster>();
+  });
+});
 
 const names = ["ws://node-1/grid", "ws://node-2/grid", "ws://node-3/grid", "ws://node-4/grid", "ws://node-5/grid"];
 const planOptions: ChaosPlanOptions = { durationMs: 20_000, faults: ALL_FAULTS, gapMs: [50, 500], faultMs: [100, 2_000], maxConcurrent: 3, maxDown: 2 };
@@ -122,6 +140,28 @@ describe("failure reports", () => {
 });
 
 describe("virtual time", () => {
+  it("runs an idle simulated minute of a 3-node cluster (pings only) in well under a second", async () => {
+    const cluster = await createTestCluster({ nodes: 3, seed: 3 });
+    try {
+      const realStart = cluster.clock.realNow();
+      const simStart = cluster.now();
+      const steps = cluster.clock.steps;
+      const cpuStart = process.cpuUsage();
+      await cluster.sleep(60_000);
+      const realMs = cluster.clock.realNow() - realStart;
+      const cpu = process.cpuUsage(cpuStart);
+      console.log(
+        `virtual time, idle: 60 simulated s in ${realMs.toFixed(0)} real ms (${((cluster.now() - simStart) / realMs).toFixed(0)} ` +
+          `simulated s per real s), ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU, ${cluster.clock.steps - steps} timer steps`,
+      );
+      expect(cluster.disconnectedPairs()).toEqual([]); // pings kept every link alive all along
+      expect(cluster.clock.steps - steps).toBeGreaterThan(60 * 6); // 6 connection ends ping twice a second
+      expect(realMs).toBeLessThan(5_000);
+    } finally {
+      await cluster.close();
+    }
+  });
+
   it("runs a simulated minute of a 5-node cluster in well under a second, and says how fast", async () => {
     const cluster = await createTestCluster({
       nodes: 5,
@@ -133,6 +173,7 @@ describe("virtual time", () => {
       const simStart = cluster.now();
       // Pings on 20 links, plus 10 calls per simulated second between random pairs.
       let calls = 0;
+      const cpuStart = process.cpuUsage();
       const load = (async () => {
         while (cluster.now() - simStart < 60_000) {
           const from = calls % 5;
@@ -145,9 +186,11 @@ describe("virtual time", () => {
       await load;
       const realMs = cluster.clock.realNow() - realStart;
       const simMs = cluster.now() - simStart;
+      const cpu = process.cpuUsage(cpuStart);
       console.log(
         `virtual time: ${(simMs / 1000).toFixed(0)} simulated s in ${realMs.toFixed(0)} real ms ` +
-          `(${(simMs / realMs).toFixed(0)} simulated s per real s), ${calls} calls, ${cluster.clock.steps} timer steps`,
+          `(${(simMs / realMs).toFixed(0)} simulated s per real s), ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU, ` +
+          `${calls} calls, ${cluster.clock.steps} timer steps`,
       );
       expect(simMs).toBeGreaterThanOrEqual(60_000);
       expect(calls).toBeGreaterThanOrEqual(590);
