@@ -33,8 +33,8 @@ export type { MessageTransport, TransportHandlers } from "./transport/message-tr
 export { encodeErrorPayload, decodeErrorPayload } from "./protocol/error-payload.js";
 export * from "./codec/index.js";
 // Cluster: the Manager, auth, dialling, logging.
-export { Manager } from "./cluster/manager.js";
-export type { ManagerOptions, ListenOptions, PeerStateListener } from "./cluster/manager.js";
+export { Manager, DEFAULT_DRAIN_TIMEOUT_MS } from "./cluster/manager.js";
+export type { ManagerOptions, ListenOptions, PeerStateListener, DrainOptions } from "./cluster/manager.js";
 export { shouldDial } from "./cluster/who-dials.js";
 export { backoffDelay, defaultBackoffOptions } from "./cluster/backoff.js";
 export type { BackoffOptions } from "./cluster/backoff.js";

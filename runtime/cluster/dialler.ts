@@ -37,7 +37,8 @@ export class Dialler {
   linkLost(peer: Peer): void {
     if (!peer.dials || this.ctx.closed) return;
     // A link that stayed up longer than the longest backoff was healthy: start over.
-    if (Date.now() - peer.connectedAt > this.backoff.maxDelayMs) peer.attempt = 0;
+    // So did one the peer closed after a drain (it is restarting): redial from the first delay.
+    if (Date.now() - peer.connectedAt > this.backoff.maxDelayMs || peer.conn.peerDraining) peer.attempt = 0;
     this.scheduleRedial(peer);
   }
 

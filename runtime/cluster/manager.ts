@@ -21,12 +21,14 @@ import type { Duplex } from "node:stream";
 import type { ClusterAuth } from "../auth/cluster-auth.js";
 import type { Connection } from "../connection/connection.js";
 import { MAX_TIMER_MS, resolveConnectionOptions, type ConnectionOptions } from "../connection/options.js";
+import { MAX_METADATA_BYTES, METADATA_HEADER_BYTES } from "../protocol/metadata.js";
 import { DisconnectedError } from "../errors.js";
 import { HandlerRegistry } from "../handlers/handler-registry.js";
 import { tcpDialer, type ConnDialer } from "../transport/dialer.js";
 import type {
   HandlerID,
   HandlerRegistrar,
+  Logger,
   SingleHandler,
   SingleHandlerOptions,
   StreamHandler,
@@ -75,8 +77,20 @@ const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
 const DEFAULT_MAX_PENDING_HANDSHAKES = 256;
-/** WebSocket messages may exceed the largest payload by a frame header, subroute and CRC. */
+/** WebSocket messages may exceed the largest payload by a frame header, subroute and CRC... */
 const FRAME_OVERHEAD_BYTES = 4096;
+/** ...and a call's first frame by its metadata section (docs/PROTOCOL.md, Metadata). */
+const METADATA_OVERHEAD_BYTES = METADATA_HEADER_BYTES + MAX_METADATA_BYTES;
+/** How long `drain()` lets calls in flight finish, by default. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+
+export interface DrainOptions {
+  /**
+   * How long calls and streams in flight (both directions) may take to finish before the
+   * links are closed anyway. Default 30 000 ms.
+   */
+  timeoutMs?: number;
+}
 
 function checkAddress(address: string, what: string): URL {
   let url: URL;
@@ -126,7 +140,10 @@ export class Manager implements HandlerRegistrar {
   private readonly acceptor: Acceptor;
   private readonly dialler: Dialler;
   private closed = false;
+  private draining = false;
+  private readonly logger: Logger;
   private closing: Promise<void> | undefined;
+  private drained: Promise<void> | undefined;
 
   constructor(options: ManagerOptions) {
     const {
@@ -154,6 +171,7 @@ export class Manager implements HandlerRegistrar {
     this.peers = [...all].filter((host) => host !== local);
     this.instanceId = instanceId ?? randomUUID();
     const connectionOptions = resolveConnectionOptions(connectionPartial);
+    this.logger = connectionOptions.logger;
     this.auth = auth;
     this.dialer = dialer ?? tcpDialer;
     this.backoff = resolveBackoffOptions(reconnect);
@@ -168,7 +186,8 @@ export class Manager implements HandlerRegistrar {
       auth,
       now: Date.now,
     });
-    const maxPayload = Math.max(connectionOptions.maxMessageBytes, connectionOptions.maxMergeBytes) + FRAME_OVERHEAD_BYTES;
+    const maxPayload =
+      Math.max(connectionOptions.maxMessageBytes, connectionOptions.maxMergeBytes) + FRAME_OVERHEAD_BYTES + METADATA_OVERHEAD_BYTES;
     const manager = this; // the context reads `closed` live
     const ctx: ClusterContext = {
       local,
@@ -178,8 +197,9 @@ export class Manager implements HandlerRegistrar {
       policy,
       maxPayload,
       handshakeTimeoutMs: this.handshakeTimeoutMs,
+      // Draining counts as closed for links: no new ones accepted, none dialled.
       get closed() {
-        return manager.closed;
+        return manager.closed || manager.draining;
       },
     };
     // At least one largest message, so a legitimate handshake message always fits.
@@ -247,6 +267,46 @@ export class Manager implements HandlerRegistrar {
   }
 
   // ---- shutdown -------------------------------------------------------------------------
+
+  /**
+   * Takes this node out of the cluster gracefully (a rolling restart): tells every peer at
+   * once (GoAway, docs/PROTOCOL.md), so they start no new call to it (those fail at once with
+   * DrainingError: retry elsewhere) and neither does this node; refuses new links and stops
+   * dialling; lets every call and stream already in flight, in both directions, finish; then
+   * closes like `close()`, when all have finished or `timeoutMs` (default 30 s) has passed
+   * (what is left then fails with DisconnectedError). Idempotent; `close()` during a drain
+   * cuts it short.
+   */
+  drain(options: DrainOptions = {}): Promise<void> {
+    const timeoutMs = timeout("timeoutMs", options.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+    if (this.closing !== undefined) return this.closing;
+    this.drained ??= this.drainThenClose(timeoutMs);
+    return this.drained;
+  }
+
+  private async drainThenClose(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    const logger = this.logger;
+    const started = performance.now();
+    logger.info("draining", { local: this.local, timeoutMs });
+    const reason = new DisconnectedError(`${this.local} is draining`);
+    const peers = [...this.peerTable.all()];
+    for (const peer of peers) this.dialler.stop(peer, reason);
+    const done = await Promise.all(peers.map((peer) => peer.conn.drain(timeoutMs)));
+    const left = peers.reduce((n, peer) => n + peer.conn.stats.inFlight, 0);
+    logger.info("drained", {
+      local: this.local,
+      ms: Math.round(performance.now() - started),
+      timedOut: done.some((ok, i) => !ok && peers[i]!.conn.state === "connected"),
+      callsCut: left,
+    });
+    await this.close();
+  }
+
+  /** Whether `drain()` was called (new calls fail with DrainingError). */
+  get isDraining(): boolean {
+    return this.draining;
+  }
 
   /**
    * Stops dialling, fails every in-flight call with DisconnectedError, closes every link and

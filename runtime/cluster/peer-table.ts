@@ -100,6 +100,7 @@ export class PeerTable {
     } else if (state === "disconnected" && previous === "connected") {
       const fields = { local: this.ctx.local, peer: peer.name, reason: reason?.message };
       if (this.ctx.closed) logger.debug("connection closed", fields);
+      else if (peer.conn.peerDraining) logger.info("peer drained, connection closed", fields);
       else logger.warn("connection lost", fields);
       this.onLinkLost(peer);
     }

@@ -111,6 +111,8 @@ export class Connection implements Caller {
   private draining: string | undefined;
   /** The peer acknowledged this link's GoAway. */
   private goAwayAcked = false;
+  /** The peer sent GoAway on the current (or last) link: it is draining, or drained and gone. */
+  private peerWentAway = false;
 
   constructor(init: {
     local: string;
@@ -198,6 +200,7 @@ export class Connection implements Caller {
     this.mux.drainMessage = this.draining;
     this.mux.refuseIncoming = false;
     this.goAwayAcked = false;
+    this.peerWentAway = false;
     this.lastReceived = this.lastPingSent = performance.now();
     this.heard = false;
     this.startPings();
@@ -302,6 +305,14 @@ export class Connection implements Caller {
   /** Whether this side is draining. */
   get isDraining(): boolean {
     return this.draining !== undefined;
+  }
+
+  /**
+   * Whether the peer announced a drain (GoAway) on the current or last link: new calls to it
+   * fail with DrainingError until a new link is attached (it restarted).
+   */
+  get peerDraining(): boolean {
+    return this.peerWentAway;
   }
 
   // ---- internals ----------------------------------------------------------------------------
@@ -410,6 +421,7 @@ export class Connection implements Caller {
    * sent, so the peer knows nothing more is coming.
    */
   private onGoAway(timeoutMs: number): void {
+    this.peerWentAway = true;
     if (this.mux.drainMessage === undefined || this.draining === this.mux.drainMessage) {
       this.mux.drainMessage = `${this.remote} is draining; retry elsewhere`;
     }
