@@ -11,5 +11,6 @@ const code = await runGridgen(process.argv.slice(2), {
   signal: interrupt.signal,
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  columns: process.stdout.isTTY ? process.stdout.columns : undefined,
 });
 process.exitCode = code;

@@ -2,13 +2,16 @@
  * The gridgen command line (yargs): `gridgen <dirs or files...> -o <out> [--check] [--watch]`.
  * `runGridgen` takes its arguments and output streams so tests run it in-process.
  */
-import { watch } from "node:fs";
+import { existsSync, readFileSync, watch } from "node:fs";
 import type { FSWatcher } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import yargs from "yargs";
 import { formatDiagnostic } from "./diagnostics.js";
 import { diffOutput, findSchemas, writeOutput } from "./files.js";
 import { checkAgainst, generate } from "./generate.js";
+import { formatHelp, helpWidth } from "./help.js";
+import type { HelpSpec } from "./help.js";
 
 export interface GridgenIO {
   cwd: string;
@@ -16,6 +19,43 @@ export interface GridgenIO {
   stderr: (text: string) => void;
   /** Ends `--watch` (the CLI aborts it on SIGINT). Without one, `--watch` runs until the process ends. */
   signal?: AbortSignal;
+  /** Width of the terminal stdout is, if it is one: `--help` is laid out to fit it. */
+  columns?: number | undefined;
+}
+
+const help: HelpSpec = {
+  usage: "gridgen <dirs or files...> -o <out> [--check] [--watch] [--against <baseline>]",
+  description:
+    "Typed clients, servers and validating codecs from .grid.ts schemas: one .ts file per schema in <out>. " +
+    "Directories are searched for *.grid.ts files.",
+  options: [
+    { flags: "-o, --out <dir>", text: "output directory (one .ts file per schema) [required]" },
+    { flags: "--check", text: "write nothing; exit 1 and name the stale files if <out> differs (for CI)" },
+    { flags: "-w, --watch", text: "regenerate whenever a schema changes, until interrupted" },
+    { flags: "--against <baseline>", text: "baseline schemas (as deployed): fail on changes old and new nodes cannot both live with" },
+    { flags: "-h, --help", text: "show this help" },
+    { flags: "--version", text: "show gridgen's version" },
+  ],
+  examples: [
+    { command: "gridgen schemas/ -o generated/", text: "generate" },
+    { command: "gridgen schemas/ -o generated/ --check", text: "fail (exit 1) when generated/ is stale, for CI" },
+    { command: "gridgen schemas/ -o generated/ --check --against deployed/schemas/", text: "also fail on breaking changes" },
+    { command: "gridgen schemas/ -o generated/ --watch", text: "regenerate on every save" },
+  ],
+};
+
+/** The version of the tsgrid package gridgen belongs to (its package.json, found upwards). */
+export function gridgenVersion(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const file = path.join(dir, "package.json");
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, "utf8")) as { name?: unknown; version?: unknown };
+      if (pkg.name === "tsgrid" && typeof pkg.version === "string") return pkg.version;
+    }
+    dir = path.dirname(dir);
+  }
+  return "unknown";
 }
 
 interface Options {
@@ -31,8 +71,16 @@ const watchDebounceMs = 100;
 
 /** Runs gridgen; resolves to the exit code (0 ok, 1 errors or stale output, 2 bad usage). */
 export async function runGridgen(argv: readonly string[], io: GridgenIO): Promise<number> {
+  // Laid out by hand (codegen/help.ts): yargs' layout cut words in two on narrow terminals.
+  if (argv.includes("--help") || argv.includes("-h")) {
+    io.stdout(formatHelp(help, helpWidth(io.columns)));
+    return 0;
+  }
+  if (argv.includes("--version")) {
+    io.stdout(`gridgen ${gridgenVersion()}\n`);
+    return 0;
+  }
   let usageError: string | undefined;
-  let helpShown = false;
   const parser = yargs([...argv])
     .scriptName("gridgen")
     .usage("$0 <dirs or files...> -o <out>\n\nTyped clients, servers and validating codecs from schemas.")
@@ -50,24 +98,14 @@ export async function runGridgen(argv: readonly string[], io: GridgenIO): Promis
       if (a.check === true && a.watch === true) throw new Error("--check and --watch cannot be used together");
       return true;
     })
-    .example("$0 schemas/ -o generated/", "generate")
-    .example("$0 schemas/ -o generated/ --check", "fail (exit 1) when generated/ is stale, for CI")
-    .example("$0 schemas/ -o generated/ --check --against deployed/schemas/", "also fail on breaking changes")
     .strict()
-    .wrap(100)
-    .help()
+    .help(false)
     .version(false)
     .exitProcess(false)
     .fail((msg, err) => {
       usageError = msg ?? err?.message ?? "bad arguments";
     });
-  const args = await parser.parseAsync([...argv], {}, (_err, _argv, output) => {
-    if (output) {
-      if (argv.includes("--help") || argv.includes("-h")) helpShown = true;
-      if (helpShown) io.stdout(`${output}\n`);
-    }
-  });
-  if (helpShown) return 0;
+  const args = await parser.parseAsync([...argv], {}, () => {});
   if (usageError !== undefined) {
     io.stderr(`gridgen: ${usageError}\nRun gridgen --help for usage.\n`);
     return 2;

@@ -1,5 +1,6 @@
 /** The demo's command line (`npm start -- --help`). */
 import yargs from "yargs";
+import { formatHelp, helpWidth } from "../../codegen/help.js";
 
 export interface DemoOptions {
   /** Number of node processes. */
@@ -19,15 +20,36 @@ export interface DemoOptions {
 export const DEFAULT_NODES = 3;
 export const DEFAULT_DURATION_S = 8;
 
-export function parseDemoArgs(argv: readonly string[]): DemoOptions {
-  const args = yargs([...argv])
-    .scriptName("npm start --")
-    .usage(
-      "$0 [options]\n\nRuns a distributed lock service (MinIO dsync style) on a local tsgrid cluster: " +
+/** `npm start -- --help`, laid out for a terminal `columns` wide (words are never cut). */
+export function demoHelp(columns: number | undefined): string {
+  return formatHelp(
+    {
+      usage: "npm start -- [options]",
+      description:
+        "Runs a distributed lock service (MinIO dsync style) on a local tsgrid cluster: " +
         "one process per node, one WebSocket per pair of nodes, shared-secret auth. Every node takes " +
         "locks by quorum across all nodes, follows their lock events (server stream) and refreshes its " +
         "leases in batches (bidirectional stream). Prints a summary and exits 0 when all went well.",
-    )
+      options: [
+        { flags: "-n, --nodes <n>", text: `number of nodes (2..16) [default: ${DEFAULT_NODES}]` },
+        { flags: "-d, --duration <s>", text: `seconds of workload [default: ${DEFAULT_DURATION_S}]` },
+        { flags: "-p, --base-port <port>", text: "port of the first node, node i gets base+i; 0 = free ports [default: 0]" },
+        { flags: "--host <address>", text: "address the nodes listen on [default: 127.0.0.1]" },
+        { flags: "--chaos", text: "SIGKILL one node mid-run, show quorum holding and the reconnect" },
+        { flags: "-h, --help", text: "show this help" },
+      ],
+    },
+    helpWidth(columns),
+  );
+}
+
+export function parseDemoArgs(argv: readonly string[]): DemoOptions {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(demoHelp(process.stdout.isTTY ? process.stdout.columns : undefined));
+    process.exit(0);
+  }
+  const args = yargs([...argv])
+    .scriptName("npm start --")
     .option("nodes", { alias: "n", type: "number", default: DEFAULT_NODES, describe: "number of nodes (2..16)" })
     .option("duration", { alias: "d", type: "number", default: DEFAULT_DURATION_S, describe: "seconds of workload" })
     .option("base-port", { alias: "p", type: "number", default: 0, describe: "port of the first node, node i gets base+i; 0 = free ports" })
@@ -44,10 +66,8 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
       return true;
     })
     .strict()
-    .help()
-    .alias("help", "h")
+    .help(false)
     .version(false)
-    .wrap(Math.min(100, process.stdout.columns || 100))
     .parseSync();
   return {
     nodes: args.nodes,

@@ -117,7 +117,7 @@ describe("gridgen", () => {
       expect(existsSync(path.join(dir, "watch-out/locks.ts"))).toBe(true);
       const file = path.join(dir, "watched/locks.grid.ts");
       writeFileSync(file, readFileSync(file, "utf8").replace("  quorum: number;", "  quorum: number;\n  ttlMs?: number;"));
-      await until(() => readFileSync(path.join(dir, "watch-out/locks.ts"), "utf8").includes("ttlMs?: number;"));
+      await until(() => readFileSync(path.join(dir, "watch-out/locks.ts"), "utf8").includes("ttlMs?: number | undefined;"));
       expect(out).toContain("gridgen: change detected, regenerating");
     } finally {
       stop.abort();
