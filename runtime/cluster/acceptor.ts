@@ -17,6 +17,7 @@ import {
   decodeConnect,
   encodeConnectResponse,
 } from "./handshake.js";
+import { canonicalPath, tryCanonicalAddress } from "./address.js";
 import { asGridError, type ClusterContext, type Links } from "./links.js";
 import type { PeerTable } from "./peer-table.js";
 
@@ -28,6 +29,9 @@ export interface ListenOptions {
   /** Certificate and key: required when `local` is a `wss://` address (serves HTTPS). */
   tls?: HttpsServerOptions;
 }
+
+/** Distinct wrong upgrade paths logged, at most (a scanner must not grow the set). */
+const MAX_LOGGED_PATHS = 16;
 
 /** WebSocket close code for a refused handshake (policy violation). */
 const CLOSE_REFUSED = 1008;
@@ -42,6 +46,10 @@ export class Acceptor {
   private readonly wss: WebSocketServer;
   private readonly localPath: string;
   private server: Server | undefined;
+  /** handleUpgrade or incomingConn was used: links arrive through the user's own server. */
+  private external = false;
+  /** Paths of refused upgrades already logged (bounded), to log each once. */
+  private readonly wrongPaths = new Set<string>();
   /** An http.Server that never listens: it parses upgrades of `incomingConn` streams. */
   private upgradeServer: Server | undefined;
 
@@ -52,13 +60,18 @@ export class Acceptor {
     private readonly peers: PeerTable,
     private readonly maxPendingHandshakes: number,
   ) {
-    this.localPath = localUrl.pathname;
+    this.localPath = canonicalPath(localUrl.pathname);
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload: ctx.maxPayload,
     });
+  }
+
+  /** Whether peers can reach this server: listen() was called, or upgrades are passed in. */
+  get accepting(): boolean {
+    return this.server !== undefined || this.external;
   }
 
   async listen(options: ListenOptions): Promise<AddressInfo> {
@@ -100,6 +113,7 @@ export class Acceptor {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.server === undefined) this.external = true;
     const tracked = this.links.tracked(socket);
     if (tracked !== undefined) {
       // Upgraded in time (incomingConn): the handshake timer of `accept` takes over.
@@ -116,7 +130,15 @@ export class Acceptor {
     } catch {
       return rejectUpgrade(socket, "400 Bad Request");
     }
-    if (path !== this.localPath) return rejectUpgrade(socket, "404 Not Found");
+    if (canonicalPath(path) !== this.localPath) {
+      // A peer configured with another path for this server would retry forever: say it here
+      // too (once per path), not only in the peer's "cannot connect".
+      if (!this.wrongPaths.has(path) && this.wrongPaths.size < MAX_LOGGED_PATHS) {
+        this.wrongPaths.add(path);
+        this.ctx.logger.warn("refused an upgrade for another path", { local: this.ctx.local, path, expected: this.localPath });
+      }
+      return rejectUpgrade(socket, "404 Not Found");
+    }
     if (this.links.pendingHandshakes >= this.maxPendingHandshakes) {
       this.ctx.logger.warn("too many handshakes in progress; refusing an upgrade", {
         local: this.ctx.local,
@@ -128,6 +150,7 @@ export class Acceptor {
   }
 
   incomingConn(conn: Duplex, signal?: AbortSignal): void {
+    this.external = true;
     if (this.ctx.closed || signal?.aborted === true) {
       conn.destroy();
       return;
@@ -178,6 +201,9 @@ export class Acceptor {
     let from = "an unidentified peer";
     try {
       const req = decodeConnect(await link.next());
+      // Names as this side spells them: a peer running an older version may not canonicalise.
+      req.from = tryCanonicalAddress(req.from);
+      req.to = tryCanonicalAddress(req.to);
       from = req.from;
       const peer = this.peers.get(req.from);
       // Auth hooks may be slow or never answer: the link's close (its handshake timer, the
@@ -223,6 +249,10 @@ export class Acceptor {
   /** Tells the peer why it is refused, logs it, and closes the link once that is sent. */
   private refuse(link: HandshakeLink, peer: string, reason: GridError): void {
     const { ctx } = this;
+    // So that this side's waitConnected and calls to the peer say why it is not connected.
+    if (reason.code !== ErrorCode.Disconnected) {
+      this.peers.get(peer)?.conn.noteFailure(GridError.fromWire(reason.code, `refused the connection of ${peer}: ${reason.rawMessage}`));
+    }
     const fields = { local: ctx.local, peer, reason: reason.message };
     if (reason.code === ErrorCode.Unauthenticated || reason.code === ErrorCode.Protocol) {
       ctx.logger.error("refused a connection", fields);

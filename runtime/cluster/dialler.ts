@@ -15,6 +15,7 @@ import {
   decodeConnectResponse,
   encodeConnect,
 } from "./handshake.js";
+import { tryCanonicalAddress } from "./address.js";
 import { asGridError, type ClusterContext, type Links } from "./links.js";
 import type { Peer, PeerTable } from "./peer-table.js";
 
@@ -97,6 +98,7 @@ export class Dialler {
           }),
         );
         const res = decodeConnectResponse(await link.next());
+        res.from = tryCanonicalAddress(res.from);
         const refusal = await abortable(checkConnectResponse(res, peer.name, ctx.policy), ended, timedOut);
         if (refusal !== undefined) throw refusal;
         signal.throwIfAborted();

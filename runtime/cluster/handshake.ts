@@ -171,10 +171,12 @@ export async function checkConnect(req: ConnectRequest, policy: HandshakePolicy)
     return new ProtocolError(`protocol version ${req.version} is not supported (this server speaks ${PROTOCOL_VERSION})`);
   }
   if (req.to !== policy.local) {
-    return new UnauthenticatedError(`wrong target: this server is ${policy.local}, not ${req.to}`);
+    return new UnauthenticatedError(
+      `wrong target: this server is ${policy.local}, not ${req.to} (every node must list each server under the address it gives itself as local)`,
+    );
   }
   if (req.from === policy.local || !policy.hosts.has(req.from)) {
-    return new UnauthenticatedError(`unknown host ${req.from}: not in this server's hosts`);
+    return new UnauthenticatedError(`unknown host ${req.from}: not in this server's hosts (is it listed under another address?)`);
   }
   const skew = skewError(policy, req.time, req.from);
   if (skew !== undefined) return skew;
@@ -198,7 +200,7 @@ export async function checkConnectResponse(
     return new ProtocolError(`${remote} answered with protocol version ${res.version}, this server speaks ${PROTOCOL_VERSION}`);
   }
   if (res.from !== remote) {
-    return new UnauthenticatedError(`dialled ${remote} but reached ${res.from}`);
+    return new UnauthenticatedError(`dialled ${remote} but reached ${res.from} (every node must list each server under the address it gives itself as local)`);
   }
   const skew = skewError(policy, res.time, remote);
   if (skew !== undefined) return skew;

@@ -19,10 +19,10 @@ import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { ClusterAuth } from "../auth/cluster-auth.js";
-import type { Connection } from "../connection/connection.js";
+import type { Connection, NotConnectedReason } from "../connection/connection.js";
 import { MAX_TIMER_MS, resolveConnectionOptions, type ConnectionOptions } from "../connection/options.js";
 import { MAX_METADATA_BYTES, METADATA_HEADER_BYTES } from "../protocol/metadata.js";
-import { DisconnectedError } from "../errors.js";
+import { AbortError, DisconnectedError } from "../errors.js";
 import { HandlerRegistry } from "../handlers/handler-registry.js";
 import { tcpDialer, type ConnDialer } from "../transport/dialer.js";
 import type {
@@ -35,11 +35,12 @@ import type {
   StreamHandlerOptions,
 } from "../types.js";
 import { Acceptor, type ListenOptions } from "./acceptor.js";
+import { canonicalAddress, canonicalUrl, tryCanonicalAddress } from "./address.js";
 import { resolveBackoffOptions, type BackoffOptions } from "./backoff.js";
 import { Dialler } from "./dialler.js";
 import type { HandshakePolicy } from "./handshake.js";
 import { Links, type ClusterContext } from "./links.js";
-import { PeerTable, type PeerStateListener } from "./peer-table.js";
+import { PeerTable, type Peer, type PeerStateListener } from "./peer-table.js";
 
 export type { ListenOptions } from "./acceptor.js";
 export type { PeerStateListener } from "./peer-table.js";
@@ -92,19 +93,6 @@ export interface DrainOptions {
   timeoutMs?: number;
 }
 
-function checkAddress(address: string, what: string): URL {
-  let url: URL;
-  try {
-    url = new URL(address);
-  } catch {
-    throw new RangeError(`${what} ${JSON.stringify(address)} is not a URL`);
-  }
-  if (url.protocol !== "ws:" && url.protocol !== "wss:") {
-    throw new RangeError(`${what} ${address} must be a ws:// or wss:// URL`);
-  }
-  return url;
-}
-
 function positive(name: string, value: number): number {
   if (!(value > 0 && Number.isFinite(value))) throw new RangeError(`option ${name} must be a positive number, got ${value}`);
   return value;
@@ -144,6 +132,10 @@ export class Manager implements HandlerRegistrar {
   private readonly logger: Logger;
   private closing: Promise<void> | undefined;
   private drained: Promise<void> | undefined;
+  /** Fires once, `dialTimeoutMs` after construction: peers that should have dialled us and did not. */
+  private readonly silenceTimer: NodeJS.Timeout;
+  /** Peers already reported as unable to connect (this server accepts nothing). */
+  private readonly warnedNotAccepting = new Set<string>();
 
   constructor(options: ManagerOptions) {
     const {
@@ -160,15 +152,14 @@ export class Manager implements HandlerRegistrar {
       instanceId,
       ...connectionPartial
     } = options;
-    const localUrl = checkAddress(local, "local address");
-    this.local = local;
+    // Addresses are names: two spellings of one address (trailing slash, default port, host
+    // case) must be one name on every node, or the two sides disagree on who dials.
+    const localUrl = canonicalUrl(local, "local address");
+    this.local = canonicalAddress(local, "local address");
     const all = new Set<string>();
-    for (const host of hosts) {
-      checkAddress(host, "host");
-      all.add(host);
-    }
-    all.add(local);
-    this.peers = [...all].filter((host) => host !== local);
+    for (const host of hosts) all.add(canonicalAddress(host, "host"));
+    all.add(this.local);
+    this.peers = [...all].filter((host) => host !== this.local);
     this.instanceId = instanceId ?? randomUUID();
     const connectionOptions = resolveConnectionOptions(connectionPartial);
     this.logger = connectionOptions.logger;
@@ -180,7 +171,7 @@ export class Manager implements HandlerRegistrar {
     this.closeTimeoutMs = timeout("closeTimeoutMs", closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
     this.maxPendingHandshakes = positive("maxPendingHandshakes", maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES);
     const policy: HandshakePolicy = (this.policy = {
-      local,
+      local: this.local,
       hosts: all,
       maxClockSkewMs: positive("maxClockSkewMs", maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS),
       auth,
@@ -190,7 +181,7 @@ export class Manager implements HandlerRegistrar {
       Math.max(connectionOptions.maxMessageBytes, connectionOptions.maxMergeBytes) + FRAME_OVERHEAD_BYTES + METADATA_OVERHEAD_BYTES;
     const manager = this; // the context reads `closed` live
     const ctx: ClusterContext = {
-      local,
+      local: this.local,
       instanceId: this.instanceId,
       logger: connectionOptions.logger,
       auth,
@@ -207,8 +198,91 @@ export class Manager implements HandlerRegistrar {
     this.peerTable = new PeerTable(ctx, this.peers, this.registry, connectionOptions, (peer) => this.dialler.linkLost(peer));
     this.acceptor = new Acceptor(ctx, localUrl, this.links, this.peerTable, this.maxPendingHandshakes);
     this.dialler = new Dialler(ctx, this.links, this.peerTable, this.dialer, this.dialTimeoutMs, this.backoff);
+    for (const peer of this.peerTable.all()) {
+      peer.conn.setDiagnosis({ explain: (last) => this.explain(peer, last), onWait: () => this.onWait(peer) });
+    }
+    // Nothing can be seen of a peer that should dial us and never does (it is down, or lists
+    // this server under another address, so it thinks we dial): say so once, after as long
+    // as one dial may take. Unref'd: it never keeps the process alive.
+    this.silenceTimer = setTimeout(() => this.reportSilentPeers(), this.dialTimeoutMs);
+    this.silenceTimer.unref();
     // Dial once the constructor's caller has had the chance to register its handlers.
     this.dialler.start();
+  }
+
+  /**
+   * Resolves once every peer is connected. Aborting `signal` (say `AbortSignal.timeout(5000)`)
+   * rejects with an AbortError naming each peer still down and why; the first one's last
+   * failure is the `cause`. For one peer: `manager.connection(host).waitConnected()`.
+   */
+  async waitConnected(opts?: { signal?: AbortSignal }): Promise<void> {
+    const signal = opts?.signal;
+    const peers = [...this.peerTable.all()];
+    const results = await Promise.allSettled(peers.map((peer) => peer.conn.waitConnected({ signal })));
+    const failed = results.flatMap((r, i) => (r.status === "rejected" ? [{ peer: peers[i]!, error: r.reason as unknown }] : []));
+    if (failed.length === 0) return;
+    if (this.closed) throw new DisconnectedError(`${this.local} is shutting down`);
+    const down = failed.map(({ peer }) => ({ peer, why: peer.conn.whyNotConnected() })).filter(({ why }) => why.text !== "connected");
+    if (down.length === 0) return; // connected meanwhile
+    const timedOut = signal?.reason instanceof Error && signal.reason.name === "TimeoutError";
+    const list = down.map(({ peer, why }) => `${peer.name}: ${why.text}`).join("; ");
+    throw new AbortError(
+      `gave up waiting for ${down.length} of ${peers.length} peers${timedOut ? " (timed out)" : ""}: ${list}`,
+      { cause: down[0]!.why.cause ?? signal?.reason },
+    );
+  }
+
+  /** Why the connection to `peer` is not up, when this Manager knows better than its last failure. */
+  private explain(peer: Peer, lastFailure: Error | undefined): NotConnectedReason | undefined {
+    if (peer.dials) return undefined;
+    if (!this.acceptor.accepting && !this.closed) {
+      return {
+        text:
+          `${peer.name} is the side that dials this pair of servers (fixed by the two addresses), ` +
+          `but ${this.local} is not accepting connections: call listen() on its Manager ` +
+          `(or pass upgrades to handleUpgrade(), streams to incomingConn())`,
+        cause: lastFailure,
+      };
+    }
+    if (lastFailure === undefined && peer.instanceId === undefined) {
+      return {
+        text:
+          `${peer.name} is the side that dials this pair of servers and has not connected yet: ` +
+          `is it running, and does it list this server as ${this.local} (spelled alike on every node)?`,
+        cause: undefined,
+      };
+    }
+    return undefined;
+  }
+
+  /** Someone waits for `peer`: if it can never connect (this server accepts nothing), say so now. */
+  private onWait(peer: Peer): void {
+    if (peer.dials || this.warnedNotAccepting.has(peer.name)) return;
+    // Next turn of the event loop: a listen() called right after waitConnected() counts.
+    // Ref'd on purpose: a script awaiting this wait gets the warning before Node exits.
+    setTimeout(() => {
+      if (this.closed || this.acceptor.accepting || peer.conn.state === "connected") return;
+      if (this.warnedNotAccepting.has(peer.name)) return;
+      this.warnedNotAccepting.add(peer.name);
+      this.logger.warn("waiting for a peer that cannot connect", {
+        local: this.local,
+        peer: peer.name,
+        reason: peer.conn.whyNotConnected().text,
+      });
+    }, 0);
+  }
+
+  private reportSilentPeers(): void {
+    if (this.closed) return;
+    for (const peer of this.peerTable.all()) {
+      if (peer.dials || peer.instanceId !== undefined || peer.conn.state === "connected") continue;
+      if (this.warnedNotAccepting.has(peer.name)) continue;
+      this.logger.warn("no connection from a peer yet", {
+        local: this.local,
+        peer: peer.name,
+        reason: peer.conn.whyNotConnected().text,
+      });
+    }
   }
 
   // ---- handlers -------------------------------------------------------------------------
@@ -225,11 +299,15 @@ export class Manager implements HandlerRegistrar {
 
   // ---- connections ----------------------------------------------------------------------
 
-  /** The one connection to `host`: the same object for the Manager's whole life. */
+  /**
+   * The one connection to `host`: the same object for the Manager's whole life. `host` may
+   * be spelled as in `hosts` or in any equivalent way (trailing slash, default port, case).
+   */
   connection(host: string): Connection {
-    const peer = this.peerTable.get(host);
+    const name = tryCanonicalAddress(host);
+    const peer = this.peerTable.get(name);
     if (peer === undefined) {
-      throw new RangeError(host === this.local ? `${host} is this server itself` : `${host} is not in this Manager's hosts`);
+      throw new RangeError(name === this.local ? `${host} is this server itself` : `${host} is not in this Manager's hosts`);
     }
     return peer.conn;
   }
@@ -320,6 +398,7 @@ export class Manager implements HandlerRegistrar {
 
   private async shutdown(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.silenceTimer);
     const reason = new DisconnectedError(`${this.local} is shutting down`);
     for (const peer of this.peerTable.all()) {
       this.dialler.stop(peer, reason);

@@ -3,7 +3,7 @@
  * for the Manager's whole life. A successful handshake (either side) swaps the link the
  * Connection runs on; state changes are logged and passed on to the Manager's listeners.
  */
-import { Connection, type ConnectionState } from "../connection/connection.js";
+import { Connection, isPeerClose, type ConnectionState } from "../connection/connection.js";
 import type { ConnectionOptions } from "../connection/options.js";
 import type { HandlerRegistry } from "../handlers/handler-registry.js";
 import type { HandshakeLink } from "./handshake-link.js";
@@ -101,6 +101,8 @@ export class PeerTable {
       const fields = { local: this.ctx.local, peer: peer.name, reason: reason?.message };
       if (this.ctx.closed) logger.debug("connection closed", fields);
       else if (peer.conn.peerDraining) logger.info("peer drained, connection closed", fields);
+      // The peer said goodbye (its Manager closed, or it drained): expected, not a warning.
+      else if (isPeerClose(reason)) logger.info("connection closed by the peer", fields);
       else logger.warn("connection lost", fields);
       this.onLinkLost(peer);
     }

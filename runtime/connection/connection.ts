@@ -52,6 +52,36 @@ export interface ConnectionStats {
 
 type StateListener = (state: ConnectionState, previous: ConnectionState, reason?: Error) => void;
 
+/** Why a connection is not up: a sentence for errors and logs, and the failure behind it. */
+export interface NotConnectedReason {
+  text: string;
+  cause: Error | undefined;
+}
+
+/**
+ * What the owner of a Connection (the Manager) knows about why it is not up, beyond the last
+ * failure the Connection saw itself: a configuration that cannot work (this server accepts
+ * nothing while the peer is the one that dials), a peer that never showed up.
+ */
+export interface ConnectionDiagnosis {
+  /** Why the connection is not up, given the last failure this connection saw (if any); undefined to use that failure. */
+  explain(lastFailure: Error | undefined): NotConnectedReason | undefined;
+  /** Someone started waiting for the connection (`waitConnected`). */
+  onWait(): void;
+}
+
+/** Reasons of a disconnect the peer announced (its `close()`, a drain): not a failure. */
+const peerCloses = new WeakSet<Error>();
+
+/** Whether `reason` (of a state change to "disconnected") is the peer closing the link on purpose. */
+export function isPeerClose(reason: Error | undefined): boolean {
+  return reason !== undefined && peerCloses.has(reason);
+}
+
+function describeError(err: Error): string {
+  return err instanceof GridError ? err.message : `${err.name}: ${err.message}`;
+}
+
 interface ConnectedWaiter {
   resolve: () => void;
   reject: (err: GridError) => void;
@@ -113,6 +143,9 @@ export class Connection implements Caller {
   private goAwayAcked = false;
   /** The peer sent GoAway on the current (or last) link: it is draining, or drained and gone. */
   private peerWentAway = false;
+  /** Why the link last went down or could not be made (cleared when connected). */
+  private lastFailure: Error | undefined;
+  private diagnosis: ConnectionDiagnosis | undefined;
 
   constructor(init: {
     local: string;
@@ -125,6 +158,10 @@ export class Connection implements Caller {
     this.options = resolveConnectionOptions(init.options);
     this.limits = { maxPayloadBytes: this.options.maxMessageBytes };
     this.mux = new Mux({ local: init.local, remote: init.remote, registry: init.handlers, options: this.options });
+    this.mux.notConnected = () => {
+      const why = this.whyNotConnected();
+      return new DisconnectedError(`not connected to ${this.remote}: ${why.text}`, { cause: why.cause });
+    };
     this.mux.onFatal = (err) => {
       const message = err instanceof Error ? err.message : String(err);
       this.options.logger.error("cannot encode outgoing frames, dropping the connection", {
@@ -233,21 +270,59 @@ export class Connection implements Caller {
     for (const w of waiters) this.settleWaiter(w, new DisconnectedError("connection closed"));
   }
 
+  /**
+   * Resolves once connected. Aborting `signal` (say `AbortSignal.timeout(5000)`) rejects with
+   * an AbortError that says why the connection is not up, the last failure (a refused
+   * handshake, a refused or timed-out dial) as its `cause`.
+   */
   waitConnected(opts?: { signal?: AbortSignal }): Promise<void> {
     if (this._state === "connected") return Promise.resolve();
     if (this._state === "closed") return Promise.reject(new DisconnectedError("connection closed"));
     const signal = opts?.signal;
-    if (signal?.aborted) return Promise.reject(new AbortError("wait cancelled", { cause: signal.reason }));
-    return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return Promise.reject(this.gaveUp(signal));
+    const promise = new Promise<void>((resolve, reject) => {
       const w: ConnectedWaiter = { resolve, reject, signal, onAbort: undefined };
       if (signal !== undefined) {
         w.onAbort = () => {
           this.waiters = this.waiters.filter((x) => x !== w);
-          this.settleWaiter(w, new AbortError("wait cancelled", { cause: signal.reason }));
+          this.settleWaiter(w, this.gaveUp(signal));
         };
         signal.addEventListener("abort", w.onAbort, { once: true });
       }
       this.waiters.push(w);
+    });
+    this.diagnosis?.onWait();
+    return promise;
+  }
+
+  /** Why this connection is not up, as far as this side knows. */
+  whyNotConnected(): NotConnectedReason {
+    if (this._state === "connected") return { text: "connected", cause: undefined };
+    if (this._state === "closed") return { text: "connection closed", cause: undefined };
+    const explained = this.diagnosis?.explain(this.lastFailure);
+    if (explained !== undefined) return explained;
+    if (this.lastFailure !== undefined) return { text: describeError(this.lastFailure), cause: this.lastFailure };
+    return { text: "no connection attempt has finished yet", cause: undefined };
+  }
+
+  /**
+   * Records why the peer could not connect when that is learnt outside this connection's
+   * own state changes (the listening side refused the peer's handshake). Internal: the Manager's.
+   */
+  noteFailure(reason: Error): void {
+    if (this._state !== "connected") this.lastFailure = reason;
+  }
+
+  /** Internal: the Manager's view of why this connection is not up (see ConnectionDiagnosis). */
+  setDiagnosis(diagnosis: ConnectionDiagnosis): void {
+    this.diagnosis = diagnosis;
+  }
+
+  private gaveUp(signal: AbortSignal): AbortError {
+    const why = this.whyNotConnected();
+    const timedOut = signal.reason instanceof Error && signal.reason.name === "TimeoutError";
+    return new AbortError(`gave up waiting for ${this.remote}${timedOut ? " (timed out)" : ""}: ${why.text}`, {
+      cause: why.cause ?? signal.reason,
     });
   }
 
@@ -389,7 +464,9 @@ export class Connection implements Caller {
           // The peer's words end up in errors and logs: bounded like an error payload's message.
           const bytes = frame.payload?.subarray(0, 4 * MAX_ERROR_MESSAGE_CHARS);
           const why = bytes === undefined ? "" : new TextDecoder().decode(bytes).slice(0, MAX_ERROR_MESSAGE_CHARS);
-          this.detach(new DisconnectedError(`peer closed the connection${why ? `: ${why}` : ""}`));
+          const reason = new DisconnectedError(`peer closed the connection${why ? `: ${why}` : ""}`);
+          peerCloses.add(reason);
+          this.detach(reason);
           return;
         }
         case Op.Connect:
@@ -502,6 +579,8 @@ export class Connection implements Caller {
     const previous = this._state;
     if (previous === state) return;
     this._state = state;
+    if (state === "connected") this.lastFailure = undefined;
+    else if (reason !== undefined) this.lastFailure = reason;
     for (const listener of [...this.listeners]) {
       try {
         listener(state, previous, reason);

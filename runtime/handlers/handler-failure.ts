@@ -137,6 +137,9 @@ export class HandlerFailures {
         this.seen.add(shape);
       }
     }
-    this.logger[level]("handler failed", fields);
+    // Literal calls, one per level: docs/operations.md lists every event by level (tested).
+    if (level === "error") this.logger.error("handler failed", fields);
+    else if (level === "warn") this.logger.warn("handler failed", fields);
+    else this.logger.debug("handler failed", fields);
   }
 }

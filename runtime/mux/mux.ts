@@ -138,6 +138,8 @@ export class Mux {
   connected = false;
   callsOut = 0;
   callsIn = 0;
+  /** Set by the Connection: the error of a call made while not connected (says why). */
+  notConnected: () => DisconnectedError = () => new DisconnectedError(`not connected to ${this.remote}`);
   /** Set by the Connection: something broke the link beyond repair (drops it). */
   onFatal: (err: unknown) => void = () => {};
   /** Set by the Connection: the peer read nothing of our backlog for `writeTimeoutMs` (drops it). */
@@ -314,7 +316,7 @@ export class Mux {
       return new TypeError(`signal must be an AbortSignal, got ${describe(signal)}`);
     }
     if (this.drainMessage !== undefined) return new DrainingError(this.drainMessage);
-    if (!this.connected) return new DisconnectedError(`not connected to ${this.remote}`);
+    if (!this.connected) return this.notConnected();
     if (signal?.aborted) return new AbortError("call cancelled by the caller", { cause: signal.reason });
     if (timeoutMs === undefined) return 0;
     if (!(timeoutMs > 0)) return new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
