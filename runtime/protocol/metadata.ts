@@ -25,15 +25,23 @@ export const METADATA_HEADER_BYTES = 2;
 
 const NO_PAYLOAD_BIT = 0x8000;
 const MAX_KEY_CHARS = 255;
-const MAX_VALUE_BYTES = 0xffff;
+/**
+ * Received metadata objects: no Object.prototype in their chain (so `ctx.metadata["toString"]`
+ * is undefined, as for any absent key), yet made by a constructor, so V8 keeps them in fast
+ * mode (an `Object.create(null)` object is a slow dictionary from the start).
+ */
+function ReceivedMetadata(this: Metadata): void {}
+ReceivedMetadata.prototype = Object.create(null);
+const newMetadata = (): Metadata => new (ReceivedMetadata as unknown as new () => Metadata)();
+
 /** What every call without metadata sees: frozen, shared, allocation-free. */
-export const EMPTY_METADATA: Readonly<Metadata> = Object.freeze(Object.create(null) as Metadata);
+export const EMPTY_METADATA: Readonly<Metadata> = Object.freeze(newMetadata());
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function validKey(key: string): boolean {
-  if (key.length === 0 || key.length > MAX_KEY_CHARS) return false;
+  if (key.length === 0 || key.length > MAX_KEY_CHARS || key === "__proto__") return false;
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i);
     const ok = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e || c === 0x5f;
@@ -63,7 +71,7 @@ export function encodeWithMetadata(
     return new TypeError(`metadata must be an object of string values, got ${metadata === null ? "null" : typeof metadata}`);
   }
   const keys: string[] = [];
-  const values: Uint8Array[] = [];
+  const values: (string | Uint8Array)[] = [];
   let size = 0;
   for (const key of Object.keys(metadata)) {
     const value: unknown = metadata[key];
@@ -71,9 +79,9 @@ export function encodeWithMetadata(
       return new TypeError(`metadata key ${JSON.stringify(key.slice(0, 64))} must be 1..${MAX_KEY_CHARS} chars of [0-9a-z._-]`);
     }
     if (typeof value !== "string") return new TypeError(`metadata value of "${key}" must be a string, got ${typeof value}`);
-    const bytes = encoder.encode(value);
-    size += 1 + key.length + 2 + bytes.byteLength;
-    if (size > maxBytes || bytes.byteLength > MAX_VALUE_BYTES) {
+    const bytes = asciiOrUtf8(value);
+    size += 1 + key.length + 2 + (typeof bytes === "string" ? bytes.length : bytes.byteLength);
+    if (size > maxBytes || size > MAX_METADATA_BYTES) {
       let total = size;
       for (const k of Object.keys(metadata)) {
         const v = metadata[k];
@@ -94,13 +102,42 @@ export function encodeWithMetadata(
     const value = values[i]!;
     body[o++] = key.length;
     for (let j = 0; j < key.length; j++) body[o++] = key.charCodeAt(j);
-    body[o++] = value.byteLength & 0xff;
-    body[o++] = value.byteLength >>> 8;
-    body.set(value, o);
-    o += value.byteLength;
+    if (typeof value === "string") {
+      // ASCII: one byte per char, no encoder call.
+      body[o++] = value.length & 0xff;
+      body[o++] = value.length >>> 8;
+      for (let j = 0; j < value.length; j++) body[o++] = value.charCodeAt(j);
+    } else {
+      body[o++] = value.byteLength & 0xff;
+      body[o++] = value.byteLength >>> 8;
+      body.set(value, o);
+      o += value.byteLength;
+    }
   }
   if (payload !== undefined) body.set(payload, o);
   return body;
+}
+
+/** `value` itself when it is ASCII (written char by char), else its UTF-8 bytes. */
+function asciiOrUtf8(value: string): string | Uint8Array {
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) > 0x7f) return encoder.encode(value);
+  return value;
+}
+
+/** The string of `length` bytes at `offset`: ASCII read directly, anything else through the UTF-8 decoder. */
+function readValue(area: Uint8Array, offset: number, length: number): string | undefined {
+  const end = offset + length;
+  for (let i = offset; i < end; i++) {
+    if (area[i]! > 0x7f) {
+      try {
+        return decoder.decode(area.subarray(offset, end));
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  // One flat string at once (a char-by-char concatenation builds a rope to flatten later).
+  return String.fromCharCode.apply(null, area.subarray(offset, end) as unknown as number[]);
 }
 
 /** A received call's metadata and payload, split out of its first frame's payload area. */
@@ -128,7 +165,7 @@ export function splitMetadata(area: Uint8Array | undefined, maxBytes: number): S
   const noPayload = (header & NO_PAYLOAD_BIT) !== 0;
   if (noPayload && end !== area.byteLength) throw new ProtocolError("metadata says no payload, but bytes follow");
   if (size === 0) throw new ProtocolError("empty metadata section (a call without metadata has no section)");
-  const metadata = Object.create(null) as Metadata;
+  const metadata = newMetadata();
   let o = METADATA_HEADER_BYTES;
   while (o < end) {
     const keyLength = area[o++]!;
@@ -137,16 +174,12 @@ export function splitMetadata(area: Uint8Array | undefined, maxBytes: number): S
     for (let j = 0; j < keyLength; j++) key += String.fromCharCode(area[o + j]!);
     o += keyLength;
     if (!validKey(key)) throw new ProtocolError("metadata key outside [0-9a-z._-]");
-    if (key in metadata) throw new ProtocolError(`metadata key "${key}" repeated`);
+    if (metadata[key] !== undefined) throw new ProtocolError(`metadata key "${key}" repeated`);
     const valueLength = area[o]! | (area[o + 1]! << 8);
     o += 2;
     if (o + valueLength > end) throw new ProtocolError("metadata value overruns its section");
-    let value: string;
-    try {
-      value = decoder.decode(area.subarray(o, o + valueLength));
-    } catch {
-      throw new ProtocolError(`metadata value of "${key}" is not valid UTF-8`);
-    }
+    const value = readValue(area, o, valueLength);
+    if (value === undefined) throw new ProtocolError(`metadata value of "${key}" is not valid UTF-8`);
     o += valueLength;
     metadata[key] = value;
   }
