@@ -180,6 +180,8 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
         if (this.outCredits === 0) {
           await new Promise<void>((resolve) => (this.creditWaiter = resolve));
           if (this.done) break;
+          // Credits come from a received frame: the event loop turned while we waited.
+          this.sinceYield = this.bytesSinceYield = 0;
         }
         // Output obeys the backlog bound like every new call: wait for room when it is full.
         const writer = this.mux.writer;
@@ -189,6 +191,7 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
             writer.waitForRoom(this);
           });
           if (this.done) break;
+          this.sinceYield = this.bytesSinceYield = 0;
         }
         this.outCredits--;
         this.writeOutput(value, 0);

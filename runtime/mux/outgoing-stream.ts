@@ -333,7 +333,11 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
       this.writeInput(p.msg, 0);
       p.resolve();
     }
-    if (i > 0) this.pending = pending.slice(i);
+    if (i > 0) {
+      this.pending = pending.slice(i);
+      // These sends waited for credits or room (a received frame, a timer): the loop turned.
+      this.sinceYield = this.bytesSinceYield = 0;
+    }
     if (this.pending.length === 0 && this.inputClosed && this.inputError === undefined) this.sendEof();
   }
 
