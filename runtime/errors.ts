@@ -175,7 +175,7 @@ export class UnauthenticatedError extends GridError {
 
 /**
  * The server refused a new call because the caller's link is at one of its limits
- * (`maxIncomingCalls`, `maxIncomingStreams`). The handler did not run: safe to retry later.
+ * (`maxIncomingCalls`, `maxIncomingBytes`, `maxIncomingStreams`). The handler did not run: safe to retry later.
  */
 export class ResourceExhaustedError extends GridError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -61,6 +61,12 @@ export interface ConnectionOptions {
    */
   maxIncomingCalls: number;
   /**
+   * Request payload bytes held by this peer's single requests being served, at most; a
+   * request that would go beyond is answered with `ResourceExhaustedError` (a request alone
+   * is always admitted). Default 32 MiB.
+   */
+  maxIncomingBytes: number;
+  /**
    * Streams opened by this peer and open at once, at most; more are refused with
    * `ResourceExhaustedError` (MuxConnectError). Default 512.
    */
@@ -121,6 +127,7 @@ export const DEFAULT_CONNECTION_OPTIONS: Readonly<Omit<ConnectionOptions, "logge
   maxMergeFrames: 32,
   checksum: false,
   maxIncomingCalls: 1024,
+  maxIncomingBytes: 32 * 1024 * 1024,
   maxIncomingStreams: 512,
   writeTimeoutMs: 3000,
   streamYieldMessages: 64,
@@ -172,6 +179,7 @@ export function resolveConnectionOptions(partial: Partial<ConnectionOptions> | u
   }
   count("maxIncomingCalls", opts.maxIncomingCalls);
   count("maxIncomingStreams", opts.maxIncomingStreams);
+  positive("maxIncomingBytes", opts.maxIncomingBytes);
   period("writeTimeoutMs", opts.writeTimeoutMs);
   count("streamYieldMessages", opts.streamYieldMessages);
   positive("streamYieldBytes", opts.streamYieldBytes);

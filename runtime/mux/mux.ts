@@ -146,11 +146,14 @@ export class Mux {
   onWriteTimeout: (backlogBytes: number, stalledMs: number) => void = () => {};
   /** Streams of the incoming table (the rest of it are single requests). */
   private incomingStreams = 0;
+  /** Request payload bytes held by the single requests of the incoming table. */
+  private incomingBytes = 0;
   /** Stream-level protocol faults of the current link. */
   private streamFaults = 0;
   /** The error payloads of refusals at the caps, encoded on first use. */
   private callsRefusal: Uint8Array | undefined;
   private streamsRefusal: Uint8Array | undefined;
+  private bytesRefusal: Uint8Array | undefined;
   /** The composed client interceptors; undefined when none (the plain path). */
   clientChain: ClientNext | undefined;
   /** The composed server interceptors; undefined when none (the plain path). */
@@ -269,6 +272,7 @@ export class Mux {
     this.outgoing.clear();
     this.incoming.clear();
     this.incomingStreams = 0;
+    this.incomingBytes = 0;
     this.streams.clear();
     this.stopStreamTimer();
     this.wheel.clear();
@@ -476,6 +480,15 @@ export class Mux {
       this.writeControl(Op.Response, id, Flag.PayloadIsError, this.callsRefusal);
       return;
     }
+    // Payloads held by calls in flight, bounded in bytes too (one call alone always fits).
+    const size = frame.payload?.byteLength ?? 0;
+    if (this.incomingBytes > 0 && this.incomingBytes + size > this.options.maxIncomingBytes) {
+      this.bytesRefusal ??= encodeErrorPayload(
+        new ResourceExhaustedError(`${this.local} holds ${this.options.maxIncomingBytes} bytes of requests from ${this.remote} already (maxIncomingBytes)`),
+      );
+      this.writeControl(Op.Response, id, Flag.PayloadIsError, this.bytesRefusal);
+      return;
+    }
     if (handler === undefined) {
       const where = frame.subroute === undefined ? "" : ` under subroute "${frame.subroute}"`;
       this.writeControl(Op.Response, id, Flag.PayloadIsError, encodeErrorPayload(
@@ -521,6 +534,7 @@ export class Mux {
     }
     // From here on it can be cancelled, expire, or be cut off by a disconnect.
     this.incoming.set(id, call);
+    this.incomingBytes += call.bytesIn;
     if (deadlineMs > 0) this.wheel.add(call);
     void this.awaitSingle(call, result);
   }
@@ -575,7 +589,10 @@ export class Mux {
   private answerIncoming(call: IncomingRequest, result: Uint8Array | undefined, thrown: unknown, failed: boolean): void {
     if (call.done) return; // cancelled, expired or disconnected: nobody waits for it
     call.done = true;
-    if (this.incoming.get(call.muxId) === call) this.incoming.delete(call.muxId);
+    if (this.incoming.get(call.muxId) === call) {
+      this.incoming.delete(call.muxId);
+      this.incomingBytes -= call.bytesIn;
+    }
     this.wheel.remove(call);
     let err: GridError | undefined;
     if (failed) err = this.failures.thrown(call.handler, "single", thrown);
@@ -596,6 +613,7 @@ export class Mux {
     if (call.done) return;
     call.done = true;
     this.incoming.delete(call.muxId);
+    this.incomingBytes -= call.bytesIn;
     const err = new DeadlineExceededError(`request to ${this.names.label(call.handler)} exceeded its deadline`);
     call.abort(err);
     this.traceIncoming(call, 0, err);
@@ -614,6 +632,7 @@ export class Mux {
     }
     call.done = true;
     this.incoming.delete(call.muxId);
+    this.incomingBytes -= call.bytesIn;
     this.wheel.remove(call);
     call.abort(err);
     this.traceIncoming(call, 0, err);

@@ -195,6 +195,7 @@ describe("docs/operations.md tables match the runtime", () => {
       maxMergeFrames: options.maxMergeFrames,
       checksum: options.checksum,
       maxIncomingCalls: options.maxIncomingCalls,
+      maxIncomingBytes: options.maxIncomingBytes,
       maxIncomingStreams: options.maxIncomingStreams,
       writeTimeoutMs: options.writeTimeoutMs,
       streamYieldMessages: options.streamYieldMessages,

@@ -149,6 +149,26 @@ describe("per-peer caps", () => {
   });
 });
 
+describe("the byte budget of requests being served", () => {
+  it("answers resource_exhausted beyond maxIncomingBytes, admits one request alone, and frees bytes as calls end", async () => {
+    peer = rawPeer({ maxIncomingBytes: 1000 });
+    peer.registry.registerSingle(1, () => new Promise<Uint8Array>(() => {}));
+    peer.sendFrame({ op: Op.Request, muxId: 1, handler: 1, payload: new Uint8Array(1500) }); // alone: admitted
+    peer.sendFrame({ op: Op.Request, muxId: 2, handler: 1, payload: new Uint8Array(10) }); // 1510 > 1000: refused
+    await until(() => errorOf(peer!, Op.Response, 2) !== undefined);
+    expect(errorOf(peer, Op.Response, 2)?.code).toBe("resource_exhausted");
+    expect(errorOf(peer, Op.Response, 2)?.message).toMatch(/maxIncomingBytes/);
+    expect(errorOf(peer, Op.Response, 1)).toBeUndefined();
+    peer.sendFrame({ op: Op.DisconnectClientMux, muxId: 1 }); // frees its 1500 bytes
+    peer.sendFrame({ op: Op.Request, muxId: 3, handler: 1, payload: new Uint8Array(600) });
+    peer.sendFrame({ op: Op.Request, muxId: 4, handler: 1, payload: new Uint8Array(400) }); // 1000: fits
+    peer.sendFrame({ op: Op.Request, muxId: 5, handler: 1, payload: new Uint8Array(1) }); // 1001: refused
+    await until(() => errorOf(peer!, Op.Response, 5) !== undefined);
+    expect(errorOf(peer, Op.Response, 3)).toBeUndefined();
+    expect(errorOf(peer, Op.Response, 4)).toBeUndefined();
+  });
+});
+
 describe("frames the protocol forbids", () => {
   const dropped = async (p: RawPeer, reason: RegExp): Promise<void> => {
     await until(() => p.conn.state === "disconnected");
