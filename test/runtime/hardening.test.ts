@@ -206,6 +206,44 @@ describe("frames the protocol forbids", () => {
   });
 });
 
+describe("the ping stall rule", () => {
+  // The ping check, driven by hand (its timer stopped) with its clock fields set as a late
+  // or an on-time timer would find them: pingTimeoutMs 2000, so the check period is 500 ms.
+  function lateCheck(p: RawPeer, lateByMs: number, silentMs: number): void {
+    const conn = p.conn as unknown as object;
+    (Reflect.get(conn, "stopPings") as () => void).call(conn);
+    const now = performance.now();
+    Reflect.set(conn, "lastPingCheck", now - 500 - lateByMs);
+    Reflect.set(conn, "lastReceived", now - silentMs);
+    Reflect.set(conn, "heard", false);
+    (Reflect.get(conn, "checkPing") as () => void)();
+  }
+
+  it("a check half a period late does not count the stall as the peer's silence", async () => {
+    peer = rawPeer({ pingIntervalMs: 1000, pingTimeoutMs: 2000 });
+    // 1.6 s of real silence, then a 450 ms stall: 2.05 s since the last frame, under 2 s of it the peer's.
+    lateCheck(peer, 450, 2050);
+    await sleep(20);
+    expect(peer.conn.state).toBe("connected");
+  });
+
+  it("a timeout verdict waits for the poll phase: a frame already arrived saves the link", async () => {
+    peer = rawPeer({ pingIntervalMs: 1000, pingTimeoutMs: 2000 });
+    // The peer's frame is in flight (delivered in the next check phase), unread when the check runs.
+    peer.sendFrame({ op: Op.Pong, payload: new Uint8Array(8) });
+    lateCheck(peer, 0, 2500);
+    await sleep(20);
+    expect(peer.conn.state).toBe("connected");
+  });
+
+  it("a peer that stays silent is still dropped", async () => {
+    peer = rawPeer({ pingIntervalMs: 1000, pingTimeoutMs: 2000 });
+    lateCheck(peer, 0, 2500);
+    await until(() => peer!.conn.state === "disconnected", 1000);
+    expect(peer.logs.some((l) => l.message === "peer silent, dropping the connection")).toBe(true);
+  });
+});
+
 describe("options", () => {
   it("reject maxMergeFrames above the protocol's limit", async () => {
     await expect(makePair("memory", { maxMergeFrames: MAX_MERGED_FRAMES + 1 })).rejects.toThrow(/at most 1024/);
