@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { DisconnectedError, type Connection } from "tsgrid";
+import { shouldDial } from "tsgrid";
 import { createTestCluster, type TestCluster, type TestClusterOptions } from "tsgrid/testing";
 
 const enc = new TextEncoder();
@@ -31,6 +32,8 @@ async function start(options: TestClusterOptions = {}): Promise<TestCluster> {
   return cluster;
 }
 
+/** Whether node 0 dials node 1. */
+const shouldDialFirst = (c: TestCluster): boolean => shouldDial(c.nodes[0]!.name, c.nodes[1]!.name);
 const conn = (c: TestCluster, from: number, to: number): Connection => c.manager(from).connection(c.nodes[to]!.name);
 const call = (c: TestCluster, from: number, to: number, timeoutMs = 2_000): Promise<string> =>
   conn(c, from, to).request(1, enc.encode("hi"), { timeoutMs }).then((b) => dec.decode(b));
@@ -213,6 +216,29 @@ describe("fault controls", () => {
     c.restart(2);
     await timeUntil(c, () => c.disconnectedPairs().length === 0, 2_000);
     expect(conn(c, 0, 2).peerInstanceId).toBe(c.nodes[2]!.instanceId);
+  });
+
+  it("stall: a dial to a frozen node is accepted by its kernel and served when it resumes, without a redial", async () => {
+    const c = await start({ nodes: 2, manager: { ...TIMING, dialTimeoutMs: 5_000 } });
+    const [dialer, listener] = shouldDialFirst(c) ? [0, 1] : [1, 0];
+    c.dropLink(0, 1);
+    const frozen = c.stall(listener);
+    await c.sleep(300); // the redial happened meanwhile, into the frozen node
+    expect(conn(c, dialer, listener).state).toBe("connecting");
+    const opened = c.network.linksOpened;
+    frozen.revert();
+    await timeUntil(c, () => c.disconnectedPairs().length === 0, 100);
+    expect(c.network.linksOpened).toBe(opened); // the same stream, handshaked once the node woke
+  });
+
+  it("a crash behind a partition: the peer hears the reset only when the partition heals", async () => {
+    const c = await start({ manager: { ...TIMING, pingTimeoutMs: 10_000 } });
+    const cut = c.partition([1], [0, 2]);
+    await c.kill(1);
+    await c.sleep(1_000);
+    expect(conn(c, 0, 1).state).toBe("connected"); // nothing got through, not even the reset
+    cut.revert();
+    await timeUntil(c, () => conn(c, 0, 1).state !== "connected", 50);
   });
 
   it("logs every fault with its time, and the report names the seed and how to replay it", async () => {
