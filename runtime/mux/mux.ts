@@ -783,8 +783,9 @@ export class Mux {
         stream.peerSilent(limit);
         continue;
       }
-      if (stream instanceof OutgoingStream && stream.pingable) {
-        this.writeControl(Op.Ping, stream.muxId, 0, undefined);
+      if (stream instanceof OutgoingStream) {
+        if (stream.pingable) this.writeControl(Op.Ping, stream.muxId, 0, undefined);
+        stream.checkStuck();
       }
     }
   };

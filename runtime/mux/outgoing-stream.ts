@@ -77,6 +77,9 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
   /** The input's EOF went out (once: later credits must not send it again). */
   private eofSent = false;
   private inputError: GridError | undefined;
+  /** Both directions were found waiting on each other at the last liveness check (see `checkStuck`). */
+  private stuckSeen = false;
+  private stuckWarned = false;
   private startedAt = performance.now();
   private bytesIn = 0;
   private bytesOut = 0;
@@ -276,6 +279,34 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
     this.finish(err, err);
     if (wasOpening) this.openReject(err);
     else this.responses.fail(err, immediate);
+  }
+
+  /**
+   * Called by the stream liveness check. The caller waits to send (no input credit) while
+   * holding a full queue of responses it does not read, so the server's handler, stuck at
+   * its `yield` without output credit, never takes the input that would free a credit: a
+   * deadlock (the "send everything, close, then read" pattern with more messages than both
+   * capacities). Seen at two checks in a row, it is logged once per stream.
+   */
+  checkStuck(): void {
+    const stuck = this.pending.length > 0 && this.inCredits === 0 && this.responses.size >= this.responses.capacity;
+    if (!stuck || this.stuckWarned) {
+      this.stuckSeen = stuck;
+      return;
+    }
+    if (!this.stuckSeen) {
+      this.stuckSeen = true;
+      return;
+    }
+    this.stuckWarned = true;
+    this.mux.options.logger.warn("stream stuck: the caller waits to send and does not read", {
+      local: this.mux.local,
+      peer: this.mux.remote,
+      handler: this.handler,
+      unreadResponses: this.responses.size,
+      waitingToSend: this.pending.length,
+      hint: "read responses while sending (docs/streams.md#a-bidirectional-stream-read-while-you-send)",
+    });
   }
 
   // ---- input -----------------------------------------------------------------------------
