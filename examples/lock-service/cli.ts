@@ -11,11 +11,16 @@ export interface DemoOptions {
   basePort: number;
   /** Interface the nodes listen on. */
   host: string;
-  /** SIGKILL one node mid-run, then restart it. */
-  chaos: boolean;
+  /** Fault injected into one node mid-run: none, SIGKILL then restart, or a network partition then heal. */
+  chaos: ChaosKind | undefined;
+  /** Where the nodes run: processes on this host, or one network namespace ("host") each. */
+  hosts: HostsKind;
   /** Port of node 1's Prometheus endpoint (node i serves /metrics on metricsPort + i - 1); 0 picks free ports. */
   metricsPort: number;
 }
+
+export type ChaosKind = "kill" | "partition";
+export type HostsKind = "local" | "netns";
 
 export const DEFAULT_NODES = 3;
 export const DEFAULT_DURATION_S = 8;
@@ -55,12 +60,25 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
     .option("base-port", { alias: "p", type: "number", default: 0, describe: "port of the first node, node i gets base+i; 0 = free ports" })
     .option("host", { type: "string", default: "127.0.0.1", describe: "address the nodes listen on" })
     .option("metrics-port", { type: "number", default: 0, describe: "port of node1's /metrics (Prometheus), node i gets base+i-1; 0 = free ports" })
-    .option("chaos", { type: "boolean", default: false, describe: "SIGKILL one node mid-run, show quorum holding and the reconnect" })
+    .option("chaos", {
+      type: "string",
+      describe:
+        "inject a fault into one node mid-run and show quorum holding, the detection and the reconnect: " +
+        "kill (SIGKILL, then restart; the default of a bare --chaos) or partition (its network link is cut, no RST, then healed; needs --hosts netns)",
+    })
+    .option("hosts", {
+      type: "string",
+      default: "local",
+      choices: ["local", "netns"],
+      describe: "local: every node on --host; netns: each node on its own network namespace (198.18.0.0/24, needs root and iproute2)",
+    })
     .check((a) => {
+      if (a.chaos !== undefined && !["", "kill", "partition"].includes(a.chaos)) throw new Error("--chaos must be kill or partition");
+      if (a.chaos === "partition" && a.hosts !== "netns") throw new Error("--chaos partition needs --hosts netns (a partition is cut in the network)");
       if (!Number.isInteger(a.nodes) || a.nodes < 2 || a.nodes > 16) throw new Error("--nodes must be an integer from 2 to 16");
-      if (a.chaos && a.nodes < 3) throw new Error("--chaos needs at least 3 nodes, so that a quorum survives one kill");
+      if (a.chaos !== undefined && a.nodes < 3) throw new Error("--chaos needs at least 3 nodes, so that a quorum survives one kill");
       if (!(a.duration > 0) || a.duration > 3600) throw new Error("--duration must be between 0 and 3600 seconds");
-      if (a.chaos && a.duration < 4) throw new Error("--chaos needs --duration of at least 4 seconds");
+      if (a.chaos !== undefined && a.duration < 4) throw new Error("--chaos needs --duration of at least 4 seconds");
       if (!Number.isInteger(a["base-port"]) || a["base-port"] < 0 || a["base-port"] + a.nodes > 65536) throw new Error("--base-port out of range");
       if (!Number.isInteger(a["metrics-port"]) || a["metrics-port"] < 0 || a["metrics-port"] + a.nodes > 65536) throw new Error("--metrics-port out of range");
       return true;
@@ -74,7 +92,8 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
     durationMs: Math.round(args.duration * 1000),
     basePort: args["base-port"],
     host: args.host,
-    chaos: args.chaos,
+    chaos: args.chaos === undefined ? undefined : args.chaos === "partition" ? "partition" : "kill",
+    hosts: args.hosts === "netns" ? "netns" : "local",
     metricsPort: args["metrics-port"],
   };
 }

@@ -1,12 +1,14 @@
 /**
- * `npm start`: the lock-service demo. Starts one process per node on 127.0.0.1, lets them
- * connect (shared-secret auth), has every node run the workload against every other node,
- * optionally kills one node mid-run and restarts it (--chaos), then prints a summary and
- * exits 0 when everything held (1 otherwise).
+ * `npm start`: the lock-service demo. Starts one process per node on 127.0.0.1 (or each on
+ * its own network namespace with --hosts netns), lets them connect (shared-secret auth), has
+ * every node run the workload against every other node, optionally kills one node mid-run
+ * and restarts it (--chaos) or cuts its network link and heals it (--chaos partition), then
+ * prints a summary and exits 0 when everything held (1 otherwise).
  *
  *   npm start -- --nodes 5 --chaos
+ *   sudo npm start -- --hosts netns --chaos partition
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { hideBin } from "yargs/helpers";
@@ -15,6 +17,7 @@ import { parseDemoArgs, type DemoOptions } from "./cli.js";
 import type { NodeMessage, OrchestratorMessage } from "./ipc.js";
 import { mergeSnapshots, type MetricsSnapshot } from "./metrics.js";
 import { checkMutualExclusion, type CriticalSection } from "./mutual-exclusion.js";
+import { NetnsHosts, netnsSupport } from "./netns-hosts.js";
 import { formatProgress, formatSummary, verdict, type ChaosReport } from "./summary.js";
 
 // Compiled, nodes run dist/.../node.js; from the sources (tests, with a TS loader in execArgv), node.ts.
@@ -27,6 +30,18 @@ const LOG_LINES_KEPT = 40;
 /** Chaos timeline, as fractions of the run. */
 const KILL_AT = 0.3;
 const RESTART_AT = 0.55;
+/** Port of every node with --hosts netns (each has its own address). */
+const NETNS_PORT = 7400;
+/** Port of every node's /metrics with --hosts netns (unless --metrics-port). */
+const NETNS_METRICS_PORT = 9100;
+/**
+ * Link timings with --hosts netns: a cut link (no RST) is only seen by pings, so they are
+ * short enough to show within the demo: dropped within 1 s + one 250 ms check, redialled
+ * within 1 s of dial timeout + 0.5 s of backoff.
+ */
+const NETNS_TIMINGS = ["--ping-interval-ms", "250", "--ping-timeout-ms", "1000", "--dial-timeout-ms", "1000"];
+
+type Spawner = (index: number, command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
 
 /** One node process (one incarnation: a restarted node is a new NodeProcess). */
 class NodeProcess {
@@ -49,8 +64,10 @@ class NodeProcess {
     secret: string,
     metricsPort: number,
     private readonly onPeer: (node: NodeProcess, peer: string, state: string) => void,
+    spawner: Spawner,
+    extraArgs: readonly string[],
   ) {
-    this.child = spawn(process.execPath, [...process.execArgv, NODE_SCRIPT, "--index", String(index), "--hosts", hosts.join(","), "--metrics-port", String(metricsPort)], {
+    this.child = spawner(index, process.execPath, [...process.execArgv, NODE_SCRIPT, "--index", String(index), "--hosts", hosts.join(","), "--metrics-port", String(metricsPort), ...extraArgs], {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       env: { ...process.env, TSGRID_SECRET: secret },
     });
@@ -113,17 +130,39 @@ class NodeProcess {
 }
 
 export async function main(options: DemoOptions): Promise<number> {
-  // Free ports for the grid and the /metrics endpoints in one call, so the two sets differ.
-  const free = await freePorts(2 * options.nodes, options.host);
-  const ports = options.basePort > 0 ? Array.from({ length: options.nodes }, (_, i) => options.basePort + i) : free.slice(0, options.nodes);
-  const hosts = ports.map((port) => `ws://${options.host}:${port}/grid`);
+  let rig: NetnsHosts | undefined;
+  let hosts: string[];
+  let metricsPorts: number[];
+  let spawner: Spawner = (_i, command, args, opts) => spawn(command, args, opts);
+  if (options.hosts === "netns") {
+    const support = netnsSupport();
+    if (!support.ok) {
+      console.error(`--hosts netns is not possible here: ${support.why}`);
+      return 1;
+    }
+    const made = NetnsHosts.create(options.nodes);
+    rig = made;
+    hosts = made.hosts.map((h) => `ws://${h.address}:${NETNS_PORT}/grid`);
+    // Each node has its own address: the same port everywhere.
+    metricsPorts = hosts.map(() => (options.metricsPort > 0 ? options.metricsPort : NETNS_METRICS_PORT));
+    spawner = (i, command, args, opts) => made.spawnIn(i, command, args, opts);
+  } else {
+    // Free ports for the grid and the /metrics endpoints in one call, so the two sets differ.
+    const free = await freePorts(2 * options.nodes, options.host);
+    const ports = options.basePort > 0 ? Array.from({ length: options.nodes }, (_, i) => options.basePort + i) : free.slice(0, options.nodes);
+    hosts = ports.map((port) => `ws://${options.host}:${port}/grid`);
+    metricsPorts = options.metricsPort > 0 ? ports.map((_, i) => options.metricsPort + i) : free.slice(options.nodes);
+  }
+  const extraArgs = rig ? NETNS_TIMINGS : [];
   const labels = hosts.map((_, i) => `node${i + 1}`);
   const secret = randomBytes(32).toString("base64url");
   const tty = process.stdout.isTTY === true;
 
-  const metricsPorts = options.metricsPort > 0 ? ports.map((_, i) => options.metricsPort + i) : free.slice(options.nodes);
-  console.log(`tsgrid lock service: starting ${options.nodes} nodes on ${hosts.join(" ")}`);
-  console.log(`metrics (Prometheus): ${metricsPorts.map((p) => `http://${options.host}:${p}/metrics`).join(" ")}`);
+  console.log(
+    `tsgrid lock service: starting ${options.nodes} nodes on ${hosts.join(" ")}` +
+      (rig ? `\n  each on its own network namespace (${rig.runId}-h1..h${options.nodes}, one switch; pings 250 ms, dropped after 1 s of silence)` : ""),
+  );
+  console.log(`metrics (Prometheus): ${hosts.map((h, i) => `http://${new URL(h).hostname}:${metricsPorts[i]}/metrics`).join(" ")}${rig ? " (inside the namespaces)" : ""}`);
   const chaosVictim = options.chaos ? labels[labels.length - 1] : undefined;
   let chaos: ChaosReport | undefined;
   /** Reset when the workload starts: the chaos timeline is relative to it. */
@@ -131,15 +170,21 @@ export async function main(options: DemoOptions): Promise<number> {
   const since = (): number => Date.now() - runStart;
 
   const onPeer = (): void => {
+    if (!chaos) return;
+    // Detected: no other node sees the victim connected any more.
+    if (chaos.detectedAtMs === undefined && chaos.restartedAtMs === undefined) {
+      const others = [...current.values()].filter((n) => n.label !== chaos!.node);
+      if (others.every((n) => !n.connectedPeers.has(chaos!.node))) chaos.detectedAtMs = since();
+    }
     // Reconnected: every survivor and the new incarnation see each other again.
-    if (!chaos || chaos.restartedAtMs === undefined || chaos.reconnectedAtMs !== undefined) return;
+    if (chaos.restartedAtMs === undefined || chaos.reconnectedAtMs !== undefined) return;
     const victim = current.get(chaos.node);
     if (!victim?.alive || victim.connectedPeers.size < options.nodes - 1) return;
     const survivors = [...current.values()].filter((n) => n !== victim);
     if (survivors.every((n) => n.connectedPeers.has(chaos!.node))) chaos.reconnectedAtMs = since();
   };
 
-  const spawnNode = (i: number): NodeProcess => new NodeProcess(labels[i] ?? `node${i + 1}`, i, hosts, secret, metricsPorts[i]!, onPeer);
+  const spawnNode = (i: number): NodeProcess => new NodeProcess(labels[i] ?? `node${i + 1}`, i, hosts, secret, metricsPorts[i]!, onPeer, spawner, extraArgs);
   const current = new Map<string, NodeProcess>();
   const all: NodeProcess[] = [];
   for (let i = 0; i < options.nodes; i++) {
@@ -147,7 +192,10 @@ export async function main(options: DemoOptions): Promise<number> {
     current.set(node.label, node);
     all.push(node);
   }
-  const killAll = (): void => all.forEach((n) => n.alive && n.child.kill("SIGKILL"));
+  const killAll = (): void => {
+    all.forEach((n) => n.alive && n.child.kill("SIGKILL"));
+    rig?.destroy();
+  };
   process.once("SIGINT", () => {
     killAll();
     process.exit(130);
@@ -161,7 +209,8 @@ export async function main(options: DemoOptions): Promise<number> {
     const connected = all.map((n) => n.when("connected", STARTUP_TIMEOUT_MS));
     all.forEach((n) => n.send({ type: "start", until }));
     await Promise.all(connected);
-    console.log(`all ${options.nodes} nodes connected to each other in ${Date.now() - runStart} ms; running for ${options.durationMs / 1000} s${options.chaos ? ` (chaos: ${chaosVictim} will be killed)` : ""}`);
+    const fate = options.chaos === "partition" ? "cut off the network, then healed" : "killed";
+    console.log(`all ${options.nodes} nodes connected to each other in ${Date.now() - runStart} ms; running for ${options.durationMs / 1000} s${options.chaos ? ` (chaos: ${chaosVictim} will be ${fate})` : ""}`);
 
     const progress = (): string =>
       formatProgress(
@@ -184,25 +233,40 @@ export async function main(options: DemoOptions): Promise<number> {
       const acquiredBySurvivors = (): number =>
         [...current.values()].filter((n) => n.label !== chaosVictim).reduce((sum, n) => sum + (n.latest?.locks.acquired ?? 0), 0);
       await sleepUntil(runStart + options.durationMs * KILL_AT);
+      const victimIndex = labels.indexOf(chaosVictim);
       const victim = current.get(chaosVictim);
-      victim?.child.kill("SIGKILL");
-      await victim?.exit;
-      chaos = { node: chaosVictim, killedAtMs: since(), locksWhileDown: 0 };
-      note(tty, `chaos: killed ${chaosVictim} (SIGKILL)`);
       const before = acquiredBySurvivors();
-      await sleepUntil(runStart + options.durationMs * RESTART_AT);
-      chaos.locksWhileDown = acquiredBySurvivors() - before;
-      const reborn = spawnNode(labels.indexOf(chaosVictim));
-      current.set(chaosVictim, reborn);
-      all.push(reborn);
-      chaos.restartedAtMs = since();
-      await reborn.when("ready", STARTUP_TIMEOUT_MS);
-      chaos.listeningAtMs = since();
-      const rebornConnected = reborn.when("connected", STARTUP_TIMEOUT_MS);
-      reborn.send({ type: "start", until });
-      await rebornConnected;
-      onPeer();
-      note(tty, `chaos: restarted ${chaosVictim}; it is connected again`);
+      if (options.chaos === "partition" && rig) {
+        chaos = { node: chaosVictim, kind: "partition", killedAtMs: since(), locksWhileDown: 0 };
+        rig.partition(victimIndex);
+        note(tty, `chaos: cut ${chaosVictim} off the network (its link is down: no RST, packets vanish)`);
+        await sleepUntil(runStart + options.durationMs * RESTART_AT);
+        chaos.locksWhileDown = acquiredBySurvivors() - before;
+        rig.heal(victimIndex);
+        chaos.restartedAtMs = since();
+        chaos.listeningAtMs = chaos.restartedAtMs;
+        note(tty, `chaos: healed ${chaosVictim}'s link`);
+        await waitFor(() => chaos?.reconnectedAtMs !== undefined, STARTUP_TIMEOUT_MS);
+        note(tty, `chaos: ${chaosVictim} is connected again`);
+      } else {
+        chaos = { node: chaosVictim, kind: "kill", killedAtMs: since(), locksWhileDown: 0 };
+        victim?.child.kill("SIGKILL");
+        await victim?.exit;
+        note(tty, `chaos: killed ${chaosVictim} (SIGKILL)`);
+        await sleepUntil(runStart + options.durationMs * RESTART_AT);
+        chaos.locksWhileDown = acquiredBySurvivors() - before;
+        const reborn = spawnNode(victimIndex);
+        current.set(chaosVictim, reborn);
+        all.push(reborn);
+        chaos.restartedAtMs = since();
+        await reborn.when("ready", STARTUP_TIMEOUT_MS);
+        chaos.listeningAtMs = since();
+        const rebornConnected = reborn.when("connected", STARTUP_TIMEOUT_MS);
+        reborn.send({ type: "start", until });
+        await rebornConnected;
+        onPeer();
+        note(tty, `chaos: restarted ${chaosVictim}; it is connected again`);
+      }
     }
 
     const live = [...current.values()];
@@ -219,6 +283,7 @@ export async function main(options: DemoOptions): Promise<number> {
       nodes: options.nodes,
       elapsedMs: Date.now() - runStart,
       metrics: mergeSnapshots(all.map((n) => n.latest).filter((m) => m !== undefined)),
+      othersMetrics: mergeSnapshots(all.filter((n) => n.label !== chaosVictim).map((n) => n.latest).filter((m) => m !== undefined)),
       chaos,
       exclusion: checkMutualExclusion(all.flatMap((n) => n.sections)),
     };
@@ -251,6 +316,15 @@ function printLogs(nodes: readonly NodeProcess[]): void {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Polls `condition` every 20 ms; rejects after `timeoutMs`. */
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`not reconnected within ${timeoutMs} ms`);
+    await sleep(20);
+  }
 }
 
 function sleepUntil(at: number): Promise<void> {

@@ -1,21 +1,27 @@
 /**
- * One node of the lock service: the process entry point.
+ * One node of the lock service: the process entry point (also the container image's).
  *
- *   node dist/examples/lock-service/node.js --index 0 --hosts ws://127.0.0.1:9001/grid,ws://127.0.0.1:9002/grid [--metrics-port 9101]
+ *   TSGRID_SECRET=... node dist/examples/lock-service/node.js --index 0 --hosts ws://127.0.0.1:9001/grid,ws://127.0.0.1:9002/grid [--metrics-port 9101]
  *
- * It serves its share of the locks to every other node over one tsgrid Manager (shared-secret
- * auth, secret from the TSGRID_SECRET environment variable), and, when started by the demo
- * orchestrator (main.ts, over the IPC channel), runs the workload and reports its metrics.
- * With --metrics-port it serves Prometheus metrics at http://<its host>:<port>/metrics.
+ * Flags: see node-config.ts (`--local`, `--listen`, `--health-port`, ping and dial timings,
+ * `--tls-cert/--tls-key/--tls-ca` for wss:// clusters). It serves its share of the locks to
+ * every other node over one tsgrid Manager (shared-secret auth, secret from the TSGRID_SECRET
+ * environment variable). Started by the demo orchestrator (main.ts, over the IPC channel), it
+ * also runs the workload and reports its metrics; started alone (a container), it serves
+ * until SIGTERM, with GET /livez and /readyz on `--health-port` (ready = connected to enough
+ * peers for a write quorum). With --metrics-port it serves Prometheus metrics at
+ * http://<its host>:<port>/metrics.
  */
 import { setMaxListeners } from "node:events";
-import { parseArgs } from "node:util";
-import { Manager, sharedSecretAuth } from "tsgrid";
+import { createServer } from "node:http";
+import { Manager, createTcpDialer, sharedSecretAuth } from "tsgrid";
 import { registerLocker } from "../../generated/locks.js";
 import { LockTable } from "./lock-table.js";
 import { Metrics } from "./metrics.js";
 import { metricsEndpoint } from "./metrics-endpoint.js";
 import type { NodeMessage, OrchestratorMessage } from "./ipc.js";
+import { parseNodeArgs, USAGE, type NodeConfig } from "./node-config.js";
+import { quorumOf } from "./quorum-mutex.js";
 import { LockService } from "./server.js";
 import { Workload, type PeerInfo } from "./workload.js";
 
@@ -25,21 +31,15 @@ const EXPIRY_SWEEP_MS = 250;
 const PROGRESS_MS = 250;
 const CONNECT_TIMEOUT_MS = 15_000;
 
-const { values } = parseArgs({
-  options: {
-    index: { type: "string" },
-    hosts: { type: "string" },
-    "metrics-port": { type: "string" },
-  },
-});
-const hosts = (values.hosts ?? "").split(",").filter((h) => h.length > 0);
-const index = Number(values.index);
-const local = hosts[index];
-const secret = process.env["TSGRID_SECRET"];
-if (local === undefined || !Number.isInteger(index) || secret === undefined || secret.length === 0) {
-  console.error("usage: TSGRID_SECRET=... node node.js --index <i> --hosts <ws://host:port/grid,...>");
+let config: NodeConfig;
+try {
+  config = parseNodeArgs(process.argv.slice(2), process.env);
+} catch (err) {
+  console.error(`node.js: ${err instanceof Error ? err.message : String(err)}`);
+  console.error(USAGE);
   process.exit(2);
 }
+const { hosts, index, local, secret } = config;
 
 const cluster: PeerInfo[] = hosts.map((host, i) => ({ host, label: `node${i + 1}` }));
 const self = `node${index + 1}`;
@@ -48,7 +48,21 @@ const send = (msg: NodeMessage): void => void process.send?.(msg);
 
 const table = new LockTable({ validityMs: LOCK_VALIDITY_MS });
 const metrics = new Metrics();
-const prometheus = values["metrics-port"] === undefined ? undefined : metricsEndpoint();
+const prometheus = config.metricsPort === undefined ? undefined : metricsEndpoint();
+
+// Timings and TLS from the command line (node-config.ts); all optional.
+const networkOptions = {
+  pingIntervalMs: config.pingIntervalMs,
+  pingTimeoutMs: config.pingTimeoutMs,
+  dialTimeoutMs: config.dialTimeoutMs,
+  // wss:// clusters: present this node's certificate and verify the peer's against the CA.
+  dialer: config.tls ? createTcpDialer({ tls: config.tls }) : undefined,
+};
+const listenOptions = {
+  host: config.listenHost,
+  // Serve this node's certificate; ask every peer for one signed by the CA, refuse others.
+  tls: config.tls ? { ...config.tls, requestCert: true, rejectUnauthorized: true } : undefined,
+};
 
 // #region lock-node
 const manager = new Manager({
@@ -57,14 +71,34 @@ const manager = new Manager({
   auth: sharedSecretAuth(secret),
   reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, // a restarted peer is back within 0.5 s
   interceptors: prometheus?.metrics.interceptors, // Prometheus series per handler (with --metrics-port)
+  ...networkOptions,
 });
 registerLocker(manager, new LockService(table, { metrics }));
-await manager.listen();
+await manager.listen(listenOptions);
 // #endregion lock-node
 if (prometheus !== undefined) {
   prometheus.metrics.observe(manager); // per-peer series
-  await prometheus.listen(new URL(local).hostname, Number(values["metrics-port"]));
+  await prometheus.listen(config.listenHost ?? new URL(local).hostname, config.metricsPort!);
 }
+
+// Health: live while the process runs; ready once connected to enough peers for a write
+// quorum (n/2+1 nodes counting this one), so a load balancer or Kubernetes only sends work
+// to a node that can take locks.
+const connectedPeers = new Set<string>();
+manager.onStateChange((peer, state) => {
+  if (state === "connected") connectedPeers.add(peer);
+  else connectedPeers.delete(peer);
+});
+const health =
+  config.healthPort === undefined
+    ? undefined
+    : createServer((req, res) => {
+        const needed = quorumOf(hosts.length, true) - 1;
+        const ready = connectedPeers.size >= needed;
+        const body = JSON.stringify({ local, connected: connectedPeers.size, peers: manager.peers.length, needed });
+        const status = req.url === "/livez" ? 200 : req.url === "/readyz" ? (ready ? 200 : 503) : 404;
+        res.writeHead(status, { "content-type": "application/json" }).end(body);
+      }).listen(config.healthPort, config.listenHost);
 
 const sweep = setInterval(() => table.expireStale(), EXPIRY_SWEEP_MS);
 manager.onStateChange((peer, state) => send({ type: "peer", peer: labelOf.get(peer) ?? peer, state }));
@@ -75,6 +109,7 @@ async function shutdown(code: number): Promise<void> {
   stopping = true;
   clearInterval(sweep);
   table.close();
+  health?.close();
   await manager.close();
   await prometheus?.close();
   process.exit(code);

@@ -3,11 +3,16 @@ import { LatencyHistogram } from "./latency.js";
 import type { MetricsSnapshot } from "./metrics.js";
 import type { ExclusionReport } from "./mutual-exclusion.js";
 
-/** What happened to the node killed with --chaos, as the orchestrator saw it (ms since start). */
+/** What happened to the node hit by --chaos, as the orchestrator saw it (ms since start). */
 export interface ChaosReport {
   node: string;
+  /** kill: SIGKILL, then a new process. partition: its link cut (no RST), then healed. Default kill. */
+  kind?: "kill" | "partition";
+  /** When it was killed, or cut off. */
   killedAtMs: number;
-  /** When its new process was started, and when it was listening again. */
+  /** When every other node had seen its link drop (detection). */
+  detectedAtMs?: number;
+  /** kill: when its new process was started, and when it was listening again. partition: when the link was healed (both). */
   restartedAtMs?: number;
   listeningAtMs?: number;
   /** When every surviving node was connected to the restarted one again. */
@@ -23,6 +28,8 @@ export interface SummaryInput {
   chaos?: ChaosReport;
   /** The mutual-exclusion check of every critical section the nodes reported. */
   exclusion?: ExclusionReport;
+  /** Under a partition: the metrics of every node but the cut-off one (whose calls all fail). */
+  othersMetrics?: MetricsSnapshot;
 }
 
 /** The handlers of the lock schema, in display order, with their form. */
@@ -55,13 +62,18 @@ export function verdict(input: SummaryInput): { ok: boolean; problems: string[] 
   if (m.unexpected.count > 0) problems.push(`${m.unexpected.count} unexpected errors`);
   if (m.locks.acquired === 0) problems.push("no lock was acquired");
   // A restarted node has forgotten its locks (dsync keeps them in memory only), so under
-  // --chaos an overlap is possible in theory; without chaos there must be none.
-  if (input.exclusion && input.exclusion.overlapCount > 0 && !chaos) problems.push(`${input.exclusion.overlapCount} overlapping critical sections`);
-  for (const [peer, d] of Object.entries(m.disconnected)) {
+  // --chaos kill an overlap is possible in theory; without it there must be none (a
+  // partitioned node forgets nothing).
+  const forgetful = chaos !== undefined && (chaos.kind ?? "kill") === "kill";
+  if (input.exclusion && input.exclusion.overlapCount > 0 && !forgetful) problems.push(`${input.exclusion.overlapCount} overlapping critical sections`);
+  // Under a partition the cut-off node's own calls fail too: only the others' count here.
+  const judged = chaos?.kind === "partition" && input.othersMetrics ? input.othersMetrics : m;
+  for (const [peer, d] of Object.entries(judged.disconnected)) {
     if (!chaos || peer !== chaos.node) problems.push(`${d.count} calls to ${peer} failed with DisconnectedError`);
   }
   if (chaos) {
-    if (chaos.restartedAtMs === undefined) problems.push(`${chaos.node} was not restarted`);
+    if (chaos.kind === "partition" && chaos.detectedAtMs === undefined) problems.push(`the partition of ${chaos.node} was not detected`);
+    if (chaos.restartedAtMs === undefined) problems.push(`${chaos.node} was not ${chaos.kind === "partition" ? "healed" : "restarted"}`);
     else if (chaos.reconnectedAtMs === undefined) problems.push(`${chaos.node} was not reconnected`);
     if (chaos.locksWhileDown === 0) problems.push(`no quorum lock was taken while ${chaos.node} was down`);
   }
@@ -103,18 +115,26 @@ export function formatSummary(input: SummaryInput): string {
   if (chaos) {
     lines.push("");
     const at = (t: number | undefined): string => (t === undefined ? "never" : `${(t / 1000).toFixed(1)} s`);
+    const partition = chaos.kind === "partition";
     lines.push(
-      `chaos: ${chaos.node} killed with SIGKILL at ${at(chaos.killedAtMs)}, restarted at ${at(chaos.restartedAtMs)}, listening again at ${at(chaos.listeningAtMs)}`,
+      partition
+        ? `chaos: ${chaos.node} partitioned (link down, no RST: a black hole) at ${at(chaos.killedAtMs)}, healed at ${at(chaos.restartedAtMs)}`
+        : `chaos: ${chaos.node} killed with SIGKILL at ${at(chaos.killedAtMs)}, restarted at ${at(chaos.restartedAtMs)}, listening again at ${at(chaos.listeningAtMs)}`,
     );
+    if (chaos.detectedAtMs !== undefined) {
+      lines.push(`  detection: every other node saw its link drop ${((chaos.detectedAtMs - chaos.killedAtMs) / 1000).toFixed(2)} s after the ${partition ? "cut" : "kill"}`);
+    } else if (partition) {
+      lines.push("  detection: the cut was NOT detected by every node");
+    }
     const d = m.disconnected[chaos.node];
     if (d) {
       const h = LatencyHistogram.from(d.latency);
       lines.push(`  ${fmt(d.count)} calls to ${chaos.node} failed fast with DisconnectedError (p50 ${ms(h.quantile(0.5))} ms, max ${ms(h.maxMs)} ms)`);
     }
-    lines.push(`  quorum held: ${fmt(chaos.locksWhileDown)} locks taken by the other nodes while it was down`);
+    lines.push(`  quorum held: ${fmt(chaos.locksWhileDown)} locks taken by the other nodes while it was ${partition ? "cut off" : "down"}`);
     const back = chaos.listeningAtMs ?? chaos.restartedAtMs;
     if (chaos.reconnectedAtMs !== undefined && back !== undefined) {
-      lines.push(`  every node was connected to it again ${((chaos.reconnectedAtMs - back) / 1000).toFixed(2)} s after it was listening`);
+      lines.push(`  every node was connected to it again ${((chaos.reconnectedAtMs - back) / 1000).toFixed(2)} s after it was ${partition ? "healed" : "listening"}`);
     } else {
       lines.push("  it was NOT reconnected");
     }

@@ -49,7 +49,7 @@ describe("examples/lock-service (npm start)", () => {
   it("--help describes the flags; a bad flag exits non-zero", async () => {
     const help = await demo(["--help"], 60_000);
     expect(help.code).toBe(0);
-    for (const flag of ["--nodes", "--duration", "--base-port", "--chaos", "--help"]) expect(help.stdout).toContain(flag);
+    for (const flag of ["--nodes", "--duration", "--base-port", "--chaos", "--hosts", "--help"]) expect(help.stdout).toContain(flag);
     const bad = await demo(["--nodes", "1"], 60_000);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain("--nodes must be an integer from 2 to 16");
