@@ -5,8 +5,9 @@
  */
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
 import { WebSocketServer, type WebSocket } from "ws";
 import { DisconnectedError, ErrorCode, GridError, ProtocolError } from "../errors.js";
 import { abortable } from "../transport/abortable.js";
@@ -35,6 +36,31 @@ const MAX_LOGGED_PATHS = 16;
 
 /** WebSocket close code for a refused handshake (policy violation). */
 const CLOSE_REFUSED = 1008;
+
+/** `address:port` of a socket's other end, for logs. */
+function remoteOf(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string {
+  if (socket.remoteAddress === undefined) return "unknown";
+  const host = socket.remoteAddress.includes(":") ? `[${socket.remoteAddress}]` : socket.remoteAddress;
+  return `${host}:${socket.remotePort ?? "?"}`;
+}
+
+/** "…:SSL routines:fn:peer did not return a certificate:file:line:" → the readable part. */
+function opensslReason(message: string): string {
+  return /:SSL routines:[^:]*:([^:]+):/.exec(message)?.[1] ?? message.trim();
+}
+
+/** Who the client certificate of a TLS socket says it is (subject CN and alt names), if any. */
+function certificateOf(socket: TLSSocket): string | undefined {
+  try {
+    const cert = socket.getPeerCertificate();
+    if (cert === null || typeof cert !== "object" || Object.keys(cert).length === 0) return undefined;
+    const cn = cert.subject?.CN;
+    const alt = cert.subjectaltname;
+    return [cn === undefined ? undefined : `CN=${Array.isArray(cn) ? cn.join(",") : cn}`, alt].filter((x) => x !== undefined && x !== "").join("; ") || undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Ends a raw stream that never became a WebSocket with a minimal HTTP answer. */
 function rejectUpgrade(socket: Duplex, status: string): void {
@@ -92,6 +118,7 @@ export class Acceptor {
     const server: Server = secure ? createHttpsServer({ ...options.tls, ...bounds }) : createServer(bounds);
     this.server = server;
     this.serveUpgrades(server);
+    if (secure) this.watchTls(server);
     server.on("connection", (socket: Duplex) => this.links.track(socket, false, undefined));
     const defaultPort = secure ? 443 : 80;
     const port = options.port ?? (this.localUrl.port === "" ? defaultPort : Number(this.localUrl.port));
@@ -183,6 +210,56 @@ export class Acceptor {
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
+    });
+  }
+
+  /**
+   * A TLS refusal is otherwise silent on the listening side: a client certificate from
+   * another CA, an expired one, none at all. Logged (warn) with the reason, the remote
+   * address and the certificate's names when it showed one. A peer that refuses this
+   * server's certificate after the handshake (TLS 1.3 checks the host name then) just
+   * closes: a TLS connection that closes before its upgrade is logged too.
+   */
+  private watchTls(server: Server): void {
+    const { ctx } = this;
+    const upgraded = new WeakSet<object>();
+    // Read at accept time: once a TLS socket failed, neither it nor the TCP socket under it
+    // knows its remote address any more.
+    const remotes = new WeakMap<object, string>();
+    server.prependListener("connection", (raw: Socket) => remotes.set(raw, remoteOf(raw)));
+    server.prependListener("upgrade", (req: IncomingMessage) => upgraded.add(req.socket));
+    server.prependListener("request", (req: IncomingMessage) => upgraded.add(req.socket));
+    server.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
+      // Node checks the client certificate after OpenSSL's handshake and destroys the socket
+      // when it fails: the error is then a bare "socket hang up", the reason is in
+      // `authorizationError`, and the address only on the raw socket underneath.
+      const raw = (socket as TLSSocket & { _parent?: Socket })._parent;
+      const refusedCert = socket.authorizationError as unknown;
+      const certRefused = refusedCert !== undefined && refusedCert !== null && refusedCert !== "";
+      ctx.logger.warn("TLS handshake with a peer failed", {
+        local: ctx.local,
+        remote: (raw === undefined ? undefined : remotes.get(raw)) ?? remoteOf(socket),
+        reason:
+          certRefused
+            ? `its client certificate was refused: ${String(refusedCert)}`
+            : err.code === "ECONNRESET"
+              ? "the peer closed the connection during the TLS handshake (it may have refused this server's certificate: its CA, or a host name the certificate does not cover)"
+              : opensslReason(err.message),
+        code: certRefused ? String(refusedCert) : err.code,
+      });
+    });
+    server.on("secureConnection", (socket: TLSSocket) => {
+      const remote = remoteOf(socket);
+      const certificate = certificateOf(socket);
+      socket.once("close", () => {
+        if (upgraded.has(socket) || ctx.closed) return;
+        ctx.logger.warn("TLS connection closed before its WebSocket upgrade", {
+          local: ctx.local,
+          remote,
+          certificate,
+          reason: "the peer may have refused this server's certificate (its CA, or a host name the certificate does not cover)",
+        });
+      });
     });
   }
 

@@ -19,6 +19,15 @@ import { tryCanonicalAddress } from "./address.js";
 import { asGridError, type ClusterContext, type Links } from "./links.js";
 import type { Peer, PeerTable } from "./peer-table.js";
 
+/** The `code` of the first error in a cause chain that has one (ECONNRESET, ...). */
+function causeCode(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && !(e instanceof GridError)) return code;
+  }
+  return undefined;
+}
+
 export class Dialler {
   constructor(
     private readonly ctx: ClusterContext,
@@ -123,7 +132,12 @@ export class Dialler {
   private dialFailed(peer: Peer, error: GridError): void {
     const logger = this.ctx.logger;
     const refused = error.code === ErrorCode.Unauthenticated || error.code === ErrorCode.Protocol;
-    const fields = { local: this.ctx.local, peer: peer.name, attempt: peer.attempt + 1, error: error.message };
+    const fields: Record<string, unknown> = { local: this.ctx.local, peer: peer.name, attempt: peer.attempt + 1, error: error.message };
+    // A TLS listener that refuses this server's client certificate closes without a word
+    // ("socket hang up"); its own log has the reason.
+    if (peer.name.startsWith("wss://") && causeCode(error) === "ECONNRESET") {
+      fields["hint"] = "the peer closed the TLS connection before answering: it may have refused this server's certificate (see its log)";
+    }
     // The same failure again (numbers aside: skews, timeouts) is logged at debug only.
     const failure = error.message.replace(/\d+/g, "#");
     if (peer.lastFailure === failure) logger.debug(refused ? "handshake refused" : "cannot connect", fields);
