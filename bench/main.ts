@@ -22,6 +22,7 @@ import { machineLine, readmeSection, renderMarkdown, type RunMeta } from "./repo
 import { computeRatios, type RowResult } from "./report/ratios.js";
 import { renderSvg } from "./report/svg.js";
 import { buildRows, type Availability, type Row } from "./scenarios.js";
+import { tlsUnavailable } from "./lib/tls-certs.js";
 
 const distBench = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const repoRoot = resolve(distBench, "../..");
@@ -177,7 +178,8 @@ async function availability(): Promise<Availability> {
   try {
     const runtime = (await import(pathToFileURL(join(repoRoot, "dist", "runtime", "index.js")).href)) as Record<string, unknown>;
     const missing = needed.filter((name) => typeof runtime[name] !== "function");
-    return missing.length > 0 ? { tsgrid: `runtime does not export ${missing.join(", ")} yet` } : {};
+    const tls = tlsUnavailable();
+    return { ...(missing.length > 0 ? { tsgrid: `runtime does not export ${missing.join(", ")} yet` } : {}), ...(tls ? { tls } : {}) };
   } catch (err) {
     return { tsgrid: `runtime not built (${err instanceof Error ? err.message.split("\n")[0] : String(err)})` };
   }

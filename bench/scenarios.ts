@@ -31,6 +31,8 @@ export function sizeLabel(bytes: number): string {
 /** Why the tsgrid rows cannot run in this build, if they cannot. */
 export interface Availability {
   tsgrid?: string;
+  /** Why the TLS rows cannot run (no openssl to make certificates). */
+  tls?: string;
 }
 
 export function buildRows(avail: Availability = {}): Row[] {
@@ -131,6 +133,46 @@ export function buildRows(avail: Availability = {}): Row[] {
         ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
       });
     }
+  }
+  // TLS against plain, and frame checksums (CRC32) on a plain link: the same Managers.
+  const variants = [
+    { key: "tls", what: "mutual TLS (wss://)", server: { script: "servers/tsgrid-server.js", args: ["manager-tls"] }, skip: avail.tsgrid ?? avail.tls },
+    { key: "crc", what: "frame checksums (ws://)", server: { script: "servers/tsgrid-server.js", args: ["manager-crc"] }, skip: avail.tsgrid },
+  ];
+  for (const v of variants) {
+    for (const [inflight, payload] of [
+      [1, 32],
+      [128, 32],
+      [16, 64 * KIB],
+    ] as const) {
+      rows.push({
+        id: `tsgrid.${v.key}.single.c${inflight}.b${payload}`,
+        group: "tsgrid",
+        title: `tsgrid single request, ${v.what}, ${inflight} in flight, ${sizeLabel(payload)}`,
+        server: v.server,
+        client: "tsgrid",
+        params: { mode: "single", payload, inflight },
+        unit: "round trips",
+        quick: v.key === "tls" ? payload === 32 : inflight === 16,
+        ...(v.skip ? { unavailable: v.skip } : {}),
+      });
+    }
+  }
+  for (const [key, what, server, skip] of [
+    ["plain", "ws://", tsgridServer, avail.tsgrid],
+    ["tls", "mutual TLS (wss://)", variants[0]!.server, avail.tsgrid ?? avail.tls],
+  ] as const) {
+    rows.push({
+      id: `tsgrid.connect.${key}`,
+      group: "tsgrid",
+      title: `tsgrid connect time (new Manager to connected: dial, ${what}, upgrade, handshake)`,
+      server,
+      client: "tsgrid",
+      params: { mode: "connect" },
+      unit: "round trips",
+      quick: true,
+      ...(skip ? { unavailable: skip } : {}),
+    });
   }
   rows.push({
     id: "tsgrid.typed.c128",

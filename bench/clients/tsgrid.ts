@@ -3,13 +3,14 @@
  * a server stream, a bidi echo stream; and the memory rows (10,000 calls in flight, idle
  * connections).
  */
-import type { Connection } from "tsgrid";
+import { shouldDial, type Connection } from "tsgrid";
 import { BenchClient, NodeStatusCodec } from "../generated/bench.js";
 import { sampleObjects } from "./codec.js";
 import type { ClientContext, ClientModule, CustomResult } from "../lib/client-child.js";
 import { settleGc, usageNow, type Usage } from "../lib/ipc.js";
 import { now, type Phase } from "../lib/phase.js";
 import { connectManager, connectTsgrid } from "../lib/tsgrid-connect.js";
+import { gridAddress, startManager, type LinkOptions } from "../lib/tsgrid-cluster.js";
 import { H, readU32, sourceRequest } from "../lib/tsgrid-handlers.js";
 
 /** Messages one server-stream phase asks for at most (the phase stops it earlier by time). */
@@ -26,6 +27,38 @@ function mergeStats(conn: Connection): Record<string, number> {
   };
 }
 
+/** The link options the server child chose (TLS certificates, checksums). */
+function linkOf(info: Record<string, unknown> | undefined): LinkOptions {
+  const tls = info?.["tls"] as LinkOptions["tls"];
+  return { ...(tls ? { tls } : {}), ...(info?.["checksum"] === true ? { checksum: true } : {}) };
+}
+
+/**
+ * Connect time: one operation = a new client Manager (same name, new instance) connected to
+ * the server's (dial or be dialled, TLS when on, WebSocket upgrade, handshake both ways),
+ * then closed. Latency = time to connected.
+ */
+function connectRow(serverPort: number, clientPort: number, link: LinkOptions): ReturnType<ClientModule> {
+  const secure = link.tls !== undefined;
+  const server = gridAddress(serverPort, secure);
+  const local = gridAddress(clientPort, secure);
+  // The client must listen when the server is the side that dials.
+  const listens = !shouldDial(local, server);
+  return Promise.resolve({
+    close: () => {},
+    driver: async (phase: Phase) => {
+      while (!phase.done) {
+        const t0 = now();
+        const manager = await startManager(local, [server, local], link, listens);
+        await manager.connection(server).waitConnected({ signal: AbortSignal.timeout(10_000) });
+        phase.hist.record((now() - t0) * 1000);
+        phase.ops++;
+        await manager.close();
+      }
+    },
+  });
+}
+
 export const tsgridClient: ClientModule = async (ctx) => {
   const mode = ctx.str("mode");
   if (mode === "inflight-memory") return { close: () => {}, custom: () => inflightMemory(ctx) };
@@ -35,8 +68,10 @@ export const tsgridClient: ClientModule = async (ctx) => {
   const clientPort = ctx.serverInfo?.["clientPort"];
   let conn: Connection;
   let close: () => Promise<void> | void;
+  const link = linkOf(ctx.serverInfo);
+  if (mode === "connect" && typeof clientPort === "number") return connectRow(ctx.port, clientPort, link);
   if (typeof clientPort === "number") {
-    const pair = await connectManager(ctx.port, clientPort);
+    const pair = await connectManager(ctx.port, clientPort, link);
     conn = pair.conn;
     close = pair.close;
   } else {

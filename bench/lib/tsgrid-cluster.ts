@@ -1,6 +1,7 @@
 /** Managers for the benchmark: free loopback ports, a Manager with the bench handlers, readiness. */
 import { createServer } from "node:net";
-import { Manager, silentLogger } from "tsgrid";
+import { Manager, createTcpDialer, silentLogger } from "tsgrid";
+import type { BenchTls } from "./tls-certs.js";
 import { registerBenchHandlers } from "./tsgrid-handlers.js";
 
 /** How long a benchmark Manager may take to connect to all its peers, ms. */
@@ -19,13 +20,25 @@ export function freePort(): Promise<number> {
   });
 }
 
-export const gridAddress = (port: number): string => `ws://127.0.0.1:${port}/grid`;
+export const gridAddress = (port: number, secure = false): string => `${secure ? "wss" : "ws"}://127.0.0.1:${port}/grid`;
 
-/** A listening Manager serving the bench handlers. */
-export async function startManager(local: string, hosts: readonly string[]): Promise<Manager> {
-  const manager = new Manager({ local, hosts, logger: silentLogger });
+/** How a benchmark link runs: mutual TLS (wss://), frame checksums. */
+export interface LinkOptions {
+  tls?: BenchTls;
+  checksum?: boolean;
+}
+
+/** A Manager serving the bench handlers, listening unless `listen` is false. */
+export async function startManager(local: string, hosts: readonly string[], link: LinkOptions = {}, listen = true): Promise<Manager> {
+  const manager = new Manager({
+    local,
+    hosts,
+    logger: silentLogger,
+    ...(link.checksum ? { checksum: true } : {}),
+    ...(link.tls ? { dialer: createTcpDialer({ tls: link.tls }) } : {}),
+  });
   registerBenchHandlers(manager);
-  await manager.listen();
+  if (listen) await manager.listen(link.tls ? { tls: { ...link.tls, requestCert: true, rejectUnauthorized: true } } : {});
   return manager;
 }
 

@@ -1,14 +1,15 @@
 /** Client side of the tsgrid rows: a bare Connection over a fresh `ws` WebSocket, or a Manager. */
 import { Connection, HandlerRegistry, silentLogger, wsTransport } from "tsgrid";
 import { WebSocket } from "ws";
-import { gridAddress, startManager, waitConnected } from "./tsgrid-cluster.js";
+import { gridAddress, startManager, waitConnected, type LinkOptions } from "./tsgrid-cluster.js";
 
 export { silentLogger };
 
 /** The client's Manager, peered with the server child's (see servers/tsgrid-server.ts). */
-export async function connectManager(serverPort: number, clientPort: number): Promise<{ conn: Connection; close(): Promise<void> }> {
-  const server = gridAddress(serverPort);
-  const manager = await startManager(gridAddress(clientPort), [server, gridAddress(clientPort)]);
+export async function connectManager(serverPort: number, clientPort: number, link: LinkOptions = {}): Promise<{ conn: Connection; close(): Promise<void> }> {
+  const secure = link.tls !== undefined;
+  const server = gridAddress(serverPort, secure);
+  const manager = await startManager(gridAddress(clientPort, secure), [server, gridAddress(clientPort, secure)], link);
   await waitConnected(manager);
   return { conn: manager.connection(server), close: () => manager.close() };
 }

@@ -2,24 +2,32 @@
  * tsgrid server, two modes (argv[2]):
  *  - "manager" (default): a Manager listening on a loopback port, whose hosts are itself and
  *    one client Manager on a port reserved here (passed to the client as `clientPort`);
+ *    "manager-tls": the same over mutual TLS (wss://; the certificates are made here and
+ *    passed to the client as `tls`); "manager-crc": the same with frame checksums on;
  *  - "direct": a `ws` server whose every connection gets a bare Connection (no handshake),
  *    for the memory rows that open many connections from one client.
  */
-import { Connection, HandlerRegistry, wsTransport } from "tsgrid";
+import { Connection, HandlerRegistry, shouldDial, wsTransport } from "tsgrid";
 import { WebSocketServer } from "ws";
 import { runServerChild } from "../lib/server-child.js";
 import { registerBenchHandlers } from "../lib/tsgrid-handlers.js";
 import { silentLogger } from "../lib/tsgrid-connect.js";
-import { freePort, gridAddress, startManager } from "../lib/tsgrid-cluster.js";
+import { makeBenchTls } from "../lib/tls-certs.js";
+import { freePort, gridAddress, startManager, type LinkOptions } from "../lib/tsgrid-cluster.js";
 
 const mode = process.argv[2] ?? "manager";
 
 runServerChild(async () => {
-  if (mode === "manager") {
+  if (mode.startsWith("manager")) {
+    const link: LinkOptions = mode === "manager-tls" ? { tls: makeBenchTls() } : mode === "manager-crc" ? { checksum: true } : {};
+    const secure = link.tls !== undefined;
     const port = await freePort();
-    const clientPort = await freePort();
-    const manager = await startManager(gridAddress(port), [gridAddress(port), gridAddress(clientPort)]);
-    return { port, info: { clientPort }, close: () => manager.close() };
+    // A client port whose client dials this server (so the connect-time row measures a dial,
+    // not this server's redial backoff); bounded: each try is a coin flip.
+    let clientPort = await freePort();
+    for (let i = 0; i < 32 && !shouldDial(gridAddress(clientPort, secure), gridAddress(port, secure)); i++) clientPort = await freePort();
+    const manager = await startManager(gridAddress(port, secure), [gridAddress(port, secure), gridAddress(clientPort, secure)], link);
+    return { port, info: { clientPort, ...link }, close: () => manager.close() };
   }
   const registry = new HandlerRegistry();
   registerBenchHandlers(registry);
