@@ -153,7 +153,7 @@ export function buildRows(avail: Availability = {}): Row[] {
         client: "tsgrid",
         params: { mode: "single", payload, inflight },
         unit: "round trips",
-        quick: v.key === "tls" ? payload === 32 : inflight === 16,
+        quick: v.key === "tls" && inflight === 128,
         ...(v.skip ? { unavailable: v.skip } : {}),
       });
     }

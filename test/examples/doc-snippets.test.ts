@@ -15,7 +15,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 
 const root = new URL("../../", import.meta.url);
-const pages = ["README.md", "docs/getting-started.md", "docs/streams.md", "docs/errors.md", "docs/deadlines-and-cancellation.md", "docs/operations.md", "docs/auth.md", "docs/testing.md", "docs/observability.md"];
+const pages = ["README.md", "docs/getting-started.md", "docs/streams.md", "docs/errors.md", "docs/deadlines-and-cancellation.md", "docs/operations.md", "docs/auth.md", "docs/testing.md", "docs/observability.md", "docs/deployment.md"];
 const TS = new Set(["ts", "typescript"]);
 
 interface Block {

@@ -11,6 +11,7 @@ import { Manager } from "../../runtime/cluster/manager.js";
 import { shouldDial } from "../../runtime/cluster/who-dials.js";
 import { createTcpDialer } from "../../runtime/transport/dialer.js";
 import { freePorts, recordingLogger, until, type LogRecord } from "../cluster/helpers.js";
+import { startTlsServer } from "../../examples/operations/tls.js";
 import { makePki, opensslMissing, type CertPair, type Pki } from "../helpers/pki.js";
 
 const skip = opensslMissing();
@@ -30,6 +31,18 @@ interface TlsNode {
   logger: ReturnType<typeof recordingLogger>;
 }
 
+/** Handler 1 answers "<local><-<caller>:<payload>", stream 2 does the same per message. */
+function serve(manager: Manager, local: string): void {
+  manager.registerSingle(1, (p, ctx) => enc.encode(`${local}<-${ctx.caller}:${dec.decode(p)}`));
+  manager.registerStream(
+    2,
+    async function* (_p, input, ctx) {
+      for await (const m of input!) yield enc.encode(`${local}<-${ctx.caller}:${dec.decode(m)}`);
+    },
+    { inCapacity: 4 },
+  );
+}
+
 /** A Manager on `local` serving mutual TLS with `own`, trusting `ca` for its peers. */
 async function tlsNode(local: string, hosts: string[], own: CertPair, ca: string, listen = true): Promise<TlsNode> {
   const logger = recordingLogger();
@@ -40,14 +53,7 @@ async function tlsNode(local: string, hosts: string[], own: CertPair, ca: string
     dialer: createTcpDialer({ tls: { ...own, ca } }),
     reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
   });
-  manager.registerSingle(1, (p, ctx) => enc.encode(`${local}<-${ctx.caller}:${dec.decode(p)}`));
-  manager.registerStream(
-    2,
-    async function* (_p, input, ctx) {
-      for await (const m of input!) yield enc.encode(`${local}<-${ctx.caller}:${dec.decode(m)}`);
-    },
-    { inCapacity: 4 },
-  );
+  serve(manager, local);
   cleanups.push(() => manager.close());
   if (listen) await manager.listen({ tls: { ...own, ca, requestCert: true, rejectUnauthorized: true } });
   return { manager, logger };
@@ -74,9 +80,19 @@ describe.skipIf(skip !== undefined)("TLS", () => {
   });
   afterAll(() => pki?.dispose());
 
-  it("a 3-node mutual-TLS cluster carries singles and bidi streams in every direction", async () => {
+  it("a 3-node mutual-TLS cluster (examples/operations/tls.ts) carries singles and bidi streams in every direction", async () => {
     const hosts = (await freePorts(3)).map((p) => `wss://127.0.0.1:${p}/grid`);
-    const nodes = await Promise.all(hosts.map((h, i) => tlsNode(h, hosts, pki.issue(`node${i + 1}`, LOCAL_NAMES), pki.ca)));
+    const nodes = await Promise.all(
+      hosts.map(async (local, i) => {
+        const logger = recordingLogger();
+        const manager = await startTlsServer(local, hosts, "a shared secret of the test cluster", { ...pki.issue(`node${i + 1}`, LOCAL_NAMES), ca: pki.ca }, (m) => serve(m, local), {
+          logger,
+          reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
+        });
+        cleanups.push(() => manager.close());
+        return { manager, logger };
+      }),
+    );
     for (const [i, n] of nodes.entries()) {
       for (const [j, peer] of hosts.entries()) {
         if (i === j) continue;
