@@ -8,7 +8,8 @@
  * - `partition(i)`: host i's switch port goes down. Its packets vanish, others' packets to it
  *   vanish: no RST, no ICMP; a TCP connection just stops delivering (a true black hole).
  * - `oneWay(i)`: frames TO host i are steered to a dead port of the switch; host i still
- *   reaches everyone (others' packets to it vanish).
+ *   reaches everyone (others' packets to it vanish) for as long as its ARP entries live
+ *   (seconds: the replies to its ARP probes are dropped too), which covers a test's cut.
  * - `heal(i)`: undoes both.
  * - `flap(i, periodMs, count)`: down/up every `periodMs`.
  * Processes run inside a host with `spawnIn` (`ip netns exec`), so SIGSTOP/SIGKILL reach the

@@ -53,7 +53,7 @@ describe.skipIf(skip !== undefined)("a cluster across network namespaces", () =>
   beforeAll(async () => {
     cluster = await startCluster(3, TIMING);
     [a, b, c] = cluster.nodes as [RigNode, RigNode, RigNode];
-  }, 60_000);
+  }, 100_000);
 
   afterAll(() => {
     cluster?.destroy();

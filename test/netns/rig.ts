@@ -117,7 +117,8 @@ export async function startCluster(count: number, timing: Pick<NodeConfig, "ping
       });
       return new RigNode(addresses[i]!, child);
     });
-    await Promise.all(nodes.map((n) => n.waitEvent((e) => e.event === "ready", 30_000, "ready")));
+    // Generous: each node transpiles the sources at start, slow on a loaded machine.
+    await Promise.all(nodes.map((n) => n.waitEvent((e) => e.event === "ready", 75_000, "ready")));
     await waitAllConnected(nodes, 15_000);
     return { hosts, nodes, config, destroy: () => hosts.destroy() };
   } catch (err) {
