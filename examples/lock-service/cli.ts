@@ -79,6 +79,7 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
       if (a.chaos !== undefined && a.nodes < 3) throw new Error("--chaos needs at least 3 nodes, so that a quorum survives one kill");
       if (!(a.duration > 0) || a.duration > 3600) throw new Error("--duration must be between 0 and 3600 seconds");
       if (a.chaos !== undefined && a.duration < 4) throw new Error("--chaos needs --duration of at least 4 seconds");
+      if (a.chaos === "partition" && a.duration < 6) throw new Error("--chaos partition needs --duration of at least 6 seconds (the cut lasts 3 s at least)");
       if (!Number.isInteger(a["base-port"]) || a["base-port"] < 0 || a["base-port"] + a.nodes > 65536) throw new Error("--base-port out of range");
       if (!Number.isInteger(a["metrics-port"]) || a["metrics-port"] < 0 || a["metrics-port"] + a.nodes > 65536) throw new Error("--metrics-port out of range");
       return true;

@@ -30,6 +30,8 @@ const LOG_LINES_KEPT = 40;
 /** Chaos timeline, as fractions of the run. */
 const KILL_AT = 0.3;
 const RESTART_AT = 0.55;
+/** Shortest cut of --chaos partition: the ping timeout (1 s) + a check, with room for a loaded machine. */
+const MIN_PARTITION_MS = 3_000;
 /** Port of every node with --hosts netns (each has its own address). */
 const NETNS_PORT = 7400;
 /** Port of every node's /metrics with --hosts netns (unless --metrics-port). */
@@ -240,7 +242,8 @@ export async function main(options: DemoOptions): Promise<number> {
         chaos = { node: chaosVictim, kind: "partition", killedAtMs: since(), locksWhileDown: 0 };
         rig.partition(victimIndex);
         note(tty, `chaos: cut ${chaosVictim} off the network (its link is down: no RST, packets vanish)`);
-        await sleepUntil(runStart + options.durationMs * RESTART_AT);
+        // Long enough for the pings to notice (1.25 s, more on a loaded machine) before healing.
+        await sleepUntil(Math.max(runStart + options.durationMs * RESTART_AT, Date.now() + MIN_PARTITION_MS));
         chaos.locksWhileDown = acquiredBySurvivors() - before;
         rig.heal(victimIndex);
         chaos.restartedAtMs = since();

@@ -33,9 +33,10 @@ function demo(args: string[], timeoutMs: number): Promise<{ code: number | null;
 
 describe.skipIf(skip !== undefined)("npm start -- --hosts netns --chaos partition", () => {
   it("keeps mutual exclusion through a partition, reports detection and reconnect, and leaves no namespace behind", async () => {
-    const { code, stdout, stderr, pid } = await demo(["--hosts", "netns", "--nodes", "3", "--duration", "6", "--chaos", "partition"], 110_000);
+    const { code, stdout, stderr, pid } = await demo(["--hosts", "netns", "--nodes", "3", "--duration", "8", "--chaos", "partition"], 110_000);
     expect(code, `${stdout}\n${stderr}`).toBe(0);
     expect(stdout).toMatch(/each on its own network namespace/);
+    expect(stdout, stdout).toMatch(/^result: OK$/m);
     expect(stdout).toMatch(/mutual exclusion:  [1-9][\d,]* critical sections checked, 0 overlapping/);
     expect(stdout).toMatch(/unexpected errors: 0/);
     expect(stdout).toMatch(/node3 partitioned \(link down, no RST: a black hole\) at/);
