@@ -30,6 +30,8 @@ const LOCK_VALIDITY_MS = 3_000;
 const EXPIRY_SWEEP_MS = 250;
 const PROGRESS_MS = 250;
 const CONNECT_TIMEOUT_MS = 15_000;
+/** Bound of the drain on SIGTERM. */
+const DRAIN_TIMEOUT_MS = 8_000;
 
 let config: NodeConfig;
 try {
@@ -125,7 +127,16 @@ process.on("message", (raw) => {
 });
 // The orchestrator is gone: do not linger.
 process.on("disconnect", () => void shutdown(0));
-process.on("SIGTERM", () => void shutdown(0));
+// SIGTERM (docker stop, a pod deleted, a rolling restart): drain first, so calls in flight
+// finish and peers stop sending new ones at once, then close. Within the grace periods of
+// deploy/ (10 s compose, 15 s Kubernetes).
+process.on("SIGTERM", () => {
+  if (stopping) return;
+  void manager
+    .drain({ timeoutMs: DRAIN_TIMEOUT_MS })
+    .catch(() => {})
+    .then(() => shutdown(0));
+});
 
 async function start(until: number): Promise<void> {
   const workload = new Workload(self, manager, table, cluster, metrics);
