@@ -11,13 +11,17 @@ export interface DemoOptions {
   basePort: number;
   /** Interface the nodes listen on. */
   host: string;
-  /** SIGKILL one node mid-run, then restart it. */
-  chaos: boolean;
+  /** Fault injected mid-run: one node SIGKILLed then restarted, or every node drained and restarted in turn. */
+  chaos: ChaosKind | undefined;
   /** Port of node 1's Prometheus endpoint (node i serves /metrics on metricsPort + i - 1); 0 picks free ports. */
   metricsPort: number;
 }
 
+export type ChaosKind = "kill" | "rolling";
+
 export const DEFAULT_NODES = 3;
+/** Seconds of workload per node that --chaos rolling needs (drain, restart, reconnect). */
+export const ROLLING_S_PER_NODE = 3;
 export const DEFAULT_DURATION_S = 8;
 
 /** `npm start -- --help`, laid out for a terminal `columns` wide (words are never cut). */
@@ -32,15 +36,20 @@ export function demoHelp(columns: number | undefined): string {
         "leases in batches (bidirectional stream). Prints a summary and exits 0 when all went well.",
       options: [
         { flags: "-n, --nodes <n>", text: `number of nodes (2..16) [default: ${DEFAULT_NODES}]` },
-        { flags: "-d, --duration <s>", text: `seconds of workload [default: ${DEFAULT_DURATION_S}]` },
+        { flags: "-d, --duration <s>", text: `seconds of workload [default: ${DEFAULT_DURATION_S}; --chaos rolling: ${ROLLING_S_PER_NODE} per node + 4]` },
         { flags: "-p, --base-port <port>", text: "port of the first node, node i gets base+i; 0 = free ports [default: 0]" },
         { flags: "--host <address>", text: "address the nodes listen on [default: 127.0.0.1]" },
-        { flags: "--chaos", text: "SIGKILL one node mid-run, show quorum holding and the reconnect" },
+        { flags: "--chaos [kill|rolling]", text: "kill: SIGKILL one node mid-run, show quorum holding and the reconnect; rolling: drain and restart every node in turn (a rolling upgrade), show no call failing but with DrainingError" },
         { flags: "-h, --help", text: "show this help" },
       ],
     },
     helpWidth(columns),
   );
+}
+
+/** The default --duration: 8 s, or enough for a rolling restart of every node with time to spare. */
+function defaultDuration(chaos: string | undefined, nodes: number): number {
+  return chaos === "rolling" ? Math.max(DEFAULT_DURATION_S, ROLLING_S_PER_NODE * nodes + 4) : DEFAULT_DURATION_S;
 }
 
 export function parseDemoArgs(argv: readonly string[]): DemoOptions {
@@ -51,16 +60,21 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
   const args = yargs([...argv])
     .scriptName("npm start --")
     .option("nodes", { alias: "n", type: "number", default: DEFAULT_NODES, describe: "number of nodes (2..16)" })
-    .option("duration", { alias: "d", type: "number", default: DEFAULT_DURATION_S, describe: "seconds of workload" })
+    .option("duration", { alias: "d", type: "number", describe: "seconds of workload" })
     .option("base-port", { alias: "p", type: "number", default: 0, describe: "port of the first node, node i gets base+i; 0 = free ports" })
     .option("host", { type: "string", default: "127.0.0.1", describe: "address the nodes listen on" })
     .option("metrics-port", { type: "number", default: 0, describe: "port of node1's /metrics (Prometheus), node i gets base+i-1; 0 = free ports" })
-    .option("chaos", { type: "boolean", default: false, describe: "SIGKILL one node mid-run, show quorum holding and the reconnect" })
-    .check((a) => {
+    .option("chaos", { type: "string", describe: "kill (the default of a bare --chaos) or rolling" })
+    .check((raw) => {
+      const a = { ...raw, duration: raw.duration ?? defaultDuration(raw.chaos, raw.nodes) };
+      if (a.chaos !== undefined && !["", "kill", "rolling"].includes(a.chaos)) throw new Error("--chaos must be kill or rolling");
+      if (a.chaos === "rolling" && a.duration < ROLLING_S_PER_NODE * a.nodes) {
+        throw new Error(`--chaos rolling needs --duration of at least ${ROLLING_S_PER_NODE} s per node (${ROLLING_S_PER_NODE * a.nodes} s here)`);
+      }
       if (!Number.isInteger(a.nodes) || a.nodes < 2 || a.nodes > 16) throw new Error("--nodes must be an integer from 2 to 16");
-      if (a.chaos && a.nodes < 3) throw new Error("--chaos needs at least 3 nodes, so that a quorum survives one kill");
+      if (a.chaos !== undefined && a.nodes < 3) throw new Error("--chaos needs at least 3 nodes, so that a quorum survives one kill");
       if (!(a.duration > 0) || a.duration > 3600) throw new Error("--duration must be between 0 and 3600 seconds");
-      if (a.chaos && a.duration < 4) throw new Error("--chaos needs --duration of at least 4 seconds");
+      if (a.chaos !== undefined && a.duration < 4) throw new Error("--chaos needs --duration of at least 4 seconds");
       if (!Number.isInteger(a["base-port"]) || a["base-port"] < 0 || a["base-port"] + a.nodes > 65536) throw new Error("--base-port out of range");
       if (!Number.isInteger(a["metrics-port"]) || a["metrics-port"] < 0 || a["metrics-port"] + a.nodes > 65536) throw new Error("--metrics-port out of range");
       return true;
@@ -71,10 +85,10 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
     .parseSync();
   return {
     nodes: args.nodes,
-    durationMs: Math.round(args.duration * 1000),
+    durationMs: Math.round((args.duration ?? defaultDuration(args.chaos, args.nodes)) * 1000),
     basePort: args["base-port"],
     host: args.host,
-    chaos: args.chaos,
+    chaos: args.chaos === undefined ? undefined : args.chaos === "rolling" ? "rolling" : "kill",
     metricsPort: args["metrics-port"],
   };
 }

@@ -30,6 +30,8 @@ const { values } = parseArgs({
     index: { type: "string" },
     hosts: { type: "string" },
     "metrics-port": { type: "string" },
+    // Set by the demo when it restarts a drained node: grant no lock for this long (ms).
+    "grace-ms": { type: "string" },
   },
 });
 const hosts = (values.hosts ?? "").split(",").filter((h) => h.length > 0);
@@ -58,7 +60,9 @@ const manager = new Manager({
   reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, // a restarted peer is back within 0.5 s
   interceptors: prometheus?.metrics.interceptors, // Prometheus series per handler (with --metrics-port)
 });
-registerLocker(manager, new LockService(table, { metrics }));
+const draining = new AbortController();
+const graceMs = Number(values["grace-ms"] ?? 0);
+registerLocker(manager, new LockService(table, { metrics, draining: draining.signal, grantNotBefore: graceMs > 0 ? Date.now() + graceMs : undefined }));
 await manager.listen();
 // #endregion lock-node
 if (prometheus !== undefined) {
@@ -86,14 +90,32 @@ process.on("message", (raw) => {
   else if (msg.type === "exit") {
     send({ type: "final", metrics: metrics.snapshot() });
     void shutdown(0);
-  }
+  } else if (msg.type === "drain") void drain(msg.timeoutMs);
 });
 // The orchestrator is gone: do not linger.
 process.on("disconnect", () => void shutdown(0));
 process.on("SIGTERM", () => void shutdown(0));
 
-async function start(until: number): Promise<void> {
+let current: Workload | undefined;
+let running: Promise<void> | undefined;
+
+/** A rolling restart: stop this node's own calls, end its subscriptions, drain, report, exit. */
+async function drain(timeoutMs: number): Promise<void> {
+  current?.stopNow();
+  await running;
+  draining.abort();
+  await manager.drain({ timeoutMs });
+  send({ type: "final", metrics: metrics.snapshot() });
+  await shutdown(0);
+}
+
+function start(until: number): void {
+  running = run(until);
+}
+
+async function run(until: number): Promise<void> {
   const workload = new Workload(self, manager, table, cluster, metrics);
+  current = workload;
   const progress = setInterval(() => send({ type: "progress", metrics: metrics.snapshot(), sections: workload.drainSections() }), PROGRESS_MS);
   try {
     const ready = AbortSignal.timeout(CONNECT_TIMEOUT_MS);
