@@ -9,7 +9,7 @@ import type { Location } from "./model/schema.js";
 export const DiagnosticCode = {
   /** The schema is not valid TypeScript (a compiler error). */
   TypeScript: "GG001",
-  /** A path on the command line does not exist, or names no `.grid.ts` file. */
+  /** A path on the command line does not exist, names no `.grid.ts` file, or is a file not named `*.grid.ts`. */
   NoSchema: "GG002",
   /** A statement other than a type declaration or an import (function, class, variable...). */
   NotADeclaration: "GG003",
@@ -19,6 +19,8 @@ export const DiagnosticCode = {
   OutputClash: "GG005",
   /** A declared name clashes with a name gridgen generates. */
   NameClash: "GG006",
+  /** `Service`, `Single` or `Stream` used without `import type { ... } from "tsgrid/idl"`. */
+  MissingIdlImport: "GG007",
   /** A type gridgen cannot encode (any, unknown, functions, classes, tuples, object literals...). */
   UnsupportedType: "GG010",
   /** A union other than literals and null plus at most one other type. */

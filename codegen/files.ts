@@ -27,6 +27,13 @@ export function findSchemas(inputs: readonly string[], cwd: string): { files: st
       const found = walk(absolute);
       if (found.length === 0) diagnostics.push({ code: DiagnosticCode.NoSchema, message: `${input}: no *${schemaSuffix} files`, location: undefined });
       for (const f of found) files.add(f);
+    } else if (!absolute.endsWith(schemaSuffix)) {
+      // A plain .ts file is most likely not a schema (a typo, a shell glob): refused, not guessed.
+      diagnostics.push({
+        code: DiagnosticCode.NoSchema,
+        message: `${input}: not a schema: schema files are named *${schemaSuffix} (rename it ${path.basename(input).replace(/\.[cm]?tsx?$/, "")}${schemaSuffix} if it is one)`,
+        location: undefined,
+      });
     } else {
       files.add(absolute);
     }

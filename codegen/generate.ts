@@ -30,7 +30,8 @@ export interface GenerateResult {
 /** Generates the code of `schemaFiles` (paths absolute or relative to `cwd`), compiled together. */
 export function generate(schemaFiles: readonly string[], cwd: string = process.cwd()): GenerateResult {
   const parsed = parseSchemas(schemaFiles, cwd);
-  const diagnostics = [...parsed.diagnostics, ...checkSchema(parsed.schema)];
+  // A file that could not be read as a schema is reported alone: model checks would only cascade.
+  const diagnostics = parsed.incomplete ? parsed.diagnostics : [...parsed.diagnostics, ...checkSchema(parsed.schema)];
   if (diagnostics.length > 0) return { files: [], diagnostics: sortDiagnostics(diagnostics), schema: parsed.schema };
   const index = new SchemaIndex(parsed.schema);
   const files = parsed.schema.files
@@ -46,7 +47,7 @@ export function generate(schemaFiles: readonly string[], cwd: string = process.c
  */
 export function checkAgainst(current: Schema, baselineFiles: readonly string[], cwd: string = process.cwd()): Diagnostic[] {
   const baseline = parseSchemas(baselineFiles, cwd);
-  const problems = [...baseline.diagnostics, ...checkSchema(baseline.schema)];
+  const problems = baseline.incomplete ? baseline.diagnostics : [...baseline.diagnostics, ...checkSchema(baseline.schema)];
   if (problems.length > 0) return sortDiagnostics(problems);
   return sortDiagnostics(compareSchemas(baseline.schema, current));
 }

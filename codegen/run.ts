@@ -2,13 +2,13 @@
  * The gridgen command line (yargs): `gridgen <dirs or files...> -o <out> [--check] [--watch]`.
  * `runGridgen` takes its arguments and output streams so tests run it in-process.
  */
-import { existsSync, readFileSync, watch } from "node:fs";
-import type { FSWatcher } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, watch } from "node:fs";
+import type { Dirent, FSWatcher } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import yargs from "yargs";
 import { formatDiagnostic } from "./diagnostics.js";
-import { diffOutput, findSchemas, writeOutput } from "./files.js";
+import { diffOutput, findSchemas, schemaSuffix, writeOutput } from "./files.js";
 import { checkAgainst, generate } from "./generate.js";
 import { formatHelp, helpWidth } from "./help.js";
 import type { HelpSpec } from "./help.js";
@@ -160,29 +160,103 @@ function once(opts: Options, io: GridgenIO): number {
   return 0;
 }
 
-/** Regenerates on every change of the inputs until `io.signal` aborts; resolves to 0 then. */
+/**
+ * Regenerates on every change of the inputs until `io.signal` aborts; resolves to 0 then.
+ *
+ * Watches directories, never files, and without `recursive` (one non-recursive watcher per
+ * directory, re-synced on every change): a file watcher follows the file's inode, and Node's
+ * recursive watcher on Linux follows files too, so an editor that saves by rename (`sed -i`, vim,
+ * many IDEs: write a new file, rename it over the old one) left them watching a deleted file and
+ * every later edit was missed. A directory sees every rename into it.
+ */
 function watchLoop(opts: Options, io: GridgenIO): Promise<number> {
   guarded(opts, io);
-  const watchers: FSWatcher[] = [];
+  const watchers = new Map<string, FSWatcher>();
   let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
   const rerun = (): void => {
     clearTimeout(timer);
     timer = setTimeout(() => {
+      if (stopped) return;
+      sync();
       io.stdout("gridgen: change detected, regenerating\n");
       guarded(opts, io);
     }, watchDebounceMs);
   };
-  for (const input of opts.inputs) {
-    watchers.push(watch(path.resolve(io.cwd, input), { recursive: true }, rerun));
-  }
+  const relevant = (name: string | Buffer | null): boolean => {
+    if (name === null) return true;
+    const base = path.basename(String(name));
+    // Schemas, and directories (which may hold schemas); not the editors' temporary files.
+    return base.endsWith(schemaSuffix) || !base.includes(".");
+  };
+  const sync = (): void => {
+    const wanted = watchedDirs(opts.inputs, io.cwd);
+    for (const [dir, w] of watchers) {
+      if (!wanted.has(dir)) {
+        w.close();
+        watchers.delete(dir);
+      }
+    }
+    for (const dir of wanted) {
+      if (watchers.has(dir)) continue;
+      try {
+        const w = watch(dir, (_event, name) => {
+          if (relevant(name)) rerun();
+        });
+        // A directory removed under us: dropped, and looked for again at the next change.
+        w.on("error", () => {
+          w.close();
+          watchers.delete(dir);
+        });
+        watchers.set(dir, w);
+      } catch {
+        // Gone between the scan and the watch: the next change re-syncs.
+      }
+    }
+  };
+  sync();
   io.stdout(`gridgen: watching ${opts.inputs.join(" ")}\n`);
   return new Promise((resolve) => {
     const stop = (): void => {
+      stopped = true;
       clearTimeout(timer);
-      for (const w of watchers) w.close();
+      for (const w of watchers.values()) w.close();
+      watchers.clear();
       resolve(0);
     };
     if (io.signal?.aborted) stop();
     else io.signal?.addEventListener("abort", stop, { once: true });
   });
+}
+
+/**
+ * The directories to watch for `inputs`: every directory under a directory input (skipping
+ * node_modules and dot-directories, as the schema search does), and the directory of a file input.
+ */
+function watchedDirs(inputs: readonly string[], cwd: string): Set<string> {
+  const dirs = new Set<string>();
+  const walk = (dir: string): void => {
+    dirs.add(dir);
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.isDirectory() && !e.name.startsWith(".") && e.name !== "node_modules") walk(path.join(dir, e.name));
+    }
+  };
+  for (const input of inputs) {
+    const absolute = path.resolve(cwd, input);
+    let isDir = false;
+    try {
+      isDir = statSync(absolute).isDirectory();
+    } catch {
+      // Missing: watch where it would appear.
+    }
+    if (isDir) walk(absolute);
+    else if (existsSync(path.dirname(absolute))) dirs.add(path.dirname(absolute));
+  }
+  return dirs;
 }

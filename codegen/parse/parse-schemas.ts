@@ -17,6 +17,11 @@ import { idlModule, markerOf } from "./resolve.js";
 export interface ParseResult {
   schema: Schema;
   diagnostics: Diagnostic[];
+  /**
+   * A file could not be read as a schema at all (a syntax error, markers not imported): its
+   * errors are reported alone, and the model checks are skipped (they would only cascade).
+   */
+  incomplete: boolean;
 }
 
 /** Compiler options for reading schemas: what the project's tsconfig uses, strict. */
@@ -58,25 +63,58 @@ export function parseSchemas(files: readonly string[], cwd: string): ParseResult
   }
   project.resolveSourceFileDependencies();
 
-  for (const sf of sources) reportCompilerErrors(ctx, sf);
-  const schemaFiles = sources.map((sf) => parseFile(ctx, sf));
-  return { schema: { files: schemaFiles }, diagnostics: ctx.diagnostics };
+  const readable = sources.filter((sf) => reportCompilerErrors(ctx, project, sf));
+  const schemaFiles = readable.map((sf) => parseFile(ctx, sf));
+  return { schema: { files: schemaFiles }, diagnostics: ctx.diagnostics, incomplete: readable.length < sources.length };
 }
 
-function reportCompilerErrors(ctx: ParseContext, sf: SourceFile): void {
-  for (const d of sf.getPreEmitDiagnostics()) {
-    if (d.getCategory() !== ts.DiagnosticCategory.Error) continue;
+/** TS2304, "Cannot find name 'X'." */
+const cannotFindName = 2304;
+
+/**
+ * Reports the compiler's errors of a schema file; false when the file cannot be read as a
+ * schema, so that nothing else is reported about it: its first syntax error is reported alone
+ * (the parser's recovery turns what follows into garbage statements), and markers used without their import get one error that
+ * says what to import (instead of "Cannot find name" for each use, and an interface that
+ * extends an unknown `Service` taken for a message).
+ */
+function reportCompilerErrors(ctx: ParseContext, project: Project, sf: SourceFile): boolean {
+  // Only the first syntax error: the parser's recovery makes the next ones consequences of it.
+  const syntax = project.getProgram().getSyntacticDiagnostics(sf).slice(0, 1);
+  const errors = (syntax.length > 0 ? syntax : sf.getPreEmitDiagnostics()).filter((d) => d.getCategory() === ts.DiagnosticCategory.Error);
+  const missing = new Map<string, Diagnostic["location"]>();
+  for (const d of errors) {
     const dsf = d.getSourceFile() ?? sf;
     const { line, column } = dsf.getLineAndColumnAtPos(d.getStart() ?? 0);
+    const location = { file: ctx.displayPath(dsf.getFilePath()), line, column };
     const text = d.getMessageText();
     const message = typeof text === "string" ? text : ts.flattenDiagnosticMessageText(text.compilerObject, "\n");
+    const name = d.getCode() === cannotFindName ? /'([^']+)'/.exec(message)?.[1] : undefined;
+    if (name !== undefined && markerNames.has(name) && dsf === sf) {
+      if (!missing.has(name)) missing.set(name, location);
+      continue;
+    }
+    ctx.diagnostics.push({ code: DiagnosticCode.TypeScript, message: `TS${d.getCode()}: ${message}`, location });
+  }
+  if (missing.size > 0) {
+    const names = [...missing.keys()].sort((a, b) => markerOrder.indexOf(a) - markerOrder.indexOf(b));
+    const idlImport = sf.getImportDeclarations().find((imp) => imp.getModuleSpecifierValue() === idlModule);
+    const fix =
+      idlImport === undefined
+        ? `add \`import type { ${names.join(", ")} } from "${idlModule}";\` at the top of the schema`
+        : `add ${names.join(", ")} to the import from "${idlModule}"`;
+    const list = names.length === 1 ? `${names[0]} is` : `${names.slice(0, -1).join(", ")} and ${names.at(-1)} are`;
     ctx.diagnostics.push({
-      code: DiagnosticCode.TypeScript,
-      message: `TS${d.getCode()}: ${message}`,
-      location: { file: ctx.displayPath(dsf.getFilePath()), line, column },
+      code: DiagnosticCode.MissingIdlImport,
+      message: `${list} used but not imported: ${fix}`,
+      location: [...missing.values()][0],
     });
   }
+  return syntax.length === 0 && missing.size === 0;
 }
+
+const markerOrder = ["Service", "Single", "Stream"];
+const markerNames: ReadonlySet<string> = new Set(markerOrder);
 
 function parseFile(ctx: ParseContext, sf: SourceFile): SchemaFile {
   const statements = sf.getStatements();

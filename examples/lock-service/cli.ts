@@ -11,7 +11,7 @@ export interface DemoOptions {
   basePort: number;
   /** Interface the nodes listen on. */
   host: string;
-  /** Fault injected into one node mid-run: none, SIGKILL then restart, or a network partition then heal. */
+  /** Fault injected mid-run: one node SIGKILLed then restarted, every node drained and restarted in turn, or one node's network cut then healed. */
   chaos: ChaosKind | undefined;
   /** Where the nodes run: processes on this host, or one network namespace ("host") each. */
   hosts: HostsKind;
@@ -19,10 +19,12 @@ export interface DemoOptions {
   metricsPort: number;
 }
 
-export type ChaosKind = "kill" | "partition";
+export type ChaosKind = "kill" | "rolling" | "partition";
 export type HostsKind = "local" | "netns";
 
 export const DEFAULT_NODES = 3;
+/** Seconds of workload per node that --chaos rolling needs (drain, restart, reconnect). */
+export const ROLLING_S_PER_NODE = 3;
 export const DEFAULT_DURATION_S = 8;
 
 /** `npm start -- --help`, laid out for a terminal `columns` wide (words are never cut). */
@@ -37,17 +39,22 @@ export function demoHelp(columns: number | undefined): string {
         "leases in batches (bidirectional stream). Prints a summary and exits 0 when all went well.",
       options: [
         { flags: "-n, --nodes <n>", text: `number of nodes (2..16) [default: ${DEFAULT_NODES}]` },
-        { flags: "-d, --duration <s>", text: `seconds of workload [default: ${DEFAULT_DURATION_S}]` },
+        { flags: "-d, --duration <s>", text: `seconds of workload [default: ${DEFAULT_DURATION_S}; --chaos rolling: ${ROLLING_S_PER_NODE} per node + 4]` },
         { flags: "-p, --base-port <port>", text: "port of the first node, node i gets base+i; 0 = free ports [default: 0]" },
         { flags: "--host <address>", text: "address the nodes listen on [default: 127.0.0.1]" },
         { flags: "--hosts <local|netns>", text: "local: every node on --host; netns: each node on its own Linux network namespace (198.18.0.0/24, no route out; needs root and iproute2) [default: local]" },
-        { flags: "--chaos [kill|partition]", text: "fault one node mid-run and show quorum holding, the detection and the reconnect: kill = SIGKILL then restart (a bare --chaos); partition = cut its network link (no RST), then heal it (needs --hosts netns)" },
+        { flags: "--chaos [kill|rolling|partition]", text: "kill: SIGKILL one node mid-run, show quorum holding and the reconnect; rolling: drain and restart every node in turn (a rolling upgrade), show no call failing but with DrainingError; partition: cut one node's network link (no RST), then heal it, show the detection and the reconnect (needs --hosts netns)" },
         { flags: "--metrics-port <port>", text: "port of node1's Prometheus /metrics, node i gets base+i-1; 0 = free ports [default: 0]" },
         { flags: "-h, --help", text: "show this help" },
       ],
     },
     helpWidth(columns),
   );
+}
+
+/** The default --duration: 8 s, or enough for a rolling restart of every node with time to spare. */
+function defaultDuration(chaos: string | undefined, nodes: number): number {
+  return chaos === "rolling" ? Math.max(DEFAULT_DURATION_S, ROLLING_S_PER_NODE * nodes + 4) : DEFAULT_DURATION_S;
 }
 
 export function parseDemoArgs(argv: readonly string[]): DemoOptions {
@@ -58,25 +65,24 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
   const args = yargs([...argv])
     .scriptName("npm start --")
     .option("nodes", { alias: "n", type: "number", default: DEFAULT_NODES, describe: "number of nodes (2..16)" })
-    .option("duration", { alias: "d", type: "number", default: DEFAULT_DURATION_S, describe: "seconds of workload" })
+    .option("duration", { alias: "d", type: "number", describe: "seconds of workload" })
     .option("base-port", { alias: "p", type: "number", default: 0, describe: "port of the first node, node i gets base+i; 0 = free ports" })
     .option("host", { type: "string", default: "127.0.0.1", describe: "address the nodes listen on" })
     .option("metrics-port", { type: "number", default: 0, describe: "port of node1's /metrics (Prometheus), node i gets base+i-1; 0 = free ports" })
-    .option("chaos", {
-      type: "string",
-      describe:
-        "inject a fault into one node mid-run and show quorum holding, the detection and the reconnect: " +
-        "kill (SIGKILL, then restart; the default of a bare --chaos) or partition (its network link is cut, no RST, then healed; needs --hosts netns)",
-    })
+    .option("chaos", { type: "string", describe: "kill (the default of a bare --chaos) or rolling" })
     .option("hosts", {
       type: "string",
       default: "local",
       choices: ["local", "netns"],
       describe: "local: every node on --host; netns: each node on its own network namespace (198.18.0.0/24, needs root and iproute2)",
     })
-    .check((a) => {
-      if (a.chaos !== undefined && !["", "kill", "partition"].includes(a.chaos)) throw new Error("--chaos must be kill or partition");
+    .check((raw) => {
+      const a = { ...raw, duration: raw.duration ?? defaultDuration(raw.chaos, raw.nodes) };
+      if (a.chaos !== undefined && !["", "kill", "rolling", "partition"].includes(a.chaos)) throw new Error("--chaos must be kill, rolling or partition");
       if (a.chaos === "partition" && a.hosts !== "netns") throw new Error("--chaos partition needs --hosts netns (a partition is cut in the network)");
+      if (a.chaos === "rolling" && a.duration < ROLLING_S_PER_NODE * a.nodes) {
+        throw new Error(`--chaos rolling needs --duration of at least ${ROLLING_S_PER_NODE} s per node (${ROLLING_S_PER_NODE * a.nodes} s here)`);
+      }
       if (!Number.isInteger(a.nodes) || a.nodes < 2 || a.nodes > 16) throw new Error("--nodes must be an integer from 2 to 16");
       if (a.chaos !== undefined && a.nodes < 3) throw new Error("--chaos needs at least 3 nodes, so that a quorum survives one kill");
       if (!(a.duration > 0) || a.duration > 3600) throw new Error("--duration must be between 0 and 3600 seconds");
@@ -92,10 +98,10 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
     .parseSync();
   return {
     nodes: args.nodes,
-    durationMs: Math.round(args.duration * 1000),
+    durationMs: Math.round((args.duration ?? defaultDuration(args.chaos, args.nodes)) * 1000),
     basePort: args["base-port"],
     host: args.host,
-    chaos: args.chaos === undefined ? undefined : args.chaos === "partition" ? "partition" : "kill",
+    chaos: args.chaos === undefined ? undefined : args.chaos === "rolling" ? "rolling" : args.chaos === "partition" ? "partition" : "kill",
     hosts: args.hosts === "netns" ? "netns" : "local",
     metricsPort: args["metrics-port"],
   };

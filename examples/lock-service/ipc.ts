@@ -21,4 +21,6 @@ export type OrchestratorMessage =
   /** Connect, then run the workload until `until` (ms since the epoch). */
   | { type: "start"; until: number }
   /** Send "final", close the Manager and exit. */
-  | { type: "exit" };
+  | { type: "exit" }
+  /** A rolling restart: stop the workload ("done"), drain the Manager, send "final", exit. */
+  | { type: "drain"; timeoutMs: number };

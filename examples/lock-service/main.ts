@@ -18,7 +18,7 @@ import type { NodeMessage, OrchestratorMessage } from "./ipc.js";
 import { mergeSnapshots, type MetricsSnapshot } from "./metrics.js";
 import { checkMutualExclusion, type CriticalSection } from "./mutual-exclusion.js";
 import { NetnsHosts, netnsSupport } from "./netns-hosts.js";
-import { formatProgress, formatSummary, verdict, type ChaosReport } from "./summary.js";
+import { formatProgress, formatSummary, verdict, type ChaosReport, type RollingReport } from "./summary.js";
 
 // Compiled, nodes run dist/.../node.js; from the sources (tests, with a TS loader in execArgv), node.ts.
 const NODE_SCRIPT = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./node.ts" : "./node.js", import.meta.url));
@@ -29,6 +29,10 @@ const SHUTDOWN_TIMEOUT_MS = 20_000;
 const LOG_LINES_KEPT = 40;
 /** Chaos timeline, as fractions of the run. */
 const KILL_AT = 0.3;
+/** --chaos rolling: how long each node's drain may take before its links are closed anyway. */
+const DRAIN_TIMEOUT_MS = 10_000;
+/** --chaos rolling: a restarted node grants no lock for the nodes' lock validity (node.ts). */
+const RESTART_GRACE_MS = 3_000;
 const RESTART_AT = 0.55;
 /** Shortest cut of --chaos partition: the ping timeout (1 s) + a check, with room for a loaded machine. */
 const MIN_PARTITION_MS = 3_000;
@@ -67,7 +71,7 @@ class NodeProcess {
     metricsPort: number,
     private readonly onPeer: (node: NodeProcess, peer: string, state: string) => void,
     spawner: Spawner,
-    extraArgs: readonly string[],
+    extraArgs: readonly string[] = [],
   ) {
     this.child = spawner(index, process.execPath, [...process.execArgv, NODE_SCRIPT, "--index", String(index), "--hosts", hosts.join(","), "--metrics-port", String(metricsPort), ...extraArgs], {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
@@ -155,7 +159,7 @@ export async function main(options: DemoOptions): Promise<number> {
     hosts = ports.map((port) => `ws://${options.host}:${port}/grid`);
     metricsPorts = options.metricsPort > 0 ? ports.map((_, i) => options.metricsPort + i) : free.slice(options.nodes);
   }
-  const extraArgs = rig ? NETNS_TIMINGS : [];
+  const netnsArgs = rig ? NETNS_TIMINGS : [];
   const labels = hosts.map((_, i) => `node${i + 1}`);
   const secret = randomBytes(32).toString("base64url");
   const tty = process.stdout.isTTY === true;
@@ -165,8 +169,9 @@ export async function main(options: DemoOptions): Promise<number> {
       (rig ? `\n  each on its own network namespace (${rig.runId}-h1..h${options.nodes}, one switch; pings 250 ms, dropped after 1 s of silence)` : ""),
   );
   console.log(`metrics (Prometheus): ${hosts.map((h, i) => `http://${new URL(h).hostname}:${metricsPorts[i]}/metrics`).join(" ")}${rig ? " (inside the namespaces)" : ""}`);
-  const chaosVictim = options.chaos ? labels[labels.length - 1] : undefined;
+  const chaosVictim = options.chaos === "kill" || options.chaos === "partition" ? labels[labels.length - 1] : undefined;
   let chaos: ChaosReport | undefined;
+  let rolling: RollingReport | undefined;
   /** Reset when the workload starts: the chaos timeline is relative to it. */
   let runStart = Date.now();
   const since = (): number => Date.now() - runStart;
@@ -186,7 +191,8 @@ export async function main(options: DemoOptions): Promise<number> {
     if (survivors.every((n) => n.connectedPeers.has(chaos!.node))) chaos.reconnectedAtMs = since();
   };
 
-  const spawnNode = (i: number): NodeProcess => new NodeProcess(labels[i] ?? `node${i + 1}`, i, hosts, secret, metricsPorts[i]!, onPeer, spawner, extraArgs);
+  const spawnNode = (i: number, extra: readonly string[] = []): NodeProcess =>
+    new NodeProcess(labels[i] ?? `node${i + 1}`, i, hosts, secret, metricsPorts[i]!, onPeer, spawner, [...netnsArgs, ...extra]);
   const current = new Map<string, NodeProcess>();
   const all: NodeProcess[] = [];
   for (let i = 0; i < options.nodes; i++) {
@@ -212,7 +218,7 @@ export async function main(options: DemoOptions): Promise<number> {
     all.forEach((n) => n.send({ type: "start", until }));
     await Promise.all(connected);
     const fate = options.chaos === "partition" ? "cut off the network, then healed" : "killed";
-    console.log(`all ${options.nodes} nodes connected to each other in ${Date.now() - runStart} ms; running for ${options.durationMs / 1000} s${options.chaos ? ` (chaos: ${chaosVictim} will be ${fate})` : ""}`);
+    console.log(`all ${options.nodes} nodes connected to each other in ${Date.now() - runStart} ms; running for ${options.durationMs / 1000} s${chaosVictim !== undefined ? ` (chaos: ${chaosVictim} will be ${fate})` : ""}${options.chaos === "rolling" ? " (chaos: every node will be drained and restarted in turn)" : ""}`);
 
     const progress = (): string =>
       formatProgress(
@@ -272,6 +278,31 @@ export async function main(options: DemoOptions): Promise<number> {
       }
     }
 
+    if (options.chaos === "rolling") {
+      rolling = { restarts: [] };
+      // Evenly over the run, leaving its last part to show the cluster whole again.
+      const slot = options.durationMs / (options.nodes + 1);
+      for (const [i, label] of labels.entries()) {
+        await sleepUntil(runStart + slot * (i + 0.5));
+        const node = current.get(label)!;
+        const drainStarted = since();
+        const final = node.when("final", DRAIN_TIMEOUT_MS + SHUTDOWN_TIMEOUT_MS);
+        node.send({ type: "drain", timeoutMs: DRAIN_TIMEOUT_MS });
+        await final;
+        await node.exit;
+        const drainedAt = since();
+        const reborn = spawnNode(i, ["--grace-ms", String(RESTART_GRACE_MS)]);
+        current.set(label, reborn);
+        all.push(reborn);
+        await reborn.when("ready", STARTUP_TIMEOUT_MS);
+        const rebornConnected = reborn.when("connected", STARTUP_TIMEOUT_MS);
+        reborn.send({ type: "start", until });
+        await rebornConnected;
+        rolling.restarts.push({ node: label, drainStartedAtMs: drainStarted, drainMs: drainedAt - drainStarted, downMs: since() - drainedAt });
+        note(tty, `rolling: ${label} drained in ${drainedAt - drainStarted} ms, restarted and connected again ${since() - drainedAt} ms later`);
+      }
+    }
+
     const live = [...current.values()];
     await Promise.all(live.map((n) => (n.done ? undefined : n.when("done", options.durationMs + SHUTDOWN_TIMEOUT_MS))));
     clearInterval(progressTimer);
@@ -288,6 +319,7 @@ export async function main(options: DemoOptions): Promise<number> {
       metrics: mergeSnapshots(all.map((n) => n.latest).filter((m) => m !== undefined)),
       othersMetrics: mergeSnapshots(all.filter((n) => n.label !== chaosVictim).map((n) => n.latest).filter((m) => m !== undefined)),
       chaos,
+      rolling,
       exclusion: checkMutualExclusion(all.flatMap((n) => n.sections)),
     };
     console.log("");

@@ -2,7 +2,7 @@
  * What one node measures while it runs the workload, as a plain-JSON snapshot the
  * orchestrator merges across nodes (and across a killed node's incarnations).
  */
-import { AbortError, DisconnectedError } from "tsgrid";
+import { AbortError, DisconnectedError, DrainingError } from "tsgrid";
 import { LatencyHistogram, type LatencySnapshot } from "./latency.js";
 
 export interface CallStats {
@@ -24,6 +24,10 @@ export interface MetricsSnapshot {
   locks: { acquired: number; busy: number; lost: number };
   /** Calls that failed with DisconnectedError, by peer, with how long they took to fail. */
   disconnected: Record<string, { count: number; latency: LatencySnapshot }>;
+  /** Calls that failed with DrainingError (the peer, or this node, was draining: retry elsewhere), by peer. */
+  drained: Record<string, number>;
+  /** Stream messages sent and never answered or delivered (refreshMany requests without a result). */
+  lostMessages: number;
   /** Any other failure (must stay zero): count and the first few messages. */
   unexpected: { count: number; samples: string[] };
 }
@@ -37,6 +41,8 @@ export class Metrics {
   readonly streamMessages: Record<string, number> = {};
   readonly locks = { acquired: 0, busy: 0, lost: 0 };
   eventGaps = 0;
+  lostMessages = 0;
+  readonly drained: Record<string, number> = {};
   private readonly unexpected = { count: 0, samples: [] as string[] };
 
   /** Times one client call to `peer`; failures are classified, then rethrown. */
@@ -62,6 +68,10 @@ export class Metrics {
    */
   failure(peer: string, err: unknown, elapsedMs = 0): void {
     if (err instanceof AbortError) return;
+    if (err instanceof DrainingError) {
+      this.drained[peer] = (this.drained[peer] ?? 0) + 1;
+      return;
+    }
     if (err instanceof DisconnectedError) {
       let d = this.disconnected.get(peer);
       if (!d) this.disconnected.set(peer, (d = { count: 0, latency: new LatencyHistogram() }));
@@ -97,6 +107,8 @@ export class Metrics {
       eventGaps: this.eventGaps,
       locks: { ...this.locks },
       disconnected,
+      drained: { ...this.drained },
+      lostMessages: this.lostMessages,
       unexpected: { count: this.unexpected.count, samples: [...this.unexpected.samples] },
     };
   }
@@ -117,6 +129,8 @@ export function mergeSnapshots(snapshots: readonly MetricsSnapshot[]): MetricsSn
     eventGaps: 0,
     locks: { acquired: 0, busy: 0, lost: 0 },
     disconnected: {},
+    drained: {},
+    lostMessages: 0,
     unexpected: { count: 0, samples: [] },
   };
   for (const s of snapshots) {
@@ -131,6 +145,8 @@ export function mergeSnapshots(snapshots: readonly MetricsSnapshot[]): MetricsSn
     addCounts(out.served, s.served);
     addCounts(out.streamMessages, s.streamMessages);
     out.eventGaps += s.eventGaps;
+    addCounts(out.drained, s.drained ?? {});
+    out.lostMessages += s.lostMessages ?? 0;
     out.locks.acquired += s.locks.acquired;
     out.locks.busy += s.locks.busy;
     out.locks.lost += s.locks.lost;

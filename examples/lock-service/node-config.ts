@@ -21,6 +21,7 @@ export const NODE_FLAGS = {
   "ping-interval-ms": "connection ping period (default 10000)",
   "ping-timeout-ms": "a link silent this long is dropped (default 20000)",
   "dial-timeout-ms": "bound of one dial attempt (default 10000)",
+  "grace-ms": "grant no lock for this long after start (the demo sets it when it restarts a drained node)",
   "tls-cert": "PEM certificate file of this node (wss:// addresses: served and presented to peers)",
   "tls-key": "PEM private key file of this node",
   "tls-ca": "PEM file of the CA that signed every node's certificate (peers are verified against it, both ways)",
@@ -36,6 +37,7 @@ export interface NodeConfig {
   listenHost: string | undefined;
   healthPort: number | undefined;
   metricsPort: number | undefined;
+  graceMs: number | undefined;
   pingIntervalMs: number | undefined;
   pingTimeoutMs: number | undefined;
   dialTimeoutMs: number | undefined;
@@ -103,6 +105,7 @@ export function parseNodeArgs(argv: readonly string[], env: NodeJS.ProcessEnv, r
     listenHost: v.listen,
     healthPort,
     metricsPort,
+    graceMs: optionalMs("grace-ms", v["grace-ms"]),
     pingIntervalMs: optionalMs("ping-interval-ms", v["ping-interval-ms"]),
     pingTimeoutMs: optionalMs("ping-timeout-ms", v["ping-timeout-ms"]),
     dialTimeoutMs: optionalMs("dial-timeout-ms", v["dial-timeout-ms"]),

@@ -75,7 +75,9 @@ const manager = new Manager({
   interceptors: prometheus?.metrics.interceptors, // Prometheus series per handler (with --metrics-port)
   ...networkOptions,
 });
-registerLocker(manager, new LockService(table, { metrics }));
+const draining = new AbortController();
+const graceMs = config.graceMs ?? 0;
+registerLocker(manager, new LockService(table, { metrics, draining: draining.signal, grantNotBefore: graceMs > 0 ? Date.now() + graceMs : undefined }));
 await manager.listen(listenOptions);
 // #endregion lock-node
 if (prometheus !== undefined) {
@@ -123,7 +125,7 @@ process.on("message", (raw) => {
   else if (msg.type === "exit") {
     send({ type: "final", metrics: metrics.snapshot() });
     void shutdown(0);
-  }
+  } else if (msg.type === "drain") void drain(msg.timeoutMs);
 });
 // The orchestrator is gone: do not linger.
 process.on("disconnect", () => void shutdown(0));
@@ -131,15 +133,29 @@ process.on("disconnect", () => void shutdown(0));
 // finish and peers stop sending new ones at once, then close. Within the grace periods of
 // deploy/ (10 s compose, 15 s Kubernetes).
 process.on("SIGTERM", () => {
-  if (stopping) return;
-  void manager
-    .drain({ timeoutMs: DRAIN_TIMEOUT_MS })
-    .catch(() => {})
-    .then(() => shutdown(0));
+  if (!stopping) void drain(DRAIN_TIMEOUT_MS).catch(() => shutdown(0));
 });
 
-async function start(until: number): Promise<void> {
+let current: Workload | undefined;
+let running: Promise<void> | undefined;
+
+/** A rolling restart: stop this node's own calls, end its subscriptions, drain, report, exit. */
+async function drain(timeoutMs: number): Promise<void> {
+  current?.stopNow();
+  await running;
+  draining.abort();
+  await manager.drain({ timeoutMs });
+  send({ type: "final", metrics: metrics.snapshot() });
+  await shutdown(0);
+}
+
+function start(until: number): void {
+  running = run(until);
+}
+
+async function run(until: number): Promise<void> {
   const workload = new Workload(self, manager, table, cluster, metrics);
+  current = workload;
   const progress = setInterval(() => send({ type: "progress", metrics: metrics.snapshot(), sections: workload.drainSections() }), PROGRESS_MS);
   try {
     const ready = AbortSignal.timeout(CONNECT_TIMEOUT_MS);

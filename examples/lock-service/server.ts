@@ -17,6 +17,14 @@ import type { LockTable } from "./lock-table.js";
 import type { Metrics } from "./metrics.js";
 
 export interface LockServiceOptions {
+  /**
+   * Grant no lock before this time (ms since the epoch): a node restarted after a drain has
+   * forgotten the locks it granted, so it waits until those have expired (their validity)
+   * before granting again, and quorum mutual exclusion holds across a rolling restart.
+   */
+  grantNotBefore?: number;
+  /** Aborted when the node drains: its lock-event subscriptions end cleanly (EOF). */
+  draining?: AbortSignal;
   /** Events a slow `lockEvents` subscriber may fall behind before the oldest are dropped. Default 1024. */
   eventBuffer?: number;
   /** Counts what is served (the demo's summary). */
@@ -32,7 +40,13 @@ export class LockService implements LockerServer {
   lock(args: LockArgs): LockReply {
     this.options.metrics?.serve("lock");
     if (!valid(args)) return invalid;
+    if (this.inGrace()) return this.conflict(args);
     return this.table.lock(args) ? granted : this.conflict(args);
+  }
+
+  private inGrace(): boolean {
+    const notBefore = this.options.grantNotBefore;
+    return notBefore !== undefined && Date.now() < notBefore;
   }
 
   unlock(args: LockArgs): LockReply {
@@ -44,6 +58,7 @@ export class LockService implements LockerServer {
   rLock(args: LockArgs): LockReply {
     this.options.metrics?.serve("rLock");
     if (!valid(args)) return invalid;
+    if (this.inGrace()) return this.conflict(args);
     return this.table.rLock(args) ? granted : this.conflict(args);
   }
 
@@ -77,7 +92,7 @@ export class LockService implements LockerServer {
     const prefix = filter.prefix;
     const subscription = this.table.subscribe({
       capacity: this.options.eventBuffer,
-      signal: ctx.signal,
+      signal: this.options.draining === undefined ? ctx.signal : AbortSignal.any([ctx.signal, this.options.draining]),
       filter: (e) => (prefix === undefined || e.resource.startsWith(prefix)) && (kinds === undefined || kinds.has(e.kind)),
     });
     try {

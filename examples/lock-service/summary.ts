@@ -21,7 +21,13 @@ export interface ChaosReport {
   locksWhileDown: number;
 }
 
+/** --chaos rolling: every node drained and restarted in turn, as the orchestrator saw it (ms since start). */
+export interface RollingReport {
+  restarts: { node: string; drainStartedAtMs: number; drainMs: number; downMs: number }[];
+}
+
 export interface SummaryInput {
+  rolling?: RollingReport;
   nodes: number;
   elapsedMs: number;
   metrics: MetricsSnapshot;
@@ -62,15 +68,21 @@ export function verdict(input: SummaryInput): { ok: boolean; problems: string[] 
   if (m.unexpected.count > 0) problems.push(`${m.unexpected.count} unexpected errors`);
   if (m.locks.acquired === 0) problems.push("no lock was acquired");
   // A restarted node has forgotten its locks (dsync keeps them in memory only), so under
-  // --chaos kill an overlap is possible in theory; without it there must be none (a
-  // partitioned node forgets nothing).
+  // --chaos kill an overlap is possible in theory; otherwise there must be none (a
+  // partitioned node forgets nothing; a drained node grants nothing until its locks expired).
   const forgetful = chaos !== undefined && (chaos.kind ?? "kill") === "kill";
   if (input.exclusion && input.exclusion.overlapCount > 0 && !forgetful) problems.push(`${input.exclusion.overlapCount} overlapping critical sections`);
   // Under a partition the cut-off node's own calls fail too: only the others' count here.
   const judged = chaos?.kind === "partition" && input.othersMetrics ? input.othersMetrics : m;
   for (const [peer, d] of Object.entries(judged.disconnected)) {
-    if (!chaos || peer !== chaos.node) problems.push(`${d.count} calls to ${peer} failed with DisconnectedError`);
+    if (input.rolling || !chaos || peer !== chaos.node) problems.push(`${d.count} calls to ${peer} failed with DisconnectedError`);
   }
+  const drained = Object.values(m.drained ?? {}).reduce((n, c) => n + c, 0);
+  if (input.rolling) {
+    if (input.rolling.restarts.length < input.nodes) problems.push(`only ${input.rolling.restarts.length} of ${input.nodes} nodes were drained and restarted`);
+    if (input.exclusion && input.exclusion.overlapCount > 0) problems.push(`${input.exclusion.overlapCount} overlapping critical sections`);
+    if ((m.lostMessages ?? 0) > 0) problems.push(`${m.lostMessages} stream messages lost`);
+  } else if (drained > 0) problems.push(`${drained} calls failed with DrainingError`);
   if (chaos) {
     if (chaos.kind === "partition" && chaos.detectedAtMs === undefined) problems.push(`the partition of ${chaos.node} was not detected`);
     if (chaos.restartedAtMs === undefined) problems.push(`${chaos.node} was not ${chaos.kind === "partition" ? "healed" : "restarted"}`);
@@ -83,7 +95,7 @@ export function verdict(input: SummaryInput): { ok: boolean; problems: string[] 
 export function formatSummary(input: SummaryInput): string {
   const { metrics: m, chaos } = input;
   const lines: string[] = [];
-  lines.push(`tsgrid lock service: ${input.nodes} nodes, ${(input.elapsedMs / 1000).toFixed(1)} s, shared-secret auth${chaos ? ", chaos" : ""}`);
+  lines.push(`tsgrid lock service: ${input.nodes} nodes, ${(input.elapsedMs / 1000).toFixed(1)} s, shared-secret auth${chaos ? ", chaos" : ""}${input.rolling ? ", rolling restart" : ""}`);
   lines.push("");
   lines.push(row("handler", "form", "calls", "failed", "p50 ms", "p99 ms", "served"));
   for (const [name, form] of HANDLERS) {
@@ -110,6 +122,10 @@ export function formatSummary(input: SummaryInput): string {
       lines.push(`  ${a.resource}: ${a.owner} (${a.write ? "write" : "read"}) and ${b.owner} (${b.write ? "write" : "read"}) held it together for ${ms(Math.min(a.end, b.end) - b.start)} ms`);
     }
     if (ex.overlapCount > 0 && chaos) lines.push("  (the restarted node had forgotten its locks: dsync keeps them in memory only)");
+  }
+  if (input.rolling) {
+    const lost = m.lostMessages ?? 0;
+    lines.push(`lost messages:     ${fmt(lost)}${lost === 0 ? " (in every refreshMany stream that ended, each request got its result; lock events end with an in-band EOF)" : ""}`);
   }
   lines.push(`unexpected errors: ${fmt(m.unexpected.count)}${m.unexpected.samples.length ? ` (${m.unexpected.samples.join("; ")})` : ""}`);
   if (chaos) {
@@ -138,6 +154,19 @@ export function formatSummary(input: SummaryInput): string {
     } else {
       lines.push("  it was NOT reconnected");
     }
+  }
+  if (input.rolling) {
+    lines.push("");
+    lines.push(`rolling restart: every node drained (manager.drain) and restarted in turn, while the workload ran`);
+    for (const r of input.rolling.restarts) {
+      lines.push(`  ${r.node}: drain from ${(r.drainStartedAtMs / 1000).toFixed(1)} s took ${fmt(r.drainMs)} ms; restarted and connected to all again ${fmt(r.downMs)} ms later`);
+    }
+    const drainedBy = Object.entries(m.drained ?? {}).sort(([a], [b]) => a.localeCompare(b));
+    const drainedTotal = drainedBy.reduce((n, [, c]) => n + c, 0);
+    const cut = Object.values(m.disconnected).reduce((n, d) => n + d.count, 0);
+    lines.push(
+      `  calls failed because of the restarts: ${fmt(drainedTotal)} with DrainingError (retry elsewhere; ${drainedBy.map(([p, c]) => `${p} ${fmt(c)}`).join(", ") || "none"}), ${fmt(cut)} with anything else`,
+    );
   }
   const v = verdict(input);
   lines.push("");

@@ -91,6 +91,11 @@ export class Workload {
     });
   }
 
+  /** Stops the run now (this node is about to drain): `run` releases what it holds and returns. */
+  stopNow(): void {
+    this.stop.abort();
+  }
+
   /** Runs until `until` (ms since the epoch), then releases everything it holds. */
   async run(until: number): Promise<void> {
     const timer = setTimeout(() => this.stop.abort(), Math.max(0, until - Date.now()));
@@ -160,9 +165,12 @@ export class Workload {
 
   /** Waits until the peer is connected (or the run ends); false when the run ended. */
   private async connected(host: string): Promise<boolean> {
+    const conn = this.manager.connection(host);
     try {
-      await this.manager.connection(host).waitConnected({ signal: this.stop.signal });
-      return true;
+      // A draining peer takes no new stream: wait for its next incarnation (a new link).
+      while (conn.peerDraining && !this.stopped) await pause(this.stop.signal);
+      await conn.waitConnected({ signal: this.stop.signal });
+      return !this.stopped;
     } catch {
       return false;
     }
@@ -207,8 +215,11 @@ export class Workload {
         await pause(this.stop.signal);
         continue;
       }
+      let sent = 0;
+      let answered = 0;
       const results = (async () => {
         for await (const result of stream.responses) {
+          answered++;
           this.metrics.message("refreshMany results in");
           // A restarted node lost its table: it answers not_found until the lease is retaken.
           if (!result.ok) this.metrics.message("refreshMany not found");
@@ -218,11 +229,14 @@ export class Workload {
       results.catch(() => undefined);
       try {
         // #region refresh-client
-        while (!this.stopped) {
+        const conn = this.manager.connection(peer.host);
+        // A peer that announced a drain gets our EOF: it answers what it has, then ends the stream.
+        while (!this.stopped && !conn.peerDraining) {
           for (const lease of this.leases) {
             const uid = lease.uid;
             if (uid === undefined) continue;
             await stream.requests.send({ uid, resources: [...lease.resources] });
+            sent++;
             this.metrics.message("refreshMany requests out");
           }
           await sleep(this.o.leaseRefreshMs, undefined, { signal: this.stop.signal }).catch(() => undefined);
@@ -230,6 +244,7 @@ export class Workload {
         stream.requests.close(); // EOF travels after the requests already sent
         await results;
         // #endregion refresh-client
+        this.metrics.lostMessages += sent - answered;
       } catch (err) {
         if (!this.stopped) this.metrics.failure(peer.label, err);
         stream.cancel();

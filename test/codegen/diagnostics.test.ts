@@ -40,6 +40,22 @@ describe("diagnostics: one fixture per code", () => {
     });
   }
 
+  it("a plain .ts file named on the command line is refused, not compiled as a schema (GG002)", () => {
+    const dir = path.join(diagnosticsDir, "GG001-typescript");
+    const found = findSchemas(["schema.grid.ts", "../../../cli.test.ts"], dir);
+    expect(found.files).toEqual([path.join(dir, "schema.grid.ts")]);
+    expect(found.diagnostics.map(formatDiagnostic)).toEqual([
+      "gridgen - error GG002: ../../../cli.test.ts: not a schema: schema files are named *.grid.ts (rename it cli.test.grid.ts if it is one)",
+    ]);
+  });
+
+  it("a schema without its tsgrid/idl import gets one error saying what to import, and a syntax error is reported alone", () => {
+    for (const [fixture, count] of [["GG007-missing-idl-import", 1], ["GG007-partial-idl-import", 1], ["GG001-syntax-error", 1]] as const) {
+      const dir = path.join(diagnosticsDir, fixture);
+      expect(generate(findSchemas(["."], dir).files, dir).diagnostics.map(formatDiagnostic)).toHaveLength(count);
+    }
+  });
+
   it("nothing is generated from a schema with errors", () => {
     const dir = path.join(diagnosticsDir, "GG010-unsupported-type");
     expect(generate(findSchemas(["."], dir).files, dir).files).toEqual([]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AbortError, DisconnectedError, RemoteError } from "tsgrid";
+import { AbortError, DisconnectedError, DrainingError, RemoteError } from "tsgrid";
 import { LatencyHistogram } from "../../examples/lock-service/latency.js";
 import { Metrics, mergeSnapshots } from "../../examples/lock-service/metrics.js";
 import { formatProgress, formatSummary, verdict } from "../../examples/lock-service/summary.js";
@@ -61,6 +61,31 @@ describe("Metrics and summary", () => {
     expect(text).toContain("result: OK");
     const notBack = formatSummary({ nodes: 3, elapsedMs: 4000, metrics, chaos: { ...chaos, reconnectedAtMs: undefined } });
     expect(notBack).toContain("result: FAILED (n3 was not reconnected)");
+  });
+});
+
+describe("summary: --chaos rolling", () => {
+  const rolling = { restarts: ["n1", "n2", "n3"].map((node, i) => ({ node, drainStartedAtMs: 1000 * (i + 1), drainMs: 300, downMs: 900 })) };
+
+  it("counts DrainingError apart, and passes only with every node restarted, nothing else failed and nothing lost", async () => {
+    const m = new Metrics();
+    m.locks.acquired = 5;
+    await m.time("lock", "n2", () => Promise.reject(new DrainingError("n2 is draining; retry elsewhere"))).catch(() => {});
+    const text = formatSummary({ nodes: 3, elapsedMs: 4000, metrics: m.snapshot(), rolling });
+    expect(text).toContain("calls failed because of the restarts: 1 with DrainingError (retry elsewhere; n2 1), 0 with anything else");
+    expect(text).toContain("n2: drain from 2.0 s took 300 ms; restarted and connected to all again 900 ms later");
+    expect(text).toContain("lost messages:     0 (");
+    expect(text).toContain("result: OK");
+    // Outside a rolling restart, a drain error is a problem; so are a disconnect, a lost message, a missed node.
+    expect(verdict({ nodes: 3, elapsedMs: 1, metrics: m.snapshot() }).problems.join()).toContain("1 calls failed with DrainingError");
+    await m.time("lock", "n3", () => Promise.reject(new DisconnectedError("gone"))).catch(() => {});
+    m.lostMessages = 2;
+    const v = verdict({ nodes: 3, elapsedMs: 1, metrics: m.snapshot(), rolling: { restarts: rolling.restarts.slice(0, 2) } });
+    expect(v.problems).toEqual([
+      "1 calls to n3 failed with DisconnectedError",
+      "only 2 of 3 nodes were drained and restarted",
+      "2 stream messages lost",
+    ]);
   });
 });
 

@@ -46,6 +46,21 @@ describe("examples/lock-service (npm start)", () => {
     expect(stdout).toMatch(/^result: OK$/m);
   }, 120_000);
 
+  it("--chaos rolling: every node drained and restarted in turn; nothing fails but with DrainingError, nothing is lost, exclusion holds", async () => {
+    const { code, stdout, stderr } = await demo(["--chaos", "rolling"], 150_000);
+    expect(code, `${stdout}\n${stderr}`).toBe(0);
+    expect(stdout).toMatch(/running for 13 s \(chaos: every node will be drained and restarted in turn\)/);
+    for (const node of ["node1", "node2", "node3"]) {
+      expect(stdout).toMatch(new RegExp(`^  ${node}: drain from [\\d.]+ s took [\\d,]+ ms; restarted and connected to all again [\\d,]+ ms later$`, "m"));
+    }
+    expect(stdout).toMatch(/calls failed because of the restarts: [1-9][\d,]* with DrainingError \(retry elsewhere; .*\), 0 with anything else/);
+    expect(stdout).toMatch(/lost messages:     0 /);
+    expect(stdout).toMatch(/mutual exclusion:  [1-9][\d,]* critical sections checked, 0 overlapping/);
+    expect(stdout).toMatch(/unexpected errors: 0/);
+    expect(stdout).not.toMatch(/DisconnectedError/);
+    expect(stdout).toMatch(/^result: OK$/m);
+  }, 160_000);
+
   it("--help describes the flags; a bad flag exits non-zero", async () => {
     const help = await demo(["--help"], 60_000);
     expect(help.code).toBe(0);
