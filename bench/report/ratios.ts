@@ -21,6 +21,8 @@ export interface RowResult {
   serverMaxRssMiB: number | undefined;
   extra?: Record<string, number | string | boolean>;
   error?: string;
+  /** What the error means (bench/lib/verdict.ts): a slow row warns in quick mode, a broken one fails. */
+  errorKind?: "slow" | "broken";
   skipped?: string;
 }
 
