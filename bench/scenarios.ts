@@ -114,7 +114,9 @@ export function buildRows(avail: Availability = {}): Row[] {
     });
   }
 
-  // --- tsgrid: two Managers (one per process); memory rows use bare Connections ---
+  // --- tsgrid: two Managers (one per process) with sharedSecretAuth and default options;
+  // a row that tunes an option says so in its id and title, beside its defaults row.
+  // The memory rows open many connections from one client: bare Connections. ---
   const tsgridServer = { script: "servers/tsgrid-server.js", args: ["manager"] };
   const directServer = { script: "servers/tsgrid-server.js", args: ["direct"] };
   for (const payload of PAYLOADS) {
@@ -143,29 +145,34 @@ export function buildRows(avail: Availability = {}): Row[] {
     quick: true,
     ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
   });
+  // Streams with the default capacities (32 credits each way) and, beside them, tuned to 128.
   for (const payload of [32, KIB]) {
-    rows.push({
-      id: `tsgrid.source.b${payload}`,
-      group: "tsgrid",
-      title: `tsgrid server stream, ${sizeLabel(payload)}`,
-      server: tsgridServer,
-      client: "tsgrid",
-      params: { mode: "source", payload },
-      unit: "messages",
-      quick: payload === 32,
-      ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
-    });
-    rows.push({
-      id: `tsgrid.bidi.b${payload}`,
-      group: "tsgrid",
-      title: `tsgrid bidi stream echo, ${sizeLabel(payload)}`,
-      server: tsgridServer,
-      client: "tsgrid",
-      params: { mode: "bidi", payload },
-      unit: "messages",
-      quick: payload === 32,
-      ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
-    });
+    for (const capacity of [undefined, 128] as const) {
+      const tag = capacity === undefined ? "" : `.cap${capacity}`;
+      const how = capacity === undefined ? "default capacities" : `tuned: capacities ${capacity}`;
+      rows.push({
+        id: `tsgrid.source${tag}.b${payload}`,
+        group: "tsgrid",
+        title: `tsgrid server stream (${how}), ${sizeLabel(payload)}`,
+        server: tsgridServer,
+        client: "tsgrid",
+        params: { mode: "source", payload, ...(capacity !== undefined ? { capacity } : {}) },
+        unit: "messages",
+        quick: payload === 32 && capacity === undefined,
+        ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+      });
+      rows.push({
+        id: `tsgrid.bidi${tag}.b${payload}`,
+        group: "tsgrid",
+        title: `tsgrid bidi stream echo (${how}), ${sizeLabel(payload)}`,
+        server: tsgridServer,
+        client: "tsgrid",
+        params: { mode: "bidi", payload, ...(capacity !== undefined ? { capacity } : {}) },
+        unit: "messages",
+        quick: payload === 32,
+        ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+      });
+    }
   }
   rows.push({
     id: "tsgrid.cluster8.c16.b32",
@@ -181,7 +188,7 @@ export function buildRows(avail: Availability = {}): Row[] {
   rows.push({
     id: "tsgrid.memory.inflight",
     group: "memory",
-    title: "tsgrid, 10,000 requests in flight",
+    title: "tsgrid, 10,000 requests in flight (bare Connection, tuned: maxIncomingCalls 100,000)",
     server: directServer,
     client: "tsgrid",
     params: { mode: "inflight-memory", calls: 10_000, extraTimeMs: 30_000 },
@@ -192,7 +199,7 @@ export function buildRows(avail: Availability = {}): Row[] {
   rows.push({
     id: "tsgrid.memory.idle",
     group: "memory",
-    title: "tsgrid, 100 idle connections",
+    title: "tsgrid, 100 idle connections (bare Connections, no handshake)",
     server: directServer,
     client: "tsgrid",
     params: { mode: "idle-memory", connections: 100, extraTimeMs: 30_000 },

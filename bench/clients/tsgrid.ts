@@ -10,7 +10,7 @@ import type { ClientContext, ClientModule, CustomResult } from "../lib/client-ch
 import { settleGc, usageNow, type Usage } from "../lib/ipc.js";
 import { now, type Phase } from "../lib/phase.js";
 import { connectManager, connectTsgrid } from "../lib/tsgrid-connect.js";
-import { H, readU32, sourceRequest } from "../lib/tsgrid-handlers.js";
+import { H, readU32, sourceRequest, TUNED_STREAM_CAPACITY } from "../lib/tsgrid-handlers.js";
 import { SlowError } from "../lib/verdict.js";
 
 /** Messages one server-stream phase asks for at most (the phase stops it earlier by time). */
@@ -47,6 +47,8 @@ export const tsgridClient: ClientModule = async (ctx) => {
   }
   const size = ctx.num("payload", 32);
   const payload = new Uint8Array(size).fill(7);
+  // Stream rows: the default-capacity handlers, or the tuned ones when the row says "cap128".
+  const tuned = ctx.num("capacity", 0) === TUNED_STREAM_CAPACITY;
 
   if (mode === "single") {
     const inflight = ctx.num("inflight");
@@ -104,7 +106,7 @@ export const tsgridClient: ClientModule = async (ctx) => {
       close,
       extra: () => mergeStats(conn),
       driver: async (phase) => {
-        const stream = await conn.newStream(H.source, sourceRequest(SOURCE_MESSAGES, size));
+        const stream = await conn.newStream(tuned ? H.sourceCap128 : H.source, sourceRequest(SOURCE_MESSAGES, size));
         for await (const _msg of stream.responses) {
           phase.ops++;
           if (phase.done) break; // leaving the loop cancels the stream
@@ -119,7 +121,7 @@ export const tsgridClient: ClientModule = async (ctx) => {
       close,
       extra: () => mergeStats(conn),
       driver: async (phase) => {
-        const stream = await conn.newStream(H.bidiEcho);
+        const stream = await conn.newStream(tuned ? H.bidiEchoCap128 : H.bidiEcho);
         const writer = stream.requests;
         if (writer === undefined) throw new Error("bidi stream has no input");
         const pump = (async () => {

@@ -60,6 +60,8 @@ export const RATIO_DEFS: RatioDef[] = [
   { name: "single, 128 in flight, 1 KiB vs ws unbatched", row: "tsgrid.single.c128.b1024", ref: "ws.echo.c128.b1024", metric: "throughput", better: "higher" },
   { name: "single, 128 in flight, 64 KiB vs ws unbatched", row: "tsgrid.single.c128.b65536", ref: "ws.echo.c128.b65536", metric: "throughput", better: "higher" },
   { name: "8 Managers, random pairs vs one pair (128 in flight)", row: "tsgrid.cluster8.c16.b32", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
+  { name: "bidi echo, 32 B: default capacities vs tuned 128", row: "tsgrid.bidi.b32", ref: "tsgrid.bidi.cap128.b32", metric: "throughput", better: "higher" },
+  { name: "server stream, 32 B: default capacity vs tuned 128", row: "tsgrid.source.b32", ref: "tsgrid.source.cap128.b32", metric: "throughput", better: "higher" },
   { name: "server stream vs bidi echo, 32 B", row: "tsgrid.source.b32", ref: "tsgrid.bidi.b32", metric: "throughput", better: "higher" },
   { name: "CPU per call: single, 128 in flight vs ws unbatched", row: "tsgrid.single.c128.b32", ref: "ws.echo.c128.b32", metric: "cpu", better: "lower" },
   { name: "CPU per call: single, 128 in flight vs ws merged", row: "tsgrid.single.c128.b32", ref: "ws.merged.c128.b32", metric: "cpu", better: "lower" },
