@@ -90,7 +90,7 @@ function history(events: { peer: string; state: string; reason?: string }[]): Ma
 }
 
 describe.concurrent("a 12 s stall with handshakes in flight never drops them", () => {
-  it("on the dialling side: its dial and handshake timers are overdue, the answers wait in the socket", async () => {
+  it("on the dialling side: its dial and handshake timers are overdue, the answers wait in the socket", { timeout: 90_000 }, async () => {
     const res = new Resources();
     try {
       await dialSideStalls(res);
@@ -99,7 +99,7 @@ describe.concurrent("a 12 s stall with handshakes in flight never drops them", (
     }
   });
 
-  it("on the listening side: its first-message and handshake timers are overdue, the Connects wait in the socket", async () => {
+  it("on the listening side: its first-message and handshake timers are overdue, the Connects wait in the socket", { timeout: 90_000 }, async () => {
     const res = new Resources();
     try {
       await listenSideStalls(res);
@@ -120,6 +120,7 @@ async function dialSideStalls(res: Resources): Promise<void> {
     listener.onStateChange((peer, state, _previous, reason) => listenerEvents.push({ peer, state, reason: reason?.message }));
     await listener.listen();
     const child = start(res, { mode: "dial", secret: SECRET, stallMs: STALL_MS, listener: listenerUrl, names });
+    await child.waitFor((e) => e.ready === true, 40_000); // a child starts slowly on a loaded machine
     const stalled = await child.waitFor((e) => e.stalled !== undefined, STALL_MS + 15_000);
     expect(stalled.stalled).toBeGreaterThanOrEqual(STALL_MS - 50);
     // The listener answered during the stall: all 10 were connected on its side meanwhile.
@@ -144,7 +145,7 @@ async function listenSideStalls(res: Resources): Promise<void> {
     const listenerUrl = `ws://127.0.0.1:${port}/grid`;
     const names = diallers(listenerUrl, "stall-peer", REPETITIONS);
     const child = start(res, { mode: "listen", secret: SECRET, stallMs: STALL_MS, local: listenerUrl, hosts: [listenerUrl, ...names], count: REPETITIONS });
-    await child.waitFor((e) => e.ready === true, 15_000);
+    await child.waitFor((e) => e.ready === true, 40_000); // a child starts slowly on a loaded machine
     // Each dialler holds its Connect until all 10 have their 101 (so all are in flight when
     // the listener stalls); their own dial timeout outlasts the stall.
     const inner = sharedSecretAuth(SECRET);
