@@ -134,6 +134,43 @@ export function buildRows(avail: Availability = {}): Row[] {
       });
     }
   }
+  // Per-call metadata, one interceptor, and the observability integrations (tsgrid/otel,
+  // tsgrid/metrics) on both sides, against the plain rows above: what each costs per call.
+  for (const inflight of [1, 128] as const) {
+    rows.push({
+      id: `tsgrid.metadata.c${inflight}.b32`,
+      group: "tsgrid",
+      title: `tsgrid single request with metadata (a 36-char request id), ${inflight} in flight, 32 B`,
+      server: tsgridServer,
+      client: "tsgrid",
+      params: { mode: "single", payload: 32, inflight, metadata: "request-id" },
+      unit: "round trips",
+      quick: false,
+      ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+    });
+  }
+  for (const instrumentKind of ["interceptor", "otel", "otel-sampled", "metrics", "otel+metrics"] as const) {
+    for (const inflight of [1, 128] as const) {
+      const what = {
+        interceptor: "one pass-through interceptor per side",
+        otel: "OpenTelemetry spans (every call sampled)",
+        "otel-sampled": "OpenTelemetry spans (1% of traces sampled)",
+        metrics: "Prometheus metrics",
+        "otel+metrics": "OpenTelemetry (all sampled) + Prometheus",
+      }[instrumentKind];
+      rows.push({
+        id: `tsgrid.${instrumentKind.replace("+", "-")}.c${inflight}.b32`,
+        group: "tsgrid",
+        title: `tsgrid single request with ${what}, ${inflight} in flight, 32 B`,
+        server: { script: "servers/tsgrid-server.js", args: ["manager", instrumentKind] },
+        client: "tsgrid",
+        params: { mode: "single", payload: 32, inflight, instrument: instrumentKind },
+        unit: "round trips",
+        quick: false,
+        ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+      });
+    }
+  }
   rows.push({
     id: "tsgrid.typed.c128",
     group: "tsgrid",

@@ -37,7 +37,7 @@ export const tsgridClient: ClientModule = async (ctx) => {
   let conn: Connection;
   let close: () => Promise<void> | void;
   if (typeof clientPort === "number") {
-    const pair = await connectManager(ctx.port, clientPort);
+    const pair = await connectManager(ctx.port, clientPort, ctx.str("instrument", "none"));
     conn = pair.conn;
     close = pair.close;
   } else {
@@ -52,11 +52,13 @@ export const tsgridClient: ClientModule = async (ctx) => {
 
   if (mode === "single") {
     const inflight = ctx.num("inflight");
+    // With `metadata`: every call carries a request id (36 characters, as a UUID).
+    const opts = ctx.str("metadata", "") === "" ? undefined : { metadata: { "x-request-id": "0f8fad5b-d9cb-469f-a165-70867728950e" } };
     const worker = async (phase: Phase): Promise<void> => {
       // One clock read per call: a call's end is the next call's start (as in the raw ws ring).
       let t0 = now();
       while (!phase.done) {
-        await conn.request(H.echo, payload);
+        await conn.request(H.echo, payload, opts);
         const t1 = now();
         phase.hist.record((t1 - t0) * 1000);
         t0 = t1;

@@ -1,6 +1,6 @@
 /** Managers for the benchmark: free loopback ports, a Manager with the bench handlers, readiness. */
 import { createServer } from "node:net";
-import { Manager, sharedSecretAuth, silentLogger } from "tsgrid";
+import { Manager, sharedSecretAuth, silentLogger, type Interceptors } from "tsgrid";
 import { registerBenchHandlers } from "./tsgrid-handlers.js";
 
 /** How long a benchmark Manager may take to connect to all its peers, ms. */
@@ -24,9 +24,12 @@ export const gridAddress = (port: number): string => `ws://127.0.0.1:${port}/gri
 /** The cluster secret of every bench Manager: they run authenticated, as users should. */
 const BENCH_SECRET = "tsgrid-bench-secret";
 
-/** A listening Manager serving the bench handlers, with `sharedSecretAuth` and default options. */
-export async function startManager(local: string, hosts: readonly string[]): Promise<Manager> {
-  const manager = new Manager({ local, hosts, logger: silentLogger, auth: sharedSecretAuth(BENCH_SECRET) });
+/**
+ * A listening Manager serving the bench handlers, with `sharedSecretAuth` and default options
+ * (and `interceptors`, e.g. bench/lib/instrument.ts).
+ */
+export async function startManager(local: string, hosts: readonly string[], interceptors?: Interceptors): Promise<Manager> {
+  const manager = new Manager({ local, hosts, logger: silentLogger, auth: sharedSecretAuth(BENCH_SECRET), interceptors });
   registerBenchHandlers(manager);
   await manager.listen();
   return manager;

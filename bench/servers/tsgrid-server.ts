@@ -2,6 +2,7 @@
  * tsgrid server, two modes (argv[2]):
  *  - "manager" (default): a Manager listening on a loopback port, whose hosts are itself and
  *    one client Manager on a port reserved here (passed to the client as `clientPort`);
+ *    argv[3]: the observability integrations it runs (bench/lib/instrument.ts), default none;
  *  - "direct": a `ws` server whose every connection gets a bare Connection (no handshake),
  *    for the memory rows that open many connections from one client.
  */
@@ -10,6 +11,7 @@ import { WebSocketServer } from "ws";
 import { runServerChild } from "../lib/server-child.js";
 import { registerBenchHandlers } from "../lib/tsgrid-handlers.js";
 import { silentLogger } from "../lib/tsgrid-connect.js";
+import { instrument } from "../lib/instrument.js";
 import { freePort, gridAddress, startManager } from "../lib/tsgrid-cluster.js";
 
 const mode = process.argv[2] ?? "manager";
@@ -18,8 +20,17 @@ runServerChild(async () => {
   if (mode === "manager") {
     const port = await freePort();
     const clientPort = await freePort();
-    const manager = await startManager(gridAddress(port), [gridAddress(port), gridAddress(clientPort)]);
-    return { port, info: { clientPort }, close: () => manager.close() };
+    const instrumented = instrument(process.argv[3] ?? "none");
+    const manager = await startManager(gridAddress(port), [gridAddress(port), gridAddress(clientPort)], instrumented.interceptors);
+    instrumented.attach(manager);
+    return {
+      port,
+      info: { clientPort },
+      close: async () => {
+        await manager.close();
+        await instrumented.close();
+      },
+    };
   }
   const registry = new HandlerRegistry();
   registerBenchHandlers(registry);
