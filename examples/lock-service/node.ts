@@ -67,7 +67,11 @@ await manager.listen();
 // #endregion lock-node
 if (prometheus !== undefined) {
   prometheus.metrics.observe(manager); // per-peer series
-  await prometheus.listen(new URL(local).hostname, Number(values["metrics-port"]));
+  // A port still held (a restarted node whose predecessor has not released it yet) costs the
+  // endpoint, not the node.
+  await prometheus.listen(new URL(local).hostname, Number(values["metrics-port"])).catch((err: unknown) => {
+    console.error(`${self}: no /metrics: ${err instanceof Error ? err.message : String(err)}`);
+  });
 }
 
 const sweep = setInterval(() => table.expireStale(), EXPIRY_SWEEP_MS);
