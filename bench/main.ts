@@ -23,6 +23,7 @@ import { computeRatios, type RowResult } from "./report/ratios.js";
 import { renderSvg } from "./report/svg.js";
 import { buildRows, type Availability, type Row } from "./scenarios.js";
 import { tlsUnavailable } from "./lib/tls-certs.js";
+import { BUDGET_SPENT, judgeRun, rowFailure, SlowError, verdictLines } from "./lib/verdict.js";
 
 const distBench = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const repoRoot = resolve(distBench, "../..");
@@ -101,6 +102,8 @@ async function runRow(row: Row): Promise<RowResult> {
   if (row.unavailable !== undefined) return skippedRow(row, row.unavailable);
   if (row.cluster !== undefined) return runClusterRow(row, row.cluster);
   const children: ChildProcess[] = [];
+  let progressOps: number | undefined;
+  let probeError: unknown;
   const profiling = argv.profile;
   const nodeArgs = (who: string): string[] =>
     profiling ? ["--expose-gc", "--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${row.id}.${who}.cpuprofile`] : ["--expose-gc"];
@@ -127,6 +130,11 @@ async function runRow(row: Row): Promise<RowResult> {
       port = listening.port;
       serverInfo = listening.info;
     }
+    // Operations the client reported so far (undefined: none reported): a timeout after zero is a hang.
+    client.on("message", (m: unknown) => {
+      const msg = m as FromClient;
+      if (msg.type === "progress") progressOps = msg.ops;
+    });
     // Proxy the client's probes of the server's usage.
     let probeId = 1;
     client.on("message", (m: unknown) => {
@@ -135,7 +143,10 @@ async function runRow(row: Row): Promise<RowResult> {
       const id = probeId++;
       nextMessage(server, (r) => ((r as FromServer).type === "usage" && (r as { id: number }).id === id ? (r as Extract<FromServer, { type: "usage" }>) : undefined), START_TIMEOUT_MS, `${row.id} server usage`)
         .then((r) => client.send({ type: "server-usage", id: msg.id, usage: r.usage } satisfies ToClient))
-        .catch(() => client.kill("SIGKILL"));
+        .catch((err: unknown) => {
+          probeError = err;
+          client.kill("SIGKILL");
+        });
       server.send({ type: "usage", id, gc: msg.gc } satisfies ToServer);
     });
     const spec: ScenarioSpec = { id: row.id, client: row.client, params: row.params, warmupMs, durationMs, maxOps: MAX_OPS };
@@ -143,7 +154,7 @@ async function runRow(row: Row): Promise<RowResult> {
       client,
       (m) => {
         const msg = m as FromClient;
-        if (msg.type === "error") throw new Error(msg.message);
+        if (msg.type === "error") throw msg.slow === true ? new SlowError(msg.message) : new Error(msg.message);
         return msg.type === "result" ? msg.result : undefined;
       },
       warmupMs + durationMs + SLACK_MS + Number(row.params["extraTimeMs"] ?? 0),
@@ -166,7 +177,8 @@ async function runRow(row: Row): Promise<RowResult> {
       ...(r.extra ? { extra: r.extra } : {}),
     };
   } catch (err) {
-    return { ...skippedRow(row, ""), skipped: undefined, error: err instanceof Error ? err.message : String(err) };
+    // A failed usage probe kills the client: its cause, not the kill, is the row's failure.
+    return { ...skippedRow(row, ""), skipped: undefined, ...rowFailure(probeError ?? err, progressOps) };
   } finally {
     await Promise.all(children.map((c) => stopChild(c)));
   }
@@ -212,7 +224,7 @@ async function runClusterRow(row: Row, nodes: number): Promise<RowResult> {
       clientMaxRssMiB: r.maxRss / 2 ** 20,
     };
   } catch (err) {
-    return { ...skippedRow(row, ""), skipped: undefined, error: err instanceof Error ? err.message : String(err) };
+    return { ...skippedRow(row, ""), skipped: undefined, ...rowFailure(err) };
   }
 }
 
@@ -248,13 +260,16 @@ async function main(): Promise<void> {
       if (prev?.skipped !== undefined || prev?.error !== undefined) continue;
       if (prev !== undefined && row.group === "memory") continue; // measured once
       if (row.unavailable === undefined && Date.now() - started > budgetMs) {
-        if (prev === undefined) best.set(row.id, skippedRow(row, "time budget spent"));
+        if (prev === undefined) {
+          best.set(row.id, skippedRow(row, BUDGET_SPENT));
+          console.log(`  ${row.id.padEnd(30)} skipped (${BUDGET_SPENT})`);
+        }
         continue;
       }
       const t0 = Date.now();
       const r = await runRow(row);
       if (prev === undefined || isBetter(r, prev)) best.set(row.id, r);
-      const what = r.skipped ? `skipped (${r.skipped})` : r.error ? `ERROR ${r.error.split("\n")[0]}` : `${Math.round(r.throughput).toLocaleString("en-US")} ops/s${r.p50Us !== undefined ? `, p50 ${r.p50Us.toFixed(1)} µs, p99 ${r.p99Us!.toFixed(1)} µs` : ""}`;
+      const what = r.skipped ? `skipped (${r.skipped})` : r.error ? `${r.errorKind === "slow" ? "SLOW" : "ERROR"} ${r.error.split("\n")[0]}` : `${Math.round(r.throughput).toLocaleString("en-US")} ops/s${r.p50Us !== undefined ? `, p50 ${r.p50Us.toFixed(1)} µs, p99 ${r.p99Us!.toFixed(1)} µs` : ""}`;
       console.log(`  ${row.id.padEnd(30)} ${what}  [${((Date.now() - t0) / 1000).toFixed(1)} s]`);
     }
   }
@@ -289,11 +304,13 @@ async function main(): Promise<void> {
     const md = readmeSection(meta, results, ratios, relative(repoRoot, svgPath));
     if (updateReadme(md)) console.log("updated the README section");
   }
-  const failed = results.filter((r) => r.error !== undefined);
-  if (failed.length > 0) {
-    console.error(`${failed.length} row(s) failed`);
-    process.exitCode = 1;
-  }
+  // Quick (smoke) runs fail only on broken rows; slow ones are warnings (bench/lib/verdict.ts).
+  const verdict = judgeRun(results, { quick });
+  const lines = verdictLines(verdict);
+  if (lines.out.length > 0) console.log("");
+  for (const line of lines.out) console.log(line);
+  for (const line of lines.err) console.error(line);
+  if (verdict.exitCode !== 0) process.exitCode = verdict.exitCode;
 }
 
 main().catch((err: unknown) => {

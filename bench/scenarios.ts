@@ -116,7 +116,9 @@ export function buildRows(avail: Availability = {}): Row[] {
     });
   }
 
-  // --- tsgrid: two Managers (one per process); memory rows use bare Connections ---
+  // --- tsgrid: two Managers (one per process) with sharedSecretAuth and default options;
+  // a row that tunes an option says so in its id and title, beside its defaults row.
+  // The memory rows open many connections from one client: bare Connections. ---
   const tsgridServer = { script: "servers/tsgrid-server.js", args: ["manager"] };
   const directServer = { script: "servers/tsgrid-server.js", args: ["direct"] };
   for (const payload of PAYLOADS) {
@@ -174,6 +176,43 @@ export function buildRows(avail: Availability = {}): Row[] {
       ...(skip ? { unavailable: skip } : {}),
     });
   }
+  // Per-call metadata, one interceptor, and the observability integrations (tsgrid/otel,
+  // tsgrid/metrics) on both sides, against the plain rows above: what each costs per call.
+  for (const inflight of [1, 128] as const) {
+    rows.push({
+      id: `tsgrid.metadata.c${inflight}.b32`,
+      group: "tsgrid",
+      title: `tsgrid single request with metadata (a 36-char request id), ${inflight} in flight, 32 B`,
+      server: tsgridServer,
+      client: "tsgrid",
+      params: { mode: "single", payload: 32, inflight, metadata: "request-id" },
+      unit: "round trips",
+      quick: false,
+      ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+    });
+  }
+  for (const instrumentKind of ["interceptor", "otel", "otel-sampled", "metrics", "otel+metrics"] as const) {
+    for (const inflight of [1, 128] as const) {
+      const what = {
+        interceptor: "one pass-through interceptor per side",
+        otel: "OpenTelemetry spans (every call sampled)",
+        "otel-sampled": "OpenTelemetry spans (1% of traces sampled)",
+        metrics: "Prometheus metrics",
+        "otel+metrics": "OpenTelemetry (all sampled) + Prometheus",
+      }[instrumentKind];
+      rows.push({
+        id: `tsgrid.${instrumentKind.replace("+", "-")}.c${inflight}.b32`,
+        group: "tsgrid",
+        title: `tsgrid single request with ${what}, ${inflight} in flight, 32 B`,
+        server: { script: "servers/tsgrid-server.js", args: ["manager", instrumentKind] },
+        client: "tsgrid",
+        params: { mode: "single", payload: 32, inflight, instrument: instrumentKind },
+        unit: "round trips",
+        quick: false,
+        ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+      });
+    }
+  }
   rows.push({
     id: "tsgrid.typed.c128",
     group: "tsgrid",
@@ -185,29 +224,34 @@ export function buildRows(avail: Availability = {}): Row[] {
     quick: true,
     ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
   });
+  // Streams with the default capacities (32 credits each way) and, beside them, tuned to 128.
   for (const payload of [32, KIB]) {
-    rows.push({
-      id: `tsgrid.source.b${payload}`,
-      group: "tsgrid",
-      title: `tsgrid server stream, ${sizeLabel(payload)}`,
-      server: tsgridServer,
-      client: "tsgrid",
-      params: { mode: "source", payload },
-      unit: "messages",
-      quick: payload === 32,
-      ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
-    });
-    rows.push({
-      id: `tsgrid.bidi.b${payload}`,
-      group: "tsgrid",
-      title: `tsgrid bidi stream echo, ${sizeLabel(payload)}`,
-      server: tsgridServer,
-      client: "tsgrid",
-      params: { mode: "bidi", payload },
-      unit: "messages",
-      quick: payload === 32,
-      ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
-    });
+    for (const capacity of [undefined, 128] as const) {
+      const tag = capacity === undefined ? "" : `.cap${capacity}`;
+      const how = capacity === undefined ? "default capacities" : `tuned: capacities ${capacity}`;
+      rows.push({
+        id: `tsgrid.source${tag}.b${payload}`,
+        group: "tsgrid",
+        title: `tsgrid server stream (${how}), ${sizeLabel(payload)}`,
+        server: tsgridServer,
+        client: "tsgrid",
+        params: { mode: "source", payload, ...(capacity !== undefined ? { capacity } : {}) },
+        unit: "messages",
+        quick: payload === 32 && capacity === undefined,
+        ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+      });
+      rows.push({
+        id: `tsgrid.bidi${tag}.b${payload}`,
+        group: "tsgrid",
+        title: `tsgrid bidi stream echo (${how}), ${sizeLabel(payload)}`,
+        server: tsgridServer,
+        client: "tsgrid",
+        params: { mode: "bidi", payload, ...(capacity !== undefined ? { capacity } : {}) },
+        unit: "messages",
+        quick: payload === 32,
+        ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+      });
+    }
   }
   rows.push({
     id: "tsgrid.cluster8.c16.b32",
@@ -223,7 +267,7 @@ export function buildRows(avail: Availability = {}): Row[] {
   rows.push({
     id: "tsgrid.memory.inflight",
     group: "memory",
-    title: "tsgrid, 10,000 requests in flight",
+    title: "tsgrid, 10,000 requests in flight (bare Connection, tuned: maxIncomingCalls 100,000)",
     server: directServer,
     client: "tsgrid",
     params: { mode: "inflight-memory", calls: 10_000, extraTimeMs: 30_000 },
@@ -234,7 +278,7 @@ export function buildRows(avail: Availability = {}): Row[] {
   rows.push({
     id: "tsgrid.memory.idle",
     group: "memory",
-    title: "tsgrid, 100 idle connections",
+    title: "tsgrid, 100 idle connections (bare Connections, no handshake)",
     server: directServer,
     client: "tsgrid",
     params: { mode: "idle-memory", connections: 100, extraTimeMs: 30_000 },

@@ -41,7 +41,6 @@ export type { BackoffOptions } from "./cluster/backoff.js";
 export { PROTOCOL_VERSION } from "./cluster/handshake.js";
 export type { ClusterAuth } from "./auth/cluster-auth.js";
 export { sharedSecretAuth } from "./auth/shared-secret.js";
-export type { SharedSecretAuthOptions } from "./auth/shared-secret.js";
 export { connectWS } from "./transport/connect-ws.js";
 export type { ConnectWSOptions } from "./transport/connect-ws.js";
 export { tcpDialer, createTcpDialer } from "./transport/dialer.js";

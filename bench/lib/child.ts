@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { cpus } from "node:os";
+import { SlowError } from "./verdict.js";
 
 const live = new Set<ChildProcess>();
 let hooksInstalled = false;
@@ -68,7 +69,7 @@ export function spawnNode(script: string, opts: SpawnOptions = {}): ChildProcess
 
 /**
  * Waits for the next IPC message accepted by `pick` (which may throw to fail the wait), failing
- * on exit or after `timeoutMs`.
+ * on exit (a crash: broken) or after `timeoutMs` (a SlowError: the child may just be slow).
  */
 export function nextMessage<T>(
   child: ChildProcess,
@@ -96,7 +97,7 @@ export function nextMessage<T>(
     };
     const timer = setTimeout(() => {
       done();
-      reject(new Error(`${what}: no answer within ${timeoutMs} ms`));
+      reject(new SlowError(`${what}: no answer within ${timeoutMs} ms`));
     }, timeoutMs);
     const done = (): void => {
       clearTimeout(timer);

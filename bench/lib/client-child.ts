@@ -3,8 +3,9 @@
  * phases, and reports throughput, latency, CPU (its own and the server's) and peak RSS.
  */
 import { performance } from "node:perf_hooks";
-import { usageNow, type ClientResult, type FromClient, type ScenarioSpec, type ToClient, type Usage } from "./ipc.js";
+import { PROGRESS_INTERVAL_MS, usageNow, type ClientResult, type FromClient, type ScenarioSpec, type ToClient, type Usage } from "./ipc.js";
 import { Phase, type Driver } from "./phase.js";
+import { failureKind } from "./verdict.js";
 
 export interface ClientContext {
   spec: ScenarioSpec;
@@ -53,7 +54,7 @@ export function runClientChild(modules: Record<string, ClientModule>): void {
           setTimeout(() => process.exit(0), 50).unref();
         },
         (err: unknown) => {
-          send({ type: "error", message: String((err as Error)?.stack ?? err) });
+          send({ type: "error", message: String((err as Error)?.stack ?? err), slow: failureKind(err) === "slow" });
           setTimeout(() => process.exit(1), 50).unref();
         },
       );
@@ -88,6 +89,7 @@ export function runClientChild(modules: Record<string, ClientModule>): void {
       },
     };
     const setup = await module(ctx);
+    let progress: ReturnType<typeof setInterval> | undefined;
     try {
       if (setup.custom !== undefined) {
         const r = await setup.custom();
@@ -96,11 +98,19 @@ export function runClientChild(modules: Record<string, ClientModule>): void {
       }
       const driver = setup.driver;
       if (driver === undefined) throw new Error(`${spec.id}: client module returned no driver`);
-      if (spec.warmupMs > 0) await driver(new Phase(spec.warmupMs, spec.maxOps));
+      // Progress reports let the orchestrator tell a slow row from one making no progress at all.
+      let phaseNow: Phase | undefined;
+      let opsBefore = 0;
+      progress = setInterval(() => send({ type: "progress", ops: opsBefore + (phaseNow?.ops ?? 0) }), PROGRESS_INTERVAL_MS);
+      progress.unref();
+      if (spec.warmupMs > 0) {
+        await driver((phaseNow = new Phase(spec.warmupMs, spec.maxOps)));
+        opsBefore = phaseNow.ops;
+      }
       const s0 = await ctx.serverUsage();
       const c0 = usageNow();
       const t0 = performance.now();
-      const phase = new Phase(spec.durationMs, spec.maxOps);
+      const phase = (phaseNow = new Phase(spec.durationMs, spec.maxOps));
       await driver(phase);
       const elapsedMs = performance.now() - t0;
       const c1 = usageNow();
@@ -114,6 +124,7 @@ export function runClientChild(modules: Record<string, ClientModule>): void {
         ...(setup.extra ? { extra: setup.extra() } : {}),
       };
     } finally {
+      clearInterval(progress);
       await setup.close();
     }
   }

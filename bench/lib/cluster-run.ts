@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { FromNode, ToNode } from "../servers/cluster-node.js";
 import { nextMessage, spawnNode, stopChild } from "./child.js";
 import { Histogram } from "./histogram.js";
+import { SlowError } from "./verdict.js";
 
 export interface ClusterRun {
   nodes: number;
@@ -33,7 +34,7 @@ const START_TIMEOUT_MS = 20_000;
 function pick<T extends FromNode["type"]>(type: T) {
   return (m: unknown): Extract<FromNode, { type: T }> | undefined => {
     const msg = m as FromNode;
-    if (msg.type === "error") throw new Error(`cluster node: ${msg.message}`);
+    if (msg.type === "error") throw msg.slow === true ? new SlowError(`cluster node: ${msg.message}`) : new Error(`cluster node: ${msg.message}`);
     return msg.type === type ? (msg as Extract<FromNode, { type: T }>) : undefined;
   };
 }

@@ -59,7 +59,13 @@ export type ToClient =
 export type FromClient =
   | { type: "server-usage"; id: number; gc: boolean }
   | { type: "result"; result: ClientResult }
-  | { type: "error"; message: string };
+  /** Operations done so far (warm-up and measured), every PROGRESS_INTERVAL_MS while running. */
+  | { type: "progress"; ops: number }
+  /** `slow`: a time bound ran out (see verdict.ts), not a broken row. */
+  | { type: "error"; message: string; slow?: boolean };
+
+/** How often a client child reports its progress, ms. */
+export const PROGRESS_INTERVAL_MS = 1000;
 
 /** What a client child is asked to run. */
 export interface ScenarioSpec {

@@ -1,6 +1,6 @@
 /** Managers for the benchmark: free loopback ports, a Manager with the bench handlers, readiness. */
 import { createServer } from "node:net";
-import { Manager, createTcpDialer, silentLogger } from "tsgrid";
+import { Manager, createTcpDialer, sharedSecretAuth, silentLogger, type Interceptors } from "tsgrid";
 import type { BenchTls } from "./tls-certs.js";
 import { registerBenchHandlers } from "./tsgrid-handlers.js";
 
@@ -22,18 +22,33 @@ export function freePort(): Promise<number> {
 
 export const gridAddress = (port: number, secure = false): string => `${secure ? "wss" : "ws"}://127.0.0.1:${port}/grid`;
 
+/** The cluster secret of every bench Manager: they run authenticated, as users should. */
+const BENCH_SECRET = "tsgrid-bench-secret";
+
 /** How a benchmark link runs: mutual TLS (wss://), frame checksums. */
 export interface LinkOptions {
   tls?: BenchTls;
   checksum?: boolean;
 }
 
-/** A Manager serving the bench handlers, listening unless `listen` is false. */
-export async function startManager(local: string, hosts: readonly string[], link: LinkOptions = {}, listen = true): Promise<Manager> {
+/**
+ * A Manager serving the bench handlers, with `sharedSecretAuth` and default options (and
+ * `interceptors`, e.g. bench/lib/instrument.ts; `link`: TLS, checksums), listening unless
+ * `listen` is false.
+ */
+export async function startManager(
+  local: string,
+  hosts: readonly string[],
+  interceptors?: Interceptors,
+  link: LinkOptions = {},
+  listen = true,
+): Promise<Manager> {
   const manager = new Manager({
     local,
     hosts,
     logger: silentLogger,
+    auth: sharedSecretAuth(BENCH_SECRET),
+    interceptors,
     ...(link.checksum ? { checksum: true } : {}),
     ...(link.tls ? { dialer: createTcpDialer({ tls: link.tls }) } : {}),
   });

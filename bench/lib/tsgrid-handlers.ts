@@ -2,7 +2,7 @@
  * The handlers the tsgrid benchmark server registers (shared by the server and the clients
  * so ids cannot drift).
  */
-import type { HandlerRegistrar } from "tsgrid";
+import { DEFAULT_IN_CAPACITY, type HandlerRegistrar, type StreamHandler } from "tsgrid";
 import { registerBench } from "../generated/bench.js";
 
 export const H = {
@@ -18,11 +18,17 @@ export const H = {
   release: 5,
   /** Single: answers with how many calls are held (u32). */
   heldCount: 6,
+  /** `source` and `bidiEcho` with TUNED_STREAM_CAPACITY credits (the rows named "cap128"). */
+  sourceCap128: 7,
+  bidiEchoCap128: 8,
   // 10: Bench.echoStatus, the typed (generated) handler: see bench/schemas/bench.grid.ts.
 } as const;
 
-/** Stream credits of the benchmark's stream handlers (both directions). */
-export const STREAM_CAPACITY = 128;
+/**
+ * Stream credits of the tuned stream handlers (both directions); `source` and `bidiEcho` use
+ * the defaults a user gets (DEFAULT_OUT_CAPACITY, and DEFAULT_IN_CAPACITY as generated code).
+ */
+export const TUNED_STREAM_CAPACITY = 128;
 /** Safety cap on the messages one `source` stream yields. */
 const MAX_SOURCE_MESSAGES = 100_000_000;
 
@@ -36,25 +42,20 @@ export function registerBenchHandlers(registry: HandlerRegistrar): void {
   registry.registerSingle(H.echo, (payload) => payload);
   registerBench(registry, { echoStatus: (status) => status });
 
-  registry.registerStream(
-    H.source,
-    async function* (payload, _input, ctx) {
-      const view = payload && payload.byteLength >= 8 ? new DataView(payload.buffer, payload.byteOffset, 8) : undefined;
-      const count = Math.min(view?.getUint32(0, true) ?? 0, MAX_SOURCE_MESSAGES);
-      const msg = new Uint8Array(view?.getUint32(4, true) ?? 32).fill(7);
-      for (let i = 0; i < count && !ctx.signal.aborted; i++) yield msg;
-    },
-    { outCapacity: STREAM_CAPACITY },
-  );
-
-  registry.registerStream(
-    H.bidiEcho,
-    async function* (_payload, input) {
-      if (input === undefined) return;
-      for await (const msg of input) yield msg;
-    },
-    { inCapacity: STREAM_CAPACITY, outCapacity: STREAM_CAPACITY },
-  );
+  const source: StreamHandler = async function* (payload, _input, ctx) {
+    const view = payload && payload.byteLength >= 8 ? new DataView(payload.buffer, payload.byteOffset, 8) : undefined;
+    const count = Math.min(view?.getUint32(0, true) ?? 0, MAX_SOURCE_MESSAGES);
+    const msg = new Uint8Array(view?.getUint32(4, true) ?? 32).fill(7);
+    for (let i = 0; i < count && !ctx.signal.aborted; i++) yield msg;
+  };
+  const bidiEcho: StreamHandler = async function* (_payload, input) {
+    if (input === undefined) return;
+    for await (const msg of input) yield msg;
+  };
+  registry.registerStream(H.source, source);
+  registry.registerStream(H.bidiEcho, bidiEcho, { inCapacity: DEFAULT_IN_CAPACITY });
+  registry.registerStream(H.sourceCap128, source, { outCapacity: TUNED_STREAM_CAPACITY });
+  registry.registerStream(H.bidiEchoCap128, bidiEcho, { inCapacity: TUNED_STREAM_CAPACITY, outCapacity: TUNED_STREAM_CAPACITY });
 
   const held: Array<() => void> = [];
   const EMPTY = new Uint8Array(0);

@@ -21,6 +21,8 @@ export interface RowResult {
   serverMaxRssMiB: number | undefined;
   extra?: Record<string, number | string | boolean>;
   error?: string;
+  /** What the error means (bench/lib/verdict.ts): a slow row warns in quick mode, a broken one fails. */
+  errorKind?: "slow" | "broken";
   skipped?: string;
 }
 
@@ -58,6 +60,8 @@ export const RATIO_DEFS: RatioDef[] = [
   { name: "single, 128 in flight, 1 KiB vs ws unbatched", row: "tsgrid.single.c128.b1024", ref: "ws.echo.c128.b1024", metric: "throughput", better: "higher" },
   { name: "single, 128 in flight, 64 KiB vs ws unbatched", row: "tsgrid.single.c128.b65536", ref: "ws.echo.c128.b65536", metric: "throughput", better: "higher" },
   { name: "8 Managers, random pairs vs one pair (128 in flight)", row: "tsgrid.cluster8.c16.b32", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
+  { name: "bidi echo, 32 B: default capacities vs tuned 128", row: "tsgrid.bidi.b32", ref: "tsgrid.bidi.cap128.b32", metric: "throughput", better: "higher" },
+  { name: "server stream, 32 B: default capacity vs tuned 128", row: "tsgrid.source.b32", ref: "tsgrid.source.cap128.b32", metric: "throughput", better: "higher" },
   { name: "server stream vs bidi echo, 32 B", row: "tsgrid.source.b32", ref: "tsgrid.bidi.b32", metric: "throughput", better: "higher" },
   { name: "CPU per call: single, 128 in flight vs ws unbatched", row: "tsgrid.single.c128.b32", ref: "ws.echo.c128.b32", metric: "cpu", better: "lower" },
   { name: "CPU per call: single, 128 in flight vs ws merged", row: "tsgrid.single.c128.b32", ref: "ws.merged.c128.b32", metric: "cpu", better: "lower" },
@@ -68,6 +72,21 @@ export const RATIO_DEFS: RatioDef[] = [
   { name: "TLS vs plain: connect time (p50)", row: "tsgrid.connect.tls", ref: "tsgrid.connect.plain", metric: "p50", better: "lower" },
   { name: "frame checksums vs none: single, 128 in flight, 32 B", row: "tsgrid.crc.single.c128.b32", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
   { name: "frame checksums vs none: single, 16 in flight, 64 KiB", row: "tsgrid.crc.single.c16.b65536", ref: "tsgrid.single.c16.b65536", metric: "throughput", better: "higher" },
+  { name: "metadata (request id) vs plain, single, 128 in flight, 32 B", row: "tsgrid.metadata.c128.b32", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
+  { name: "one interceptor per side vs plain, single, 128 in flight, 32 B", row: "tsgrid.interceptor.c128.b32", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
+  { name: "OpenTelemetry spans vs plain, single, 1 in flight, 32 B", row: "tsgrid.otel.c1.b32", ref: "tsgrid.single.c1.b32", metric: "throughput", better: "higher" },
+  { name: "OpenTelemetry spans vs plain, single, 128 in flight, 32 B", row: "tsgrid.otel.c128.b32", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
+  { name: "OpenTelemetry 1% sampled vs plain, single, 1 in flight, 32 B", row: "tsgrid.otel-sampled.c1.b32", ref: "tsgrid.single.c1.b32", metric: "throughput", better: "higher" },
+  { name: "OpenTelemetry 1% sampled vs plain, single, 128 in flight, 32 B", row: "tsgrid.otel-sampled.c128.b32", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
+  { name: "Prometheus metrics vs plain, single, 1 in flight, 32 B", row: "tsgrid.metrics.c1.b32", ref: "tsgrid.single.c1.b32", metric: "throughput", better: "higher" },
+  { name: "Prometheus metrics vs plain, single, 128 in flight, 32 B", row: "tsgrid.metrics.c128.b32", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
+  { name: "OpenTelemetry + Prometheus vs plain, single, 128 in flight, 32 B", row: "tsgrid.otel-metrics.c128.b32", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
+  { name: "CPU per call: metadata vs plain, 128 in flight", row: "tsgrid.metadata.c128.b32", ref: "tsgrid.single.c128.b32", metric: "cpu", better: "lower" },
+  { name: "CPU per call: one interceptor per side vs plain, 128 in flight", row: "tsgrid.interceptor.c128.b32", ref: "tsgrid.single.c128.b32", metric: "cpu", better: "lower" },
+  { name: "CPU per call: OpenTelemetry vs plain, 128 in flight", row: "tsgrid.otel.c128.b32", ref: "tsgrid.single.c128.b32", metric: "cpu", better: "lower" },
+  { name: "CPU per call: OpenTelemetry 1% sampled vs plain, 128 in flight", row: "tsgrid.otel-sampled.c128.b32", ref: "tsgrid.single.c128.b32", metric: "cpu", better: "lower" },
+  { name: "CPU per call: Prometheus vs plain, 128 in flight", row: "tsgrid.metrics.c128.b32", ref: "tsgrid.single.c128.b32", metric: "cpu", better: "lower" },
+  { name: "CPU per call: OpenTelemetry + Prometheus vs plain, 128 in flight", row: "tsgrid.otel-metrics.c128.b32", ref: "tsgrid.single.c128.b32", metric: "cpu", better: "lower" },
   { name: "ws merged vs ws unbatched (128, 32 B)", row: "ws.merged.c128.b32", ref: "ws.echo.c128.b32", metric: "throughput", better: "higher" },
   { name: "@msgpack/msgpack vs msgpackr", row: "codec.msgpack", ref: "codec.msgpackr", metric: "throughput", better: "higher", fromExtra: "vs msgpackr, interleaved" },
   { name: "JSON vs msgpackr", row: "codec.json", ref: "codec.msgpackr", metric: "throughput", better: "higher", fromExtra: "vs msgpackr, interleaved" },

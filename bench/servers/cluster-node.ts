@@ -11,6 +11,7 @@ import { usageNow } from "../lib/ipc.js";
 import { Phase, now } from "../lib/phase.js";
 import { freePort, startManager, waitConnected } from "../lib/tsgrid-cluster.js";
 import { H } from "../lib/tsgrid-handlers.js";
+import { failureKind } from "../lib/verdict.js";
 
 export type ToNode =
   | { type: "cluster"; local: string; hosts: string[] }
@@ -20,7 +21,7 @@ export type FromNode =
   | { type: "listening"; port: number }
   | { type: "ready" }
   | { type: "loaded"; ops: number; elapsedMs: number; hist: Array<[number, number]>; sumUs: number; maxUs: number; cpuUs: number; maxRss: number }
-  | { type: "error"; message: string };
+  | { type: "error"; message: string; slow?: boolean };
 
 let manager: Manager | undefined;
 
@@ -92,7 +93,7 @@ process.on("disconnect", () => void exit(0));
 if (!process.connected) void exit(0);
 process.on("message", (raw: unknown) => {
   onMessage(raw as ToNode).catch((err: unknown) => {
-    send({ type: "error", message: String((err as Error)?.stack ?? err) });
+    send({ type: "error", message: String((err as Error)?.stack ?? err), slow: failureKind(err) === "slow" });
     void exit(1);
   });
 });

@@ -4,6 +4,7 @@
  *    one client Manager on a port reserved here (passed to the client as `clientPort`);
  *    "manager-tls": the same over mutual TLS (wss://; the certificates are made here and
  *    passed to the client as `tls`); "manager-crc": the same with frame checksums on;
+ *    argv[3]: the observability integrations it runs (bench/lib/instrument.ts), default none;
  *  - "direct": a `ws` server whose every connection gets a bare Connection (no handshake),
  *    for the memory rows that open many connections from one client.
  */
@@ -13,6 +14,7 @@ import { runServerChild } from "../lib/server-child.js";
 import { registerBenchHandlers } from "../lib/tsgrid-handlers.js";
 import { silentLogger } from "../lib/tsgrid-connect.js";
 import { makeBenchTls } from "../lib/tls-certs.js";
+import { instrument } from "../lib/instrument.js";
 import { freePort, gridAddress, startManager, type LinkOptions } from "../lib/tsgrid-cluster.js";
 
 const mode = process.argv[2] ?? "manager";
@@ -26,8 +28,17 @@ runServerChild(async () => {
     // not this server's redial backoff); bounded: each try is a coin flip.
     let clientPort = await freePort();
     for (let i = 0; i < 32 && !shouldDial(gridAddress(clientPort, secure), gridAddress(port, secure)); i++) clientPort = await freePort();
-    const manager = await startManager(gridAddress(port, secure), [gridAddress(port, secure), gridAddress(clientPort, secure)], link);
-    return { port, info: { clientPort, ...link }, close: () => manager.close() };
+    const instrumented = instrument(process.argv[3] ?? "none");
+    const manager = await startManager(gridAddress(port, secure), [gridAddress(port, secure), gridAddress(clientPort, secure)], instrumented.interceptors, link);
+    instrumented.attach(manager);
+    return {
+      port,
+      info: { clientPort, ...link },
+      close: async () => {
+        await manager.close();
+        await instrumented.close();
+      },
+    };
   }
   const registry = new HandlerRegistry();
   registerBenchHandlers(registry);

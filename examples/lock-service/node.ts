@@ -82,7 +82,11 @@ await manager.listen(listenOptions);
 // #endregion lock-node
 if (prometheus !== undefined) {
   prometheus.metrics.observe(manager); // per-peer series
-  await prometheus.listen(config.listenHost ?? new URL(local).hostname, config.metricsPort!);
+  // A port still held (a restarted node whose predecessor has not released it yet) costs the
+  // endpoint, not the node.
+  await prometheus.listen(config.listenHost ?? new URL(local).hostname, config.metricsPort!).catch((err: unknown) => {
+    console.error(`${self}: no /metrics: ${err instanceof Error ? err.message : String(err)}`);
+  });
 }
 
 // Health: live while the process runs; ready once connected to enough peers for a write

@@ -24,9 +24,9 @@ export function rotatingSecretAuth(current: string, accepted: readonly string[])
   const signer = sharedSecretAuth(current);
   const verifiers = accepted.map((secret) => sharedSecretAuth(secret));
   return {
-    token: (remote, local) => signer.token(remote, local),
-    async verify(token, remote, local) {
-      for (const verifier of verifiers) if (await verifier.verify(token, remote, local)) return true;
+    token: (remote, local, challenge) => signer.token(remote, local, challenge),
+    async verify(token, remote, local, challenge) {
+      for (const verifier of verifiers) if (await verifier.verify(token, remote, local, challenge)) return true;
       return false;
     },
   };

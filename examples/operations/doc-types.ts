@@ -17,8 +17,8 @@ import type {
 
 // #region cluster-auth
 interface ClusterAuth {
-  token(remote: string, local: string): string | Promise<string>;
-  verify(token: string, remote: string, local: string): boolean | Promise<boolean>;
+  token(remote: string, local: string, challenge: string): string | Promise<string>;
+  verify(token: string, remote: string, local: string, challenge: string): boolean | Promise<boolean>;
 }
 // #endregion cluster-auth
 
@@ -44,12 +44,12 @@ export const docTypesMatchExports: [Equal<ClusterAuth, ExportedClusterAuth>, Equ
 
 /**
  * Option lists docs/operations.md gives inline: `listen({ port?, host?, tls? })`,
- * `connectWS(address, { dialer?, headers?, signal?, maxPayload? })`, `createTcpDialer({ tls })`
+ * `connectWS(address, { dialer?, headers?, signal?, maxPayload?, onUpgrade? })`, `createTcpDialer({ tls })`
  * and `ConnDialer` as `(address, signal) => Promise<Duplex>`.
  */
 export const inlineListsMatchExports: [
   Equal<keyof ListenOptions, "port" | "host" | "tls">,
-  Equal<keyof ConnectWSOptions, "dialer" | "headers" | "signal" | "maxPayload">,
+  Equal<keyof ConnectWSOptions, "dialer" | "headers" | "signal" | "maxPayload" | "onUpgrade">,
   Equal<keyof TcpDialerOptions, "tls">,
   Equal<Parameters<ConnDialer>, [address: string, signal: AbortSignal]>,
   Equal<ReturnType<ConnDialer>, Promise<Duplex>>,

@@ -13,13 +13,15 @@ import { DisconnectedError, ErrorCode, GridError, ProtocolError } from "../error
 import { abortable } from "../transport/abortable.js";
 import type { HandshakeLink } from "./handshake-link.js";
 import {
+  CHALLENGE_HEADER,
   PROTOCOL_VERSION,
   checkConnect,
+  newChallenge,
   decodeConnect,
   encodeConnectResponse,
 } from "./handshake.js";
 import { canonicalPath, tryCanonicalAddress } from "./address.js";
-import { asGridError, type ClusterContext, type Links } from "./links.js";
+import { afterPendingIo, asGridError, type ClusterContext, type Links } from "./links.js";
 import type { PeerTable } from "./peer-table.js";
 
 export interface ListenOptions {
@@ -33,6 +35,19 @@ export interface ListenOptions {
 
 /** Distinct wrong upgrade paths logged, at most (a scanner must not grow the set). */
 const MAX_LOGGED_PATHS = 16;
+/** What bounds the links a peer can make this side hold before they are authenticated. */
+export interface AcceptLimits {
+  /** Handshakes in progress at once, both directions. */
+  maxPendingHandshakes: number;
+  /** Handshakes in progress at once from one remote address (accepting side). */
+  maxPendingHandshakesPerAddress: number;
+  /** Bytes a peer may send on a new link before its Connect is accepted. */
+  maxPreAuthBytes: number;
+  /** From the upgrade to the first WebSocket message (the Connect). */
+  firstMessageTimeoutMs: number;
+  /** How long a refused link may take to flush its answer before it is dropped. */
+  refusalLingerMs: number;
+}
 
 /** WebSocket close code for a refused handshake (policy violation). */
 const CLOSE_REFUSED = 1008;
@@ -78,13 +93,18 @@ export class Acceptor {
   private readonly wrongPaths = new Set<string>();
   /** An http.Server that never listens: it parses upgrades of `incomingConn` streams. */
   private upgradeServer: Server | undefined;
+  /** The challenge issued for each upgrade in progress (read when ws writes the 101 answer). */
+  private readonly challenges = new WeakMap<IncomingMessage, string>();
+
+  /** Handshakes in progress per remote address (accepting side only). */
+  private readonly pendingByAddress = new Map<string, number>();
 
   constructor(
     private readonly ctx: ClusterContext,
     private readonly localUrl: URL,
     private readonly links: Links,
     private readonly peers: PeerTable,
-    private readonly maxPendingHandshakes: number,
+    private readonly limits: AcceptLimits,
   ) {
     this.localPath = canonicalPath(localUrl.pathname);
     this.wss = new WebSocketServer({
@@ -92,6 +112,10 @@ export class Acceptor {
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload: ctx.maxPayload,
+    });
+    this.wss.on("headers", (headers: string[], req: IncomingMessage) => {
+      const challenge = this.challenges.get(req);
+      if (challenge !== undefined) headers.push(`${CHALLENGE_HEADER}: ${challenge}`);
     });
   }
 
@@ -166,14 +190,61 @@ export class Acceptor {
       }
       return rejectUpgrade(socket, "404 Not Found");
     }
-    if (this.links.pendingHandshakes >= this.maxPendingHandshakes) {
-      this.ctx.logger.warn("too many handshakes in progress; refusing an upgrade", {
+    const { limits } = this;
+    const address = (socket as Partial<Socket>).remoteAddress;
+    if (this.links.pendingHandshakes >= limits.maxPendingHandshakes) {
+      this.ctx.refusalLogger.warn("too many handshakes in progress; refusing an upgrade", {
         local: this.ctx.local,
-        limit: this.maxPendingHandshakes,
+        address,
+        limit: limits.maxPendingHandshakes,
       });
       return rejectUpgrade(socket, "503 Service Unavailable");
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => void this.accept(ws));
+    const fromAddress = address === undefined ? 0 : (this.pendingByAddress.get(address) ?? 0);
+    if (address !== undefined && fromAddress >= limits.maxPendingHandshakesPerAddress) {
+      this.ctx.refusalLogger.warn("too many handshakes in progress from one address; refusing an upgrade", {
+        local: this.ctx.local,
+        address,
+        limit: limits.maxPendingHandshakesPerAddress,
+      });
+      return rejectUpgrade(socket, "503 Service Unavailable");
+    }
+    // This upgrade holds a slot of its address until it is authenticated or closed.
+    let slotHeld = address !== undefined;
+    if (address !== undefined) this.pendingByAddress.set(address, fromAddress + 1);
+    const releaseSlot = (): void => {
+      if (!slotHeld || address === undefined) return;
+      slotHeld = false;
+      const left = (this.pendingByAddress.get(address) ?? 1) - 1;
+      if (left <= 0) this.pendingByAddress.delete(address);
+      else this.pendingByAddress.set(address, left);
+    };
+    socket.once("close", releaseSlot);
+    // The challenge the dialler must sign rides in the 101 answer (see the 'headers' hook).
+    const challenge = newChallenge();
+    this.challenges.set(req, challenge);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      // Counted from here (ws reads the socket from now on): a peer that sends more than
+      // the budget before its Connect is accepted is dropped; nothing of it is kept.
+      let preAuthBytes = 0;
+      const count = (chunk: Buffer): void => {
+        preAuthBytes += chunk.byteLength;
+        if (preAuthBytes <= limits.maxPreAuthBytes) return;
+        socket.off("data", count);
+        this.ctx.refusalLogger.warn("too many bytes before the handshake was accepted; dropping the link", {
+          local: this.ctx.local,
+          address,
+          limit: limits.maxPreAuthBytes,
+        });
+        socket.destroy();
+      };
+      socket.on("data", count);
+      const authenticated = (): void => {
+        socket.off("data", count);
+        releaseSlot();
+      };
+      void this.accept(ws, challenge, address, authenticated);
+    });
   }
 
   incomingConn(conn: Duplex, signal?: AbortSignal): void {
@@ -186,7 +257,13 @@ export class Acceptor {
       this.upgradeServer = createServer();
       this.serveUpgrades(this.upgradeServer);
     }
-    const timer = setTimeout(() => conn.destroy(), this.ctx.handshakeTimeoutMs);
+    const timer = setTimeout(
+      afterPendingIo(() => {
+        // Not upgraded, even with what was read meanwhile (see the stall rule).
+        if (this.links.tracked(conn)?.upgraded === false) conn.destroy();
+      }),
+      this.ctx.handshakeTimeoutMs,
+    );
     this.links.track(conn, false, timer);
     if (signal !== undefined) {
       const onAbort = (): void => {
@@ -272,12 +349,33 @@ export class Acceptor {
   }
 
   /** A peer's WebSocket was accepted: run the listening side of the handshake. */
-  private async accept(ws: WebSocket): Promise<void> {
-    const { ctx } = this;
-    const link = this.links.open(ws);
+  /**
+   * A peer's WebSocket was accepted: run the listening side of the handshake. `challenge` is
+   * the one sent in the 101 answer; `authenticated` is called right before the link is
+   * attached (the pre-auth bounds stop applying).
+   */
+  private async accept(ws: WebSocket, challenge: string, address: string | undefined, authenticated: () => void): Promise<void> {
+    const { ctx, limits } = this;
+    const link = this.links.open(ws, true);
     let from = "an unidentified peer";
+    let firstMessage = false;
+    const firstMessageTimer = setTimeout(
+      afterPendingIo(() => {
+        if (firstMessage || link.signal.aborted) return; // it came, with what was read meanwhile
+        ctx.refusalLogger.warn("no handshake message in time; dropping the link", {
+          local: ctx.local,
+          address,
+          timeoutMs: limits.firstMessageTimeoutMs,
+        });
+        this.links.drop(link);
+      }),
+      limits.firstMessageTimeoutMs,
+    );
     try {
-      const req = decodeConnect(await link.next());
+      const first = await link.next();
+      firstMessage = true;
+      clearTimeout(firstMessageTimer);
+      const req = decodeConnect(first);
       // Names as this side spells them: a peer running an older version may not canonicalise.
       req.from = tryCanonicalAddress(req.from);
       req.to = tryCanonicalAddress(req.to);
@@ -287,20 +385,24 @@ export class Acceptor {
       // peer giving up) ends the wait, so a late answer never attaches a dead link over the
       // healthy one made meanwhile.
       const linkClosed = (): unknown => link.signal.reason;
-      let refusal = await abortable(checkConnect(req, ctx.policy), link.signal, linkClosed);
+      let refusal = await abortable(checkConnect(req, ctx.policy, challenge), link.signal, linkClosed);
       if (refusal === undefined && peer?.dials === true) {
         refusal = new ProtocolError(`${ctx.local} dials ${req.from}, not the other way round`);
       }
       if (refusal === undefined && ctx.closed) refusal = new DisconnectedError(`${ctx.local} is shutting down`);
       const token =
         refusal === undefined && ctx.auth !== undefined
-          ? await abortable(ctx.auth.token(req.from, ctx.local), link.signal, linkClosed)
+          ? await abortable(ctx.auth.token(req.from, ctx.local, req.challenge), link.signal, linkClosed)
           : "";
+      // Anything the peer sent behind its Connect, before this answer, refuses it (a
+      // refusal of the Connect itself is the more telling reason).
+      if (refusal === undefined && link.violation !== undefined) refusal = link.violation;
       if (refusal !== undefined || peer === undefined) {
         this.refuse(link, from, refusal ?? new ProtocolError("unknown peer"));
         return;
       }
       if (ctx.closed) throw new DisconnectedError(`${ctx.local} is shutting down`);
+      authenticated();
       link.send(
         encodeConnectResponse({
           accepted: true,
@@ -320,6 +422,8 @@ export class Acceptor {
         ctx.logger.debug("incoming handshake failed", { local: ctx.local, peer: from, error });
         this.links.drop(link);
       }
+    } finally {
+      clearTimeout(firstMessageTimer);
     }
   }
 
@@ -331,12 +435,13 @@ export class Acceptor {
       this.peers.get(peer)?.conn.noteFailure(GridError.fromWire(reason.code, `refused the connection of ${peer}: ${reason.rawMessage}`));
     }
     const fields = { local: ctx.local, peer, reason: reason.message };
+    // Rate-limited: anyone who can reach the port can make this happen at will.
     if (reason.code === ErrorCode.Unauthenticated || reason.code === ErrorCode.Protocol) {
-      ctx.logger.error("refused a connection", fields);
+      ctx.refusalLogger.error("refused a connection", fields, reason.message);
     } else {
-      ctx.logger.info("refused a connection", fields);
+      ctx.refusalLogger.info("refused a connection", fields, reason.message);
     }
-    link.send(
+    link.refuse(
       encodeConnectResponse({
         accepted: false,
         version: PROTOCOL_VERSION,
@@ -346,8 +451,9 @@ export class Acceptor {
         code: reason.code,
         reason: reason.rawMessage,
       }),
+      // The answer and a close are flushed, then the socket is destroyed: nothing more is read.
+      CLOSE_REFUSED,
+      this.limits.refusalLingerMs,
     );
-    // Graceful close so the answer is flushed first; the handshake timer still bounds it.
-    link.transport.close(CLOSE_REFUSED, "handshake refused");
   }
 }

@@ -3,20 +3,24 @@
  * stream, WebSocket upgrade, outgoing handshake), redialled with backoff after a failure or
  * after the link drops.
  */
-import { DisconnectedError, ErrorCode, GridError } from "../errors.js";
+import type { IncomingMessage } from "node:http";
+import { DisconnectedError, ErrorCode, GridError, ProtocolError } from "../errors.js";
 import { abortable } from "../transport/abortable.js";
 import { connectWS } from "../transport/connect-ws.js";
 import type { ConnDialer } from "../transport/dialer.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import type { HandshakeLink } from "./handshake-link.js";
 import {
+  CHALLENGE_HEADER,
+  MAX_CHALLENGE_CHARS,
   PROTOCOL_VERSION,
   checkConnectResponse,
+  newChallenge,
   decodeConnectResponse,
   encodeConnect,
 } from "./handshake.js";
 import { tryCanonicalAddress } from "./address.js";
-import { asGridError, type ClusterContext, type Links } from "./links.js";
+import { afterPendingIo, asGridError, type ClusterContext, type Links } from "./links.js";
 import type { Peer, PeerTable } from "./peer-table.js";
 
 /** The `code` of the first error in a cause chain that has one (ECONNRESET, ...). */
@@ -79,14 +83,23 @@ export class Dialler {
     const controller = new AbortController();
     peer.dialing = controller;
     const timeout = setTimeout(
-      () => controller.abort(new DisconnectedError(`dial timed out after ${this.dialTimeoutMs} ms`)),
+      afterPendingIo(() => {
+        // Still this attempt, and still not attached by what was read meanwhile.
+        if (peer.dialing === controller) controller.abort(new DisconnectedError(`dial timed out after ${this.dialTimeoutMs} ms`));
+      }),
       this.dialTimeoutMs,
     );
     const signal = controller.signal;
     let link: HandshakeLink | undefined;
     peer.conn.setConnecting();
     try {
-      const ws = await connectWS(peer.name, { dialer: this.trackedDialer, signal, maxPayload: ctx.maxPayload });
+      // The listener's challenge for this link comes in its upgrade answer.
+      let theirChallenge: string | undefined;
+      const onUpgrade = (res: IncomingMessage): void => {
+        const header = res.headers[CHALLENGE_HEADER];
+        if (typeof header === "string" && header.length > 0 && header.length <= MAX_CHALLENGE_CHARS) theirChallenge = header;
+      };
+      const ws = await connectWS(peer.name, { dialer: this.trackedDialer, signal, maxPayload: ctx.maxPayload, onUpgrade });
       link = this.links.open(ws);
       const dropOnAbort = link.terminate.bind(link);
       signal.addEventListener("abort", dropOnAbort, { once: true });
@@ -95,7 +108,16 @@ export class Dialler {
         // and so does the link closing meanwhile (the peer left, or broke the handshake).
         const ended = AbortSignal.any([signal, link.signal]);
         const timedOut = (): unknown => ended.reason;
-        const token = ctx.auth === undefined ? "" : await abortable(ctx.auth.token(peer.name, ctx.local), ended, timedOut);
+        let token = "";
+        if (ctx.auth !== undefined) {
+          if (theirChallenge === undefined) {
+            throw new ProtocolError(
+              `${peer.name} sent no auth challenge (header ${CHALLENGE_HEADER} of its upgrade answer): an older tsgrid, or a proxy that drops it`,
+            );
+          }
+          token = await abortable(ctx.auth.token(peer.name, ctx.local, theirChallenge), ended, timedOut);
+        }
+        const ourChallenge = newChallenge();
         link.send(
           encodeConnect({
             version: PROTOCOL_VERSION,
@@ -104,11 +126,12 @@ export class Dialler {
             instanceId: ctx.instanceId,
             time: Date.now(),
             token,
+            challenge: ourChallenge,
           }),
         );
         const res = decodeConnectResponse(await link.next());
         res.from = tryCanonicalAddress(res.from);
-        const refusal = await abortable(checkConnectResponse(res, peer.name, ctx.policy), ended, timedOut);
+        const refusal = await abortable(checkConnectResponse(res, peer.name, ctx.policy, ourChallenge), ended, timedOut);
         if (refusal !== undefined) throw refusal;
         signal.throwIfAborted();
         if (ctx.closed) throw new DisconnectedError(`${ctx.local} is shutting down`);

@@ -24,24 +24,37 @@ export class HandshakeLink {
   readonly signal: AbortSignal = this.closing.signal;
   /** Set once handed over: from then on messages no longer pass through here. */
   private owner: TransportHandlers | undefined;
+  /**
+   * Strict links only (the listening side): set when the peer sent more than the handshake
+   * allows before it was answered. Nothing is held; the handshake is refused with it.
+   */
+  violation: ProtocolError | undefined;
+  /** Set once refused: whatever still arrives is dropped unread. */
+  private refused = false;
 
   /**
    * `onClosed` is called if the link closes before it is handed over. At most
    * `maxHeldBytes` are held back: a peer that sends more before its handshake is settled
    * (nothing legitimate does: calls only follow an accepted handshake, and only the dialler
-   * may see a few before its own check of the answer ends) is dropped.
+   * may see a few before its own check of the answer ends) is dropped. A `strict` link (the
+   * listening side, which never legitimately receives anything between Connect and its
+   * answer) holds nothing: the excess is dropped and recorded in `violation` instead.
    */
   constructor(
     readonly transport: MessageTransport,
     onClosed?: () => void,
     private readonly maxHeldBytes = Number.POSITIVE_INFINITY,
+    private readonly strict = false,
   ) {
     transport.setHandlers({
       onMessage: (data) => {
         const waiter = this.waiter;
+        if (this.refused) return;
         if (waiter !== undefined) {
           this.waiter = undefined;
           waiter.resolve(data);
+        } else if (this.strict && this.owner === undefined) {
+          this.violation ??= new ProtocolError("sent more than its Connect before the handshake was answered");
         } else if (this.owner === undefined && this.queuedBytes + data.byteLength > this.maxHeldBytes) {
           this.closeReason ??= new ProtocolError(
             `more than ${this.maxHeldBytes} bytes sent before the handshake was settled`,
@@ -88,6 +101,26 @@ export class HandshakeLink {
   /** Drops the link (idempotent); a pending `next` rejects. */
   terminate(): void {
     this.transport.terminate();
+  }
+
+  /**
+   * Sends `answer` (the refusal) and a WebSocket close, then drops the link as soon as they
+   * are handed to the OS (at most `lingerMs` later): nothing more is read from a refused peer.
+   */
+  refuse(answer: Uint8Array, closeCode: number, lingerMs: number): void {
+    this.refused = true;
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    const transport = this.transport;
+    transport.send(answer);
+    transport.close(closeCode, "handshake refused");
+    const until = Date.now() + lingerMs;
+    const dropWhenFlushed = (): void => {
+      if (this.closed) return;
+      if (transport.bufferedAmount === 0 || Date.now() >= until) transport.terminate();
+      else setTimeout(dropWhenFlushed, 5).unref();
+    };
+    dropWhenFlushed();
   }
 
   /**

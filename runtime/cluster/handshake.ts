@@ -4,21 +4,37 @@
  * Connect (dialling side → listening side) and ConnectResponse (the answer) are ordinary
  * frames (see protocol/frame.ts) whose payload is a msgpack array:
  *
- *   Connect:         [version, from, to, instanceId, timeMs, token]
+ *   Connect:         [version, from, to, instanceId, timeMs, token, challenge]
  *   ConnectResponse: [version, from, instanceId, timeMs, token, errorCode, reason]
  *                    errorCode is "" when accepted; else the refusal's ErrorCode and reason.
+ *
+ * Challenge-response (see auth/cluster-auth.ts): the listener's challenge travels in the
+ * HTTP 101 upgrade answer (header CHALLENGE_HEADER), the Connect's token signs it; the
+ * Connect carries the dialler's challenge, which the answer's token signs.
  *
  * An array (not a map) keeps the codec strict: every field is type-checked on decode,
  * because the bytes come from a process we have not authenticated yet. This module also
  * holds the receiver's checks, so they are testable without a socket.
  */
+import { randomBytes } from "node:crypto";
 import { Packr } from "msgpackr";
 import type { ClusterAuth } from "../auth/cluster-auth.js";
 import { ErrorCode, GridError, ProtocolError, UnauthenticatedError } from "../errors.js";
 import { Op, decodeMessage, emptyFrame, encodeFrame, opName, type Frame } from "../protocol/frame.js";
 
-/** Version of the wire protocol; peers with another version are refused. */
-export const PROTOCOL_VERSION = 1;
+/** Version of the wire protocol; peers with another version are refused. 2: challenge-response auth. */
+export const PROTOCOL_VERSION = 2;
+
+/** Header of the HTTP 101 upgrade answer carrying the listener's challenge (lower case, as Node reports it). */
+export const CHALLENGE_HEADER = "x-tsgrid-challenge";
+const CHALLENGE_BYTES = 18;
+/** Longest challenge accepted from a peer. */
+export const MAX_CHALLENGE_CHARS = 256;
+
+/** A fresh random challenge: 18 bytes, 24 base64url chars. */
+export function newChallenge(): string {
+  return randomBytes(CHALLENGE_BYTES).toString("base64url");
+}
 
 /** Handshake payloads are small; anything bigger is refused before decoding. */
 const MAX_HANDSHAKE_BYTES = 16 * 1024;
@@ -37,8 +53,10 @@ export interface ConnectRequest {
   instanceId: string;
   /** Sender's clock (ms since the epoch), to refuse a skewed peer. */
   time: number;
-  /** From `ClusterAuth.token`; "" without auth. */
+  /** From `ClusterAuth.token`, signing the listener's challenge; "" without auth. */
   token: string;
+  /** The dialler's fresh challenge, which the listener's answer token signs. */
+  challenge: string;
 }
 
 export type ConnectResponse =
@@ -55,7 +73,7 @@ function frameOf(op: Op, payload: Uint8Array): Uint8Array {
 }
 
 export function encodeConnect(req: ConnectRequest): Uint8Array {
-  return frameOf(Op.Connect, packr.pack([req.version, req.from, req.to, req.instanceId, req.time, req.token]));
+  return frameOf(Op.Connect, packr.pack([req.version, req.from, req.to, req.instanceId, req.time, req.token, req.challenge]));
 }
 
 export function encodeConnectResponse(res: ConnectResponse): Uint8Array {
@@ -64,7 +82,7 @@ export function encodeConnectResponse(res: ConnectResponse): Uint8Array {
 }
 
 /** Decodes one message that must be exactly one frame of `op`; returns its fields. */
-function decodeFields(message: Uint8Array, op: Op, count: number): unknown[] {
+function decodeFields(message: Uint8Array, op: Op, count: number, olderCount = count): unknown[] {
   let found: Frame | undefined;
   let frames = 0;
   decodeMessage(message, { maxPayloadBytes: MAX_HANDSHAKE_BYTES }, emptyFrame(), (frame) => {
@@ -81,7 +99,10 @@ function decodeFields(message: Uint8Array, op: Op, count: number): unknown[] {
   } catch {
     throw new ProtocolError(`${opName(op)} payload is not msgpack`);
   }
-  if (!Array.isArray(fields) || fields.length !== count) {
+  // A peer of another version may lay its fields out differently: its version is still
+  // read (it comes first), so the refusal names the version, not the layout.
+  const otherVersion = Array.isArray(fields) && fields[0] !== PROTOCOL_VERSION && fields.length === olderCount;
+  if (!Array.isArray(fields) || (fields.length !== count && !otherVersion)) {
     throw new ProtocolError(`${opName(op)} payload must be an array of ${count} fields`);
   }
   return fields;
@@ -103,7 +124,7 @@ function int(value: unknown, field: string): number {
 
 /** Decodes a Connect message; throws ProtocolError on anything malformed. */
 export function decodeConnect(message: Uint8Array): ConnectRequest {
-  const f = decodeFields(message, Op.Connect, 6);
+  const f = decodeFields(message, Op.Connect, 7, 6);
   return {
     version: int(f[0], "version"),
     from: str(f[1], "from", MAX_NAME_CHARS),
@@ -111,6 +132,7 @@ export function decodeConnect(message: Uint8Array): ConnectRequest {
     instanceId: str(f[3], "instanceId", MAX_INSTANCE_ID_CHARS),
     time: int(f[4], "time"),
     token: str(f[5], "token", MAX_TOKEN_CHARS),
+    challenge: f.length > 6 ? str(f[6], "challenge", MAX_CHALLENGE_CHARS) : "",
   };
 }
 
@@ -145,10 +167,10 @@ export interface HandshakePolicy {
   now: () => number;
 }
 
-async function verifyToken(policy: HandshakePolicy, token: string, remote: string): Promise<boolean> {
+async function verifyToken(policy: HandshakePolicy, token: string, remote: string, challenge: string): Promise<boolean> {
   if (policy.auth === undefined) return true;
   try {
-    return (await policy.auth.verify(token, remote, policy.local)) === true;
+    return (await policy.auth.verify(token, remote, policy.local, challenge)) === true;
   } catch {
     return false; // a throwing verifier refuses; never lets the peer in
   }
@@ -164,9 +186,10 @@ function skewError(policy: HandshakePolicy, time: number, peer: string): GridErr
 
 /**
  * The listening side's checks of a Connect: the reason to refuse it, or undefined to accept.
- * Order matters only for which reason is reported: the cheapest, most telling first.
+ * `challenge` is the one this side sent in its upgrade answer on this link. Order matters
+ * only for which reason is reported: the cheapest, most telling first.
  */
-export async function checkConnect(req: ConnectRequest, policy: HandshakePolicy): Promise<GridError | undefined> {
+export async function checkConnect(req: ConnectRequest, policy: HandshakePolicy, challenge: string): Promise<GridError | undefined> {
   if (req.version !== PROTOCOL_VERSION) {
     return new ProtocolError(`protocol version ${req.version} is not supported (this server speaks ${PROTOCOL_VERSION})`);
   }
@@ -180,7 +203,7 @@ export async function checkConnect(req: ConnectRequest, policy: HandshakePolicy)
   }
   const skew = skewError(policy, req.time, req.from);
   if (skew !== undefined) return skew;
-  if (!(await verifyToken(policy, req.token, req.from))) {
+  if (!(await verifyToken(policy, req.token, req.from, challenge))) {
     return new UnauthenticatedError(`bad auth token from ${req.from}`);
   }
   return undefined;
@@ -189,11 +212,13 @@ export async function checkConnect(req: ConnectRequest, policy: HandshakePolicy)
 /**
  * The dialling side's checks of a ConnectResponse from `remote`: the error to fail the
  * attempt with (the peer's refusal, or ours of the peer), or undefined when connected.
+ * `challenge` is the one this side sent in its Connect.
  */
 export async function checkConnectResponse(
   res: ConnectResponse,
   remote: string,
   policy: HandshakePolicy,
+  challenge: string,
 ): Promise<GridError | undefined> {
   if (!res.accepted) return GridError.fromWire(res.code, `refused by ${remote}: ${res.reason}`);
   if (res.version !== PROTOCOL_VERSION) {
@@ -204,7 +229,7 @@ export async function checkConnectResponse(
   }
   const skew = skewError(policy, res.time, remote);
   if (skew !== undefined) return skew;
-  if (!(await verifyToken(policy, res.token, remote))) {
+  if (!(await verifyToken(policy, res.token, remote, challenge))) {
     return new UnauthenticatedError(`bad auth token in the answer of ${remote}`);
   }
   return undefined;

@@ -10,6 +10,7 @@ import { wsTransport } from "../transport/ws-transport.js";
 import type { Logger } from "../types.js";
 import { HandshakeLink } from "./handshake-link.js";
 import type { HandshakePolicy } from "./handshake.js";
+import type { LogLimiter } from "./log-limiter.js";
 
 /** What the accepting side, the dialling side and the peer table all read. */
 export interface ClusterContext {
@@ -26,6 +27,19 @@ export interface ClusterContext {
   readonly handshakeTimeoutMs: number;
   /** Whether `close` was called. */
   readonly closed: boolean;
+  /** For events a remote party can trigger at will (refusals): rate-limited. */
+  readonly refusalLogger: LogLimiter;
+}
+
+/**
+ * The stall rule, for every timer that judges a peer (dial, handshake, first message): a
+ * timer may fire late, after the process stalled (a long synchronous job, a GC pause), with
+ * the peer's answer already waiting in the socket. The verdict is therefore given one turn
+ * of the event loop later (`setImmediate` runs after the poll phase has read pending I/O),
+ * and `verdict` re-checks that the peer is still pending before judging it.
+ */
+export function afterPendingIo(verdict: () => void): () => void {
+  return () => void setImmediate(verdict);
 }
 
 /** A raw stream the Manager must end on close. */
@@ -84,15 +98,22 @@ export class Links {
     });
   }
 
-  /** Wraps a fresh WebSocket for its handshake, bounded by a timer. */
-  open(ws: WebSocket): HandshakeLink {
-    const link = new HandshakeLink(wsTransport(ws), () => this.forget(link), this.maxHeldBytes);
+  /**
+   * Wraps a fresh WebSocket for its handshake, bounded by a timer. `strict` for the listening
+   * side: nothing may follow the Connect before it is answered (see HandshakeLink).
+   */
+  open(ws: WebSocket, strict = false): HandshakeLink {
+    const link = new HandshakeLink(wsTransport(ws), () => this.forget(link), strict ? 0 : this.maxHeldBytes, strict);
     this.handshakes.set(
       link,
-      setTimeout(() => {
-        this.ctx.logger.warn("handshake timed out", { local: this.ctx.local, timeoutMs: this.ctx.handshakeTimeoutMs });
-        link.terminate();
-      }, this.ctx.handshakeTimeoutMs),
+      setTimeout(
+        afterPendingIo(() => {
+          if (!this.handshakes.has(link)) return; // settled by what was read meanwhile
+          this.ctx.refusalLogger.warn("handshake timed out", { local: this.ctx.local, timeoutMs: this.ctx.handshakeTimeoutMs });
+          link.terminate();
+        }),
+        this.ctx.handshakeTimeoutMs,
+      ),
     );
     return link;
   }

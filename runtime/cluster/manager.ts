@@ -40,6 +40,7 @@ import { resolveBackoffOptions, type BackoffOptions } from "./backoff.js";
 import { Dialler } from "./dialler.js";
 import type { HandshakePolicy } from "./handshake.js";
 import { Links, type ClusterContext } from "./links.js";
+import { LogLimiter } from "./log-limiter.js";
 import { PeerTable, type Peer, type PeerStateListener } from "./peer-table.js";
 
 export type { ListenOptions } from "./acceptor.js";
@@ -67,6 +68,23 @@ export interface ManagerOptions extends Partial<ConnectionOptions> {
    * are answered 503 so unauthenticated sockets cannot pile up. Default 256.
    */
   maxPendingHandshakes?: number;
+  /**
+   * Incoming handshakes in progress at once from one remote address, at most; further
+   * upgrades from it are answered 503, so one host cannot take every slot. Default 32.
+   */
+  maxPendingHandshakesPerAddress?: number;
+  /**
+   * Bytes a peer may send on a new incoming link (after the upgrade) before its Connect is
+   * accepted; beyond that the socket is destroyed. A Connect is at most 16 KiB. Default 32 768.
+   */
+  maxPreAuthBytes?: number;
+  /** From an incoming link's upgrade to its first message (the Connect). Default 3 000 ms. */
+  firstMessageTimeoutMs?: number;
+  /**
+   * Window of the rate limit on refusal logs (refused upgrades and handshakes): the first of
+   * each kind is logged, later ones are counted and summed up once per window. Default 10 000 ms.
+   */
+  refusalLogIntervalMs?: number;
   /** Delays between redials of a peer. Defaults: 100 ms doubling up to 10 s, 50% jitter. */
   reconnect?: Partial<BackoffOptions>;
   /** Identifies this Manager instance to its peers. Default: a random UUID. */
@@ -78,6 +96,10 @@ const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_CLOCK_SKEW_MS = 300_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
 const DEFAULT_MAX_PENDING_HANDSHAKES = 256;
+const DEFAULT_MAX_PENDING_HANDSHAKES_PER_ADDRESS = 32;
+const DEFAULT_MAX_PRE_AUTH_BYTES = 32 * 1024;
+const DEFAULT_FIRST_MESSAGE_TIMEOUT_MS = 3_000;
+const DEFAULT_REFUSAL_LOG_INTERVAL_MS = 10_000;
 /** WebSocket messages may exceed the largest payload by a frame header, subroute and CRC... */
 const FRAME_OVERHEAD_BYTES = 4096;
 /** ...and a call's first frame by its metadata section (docs/PROTOCOL.md, Metadata). */
@@ -123,6 +145,11 @@ export class Manager implements HandlerRegistrar {
   private readonly handshakeTimeoutMs: number;
   private readonly closeTimeoutMs: number;
   private readonly maxPendingHandshakes: number;
+  private readonly maxPendingHandshakesPerAddress: number;
+  private readonly maxPreAuthBytes: number;
+  private readonly firstMessageTimeoutMs: number;
+  private readonly refusalLogIntervalMs: number;
+  private readonly refusalLogger: LogLimiter;
   private readonly links: Links;
   private readonly peerTable: PeerTable;
   private readonly acceptor: Acceptor;
@@ -148,6 +175,10 @@ export class Manager implements HandlerRegistrar {
       maxClockSkewMs,
       closeTimeoutMs,
       maxPendingHandshakes,
+      maxPendingHandshakesPerAddress,
+      maxPreAuthBytes,
+      firstMessageTimeoutMs,
+      refusalLogIntervalMs,
       reconnect,
       instanceId,
       ...connectionPartial
@@ -170,6 +201,14 @@ export class Manager implements HandlerRegistrar {
     this.handshakeTimeoutMs = timeout("handshakeTimeoutMs", handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
     this.closeTimeoutMs = timeout("closeTimeoutMs", closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
     this.maxPendingHandshakes = positive("maxPendingHandshakes", maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES);
+    this.maxPendingHandshakesPerAddress = positive(
+      "maxPendingHandshakesPerAddress",
+      maxPendingHandshakesPerAddress ?? DEFAULT_MAX_PENDING_HANDSHAKES_PER_ADDRESS,
+    );
+    this.maxPreAuthBytes = positive("maxPreAuthBytes", maxPreAuthBytes ?? DEFAULT_MAX_PRE_AUTH_BYTES);
+    this.firstMessageTimeoutMs = timeout("firstMessageTimeoutMs", firstMessageTimeoutMs ?? DEFAULT_FIRST_MESSAGE_TIMEOUT_MS);
+    this.refusalLogIntervalMs = timeout("refusalLogIntervalMs", refusalLogIntervalMs ?? DEFAULT_REFUSAL_LOG_INTERVAL_MS);
+    this.refusalLogger = new LogLimiter(connectionOptions.logger, this.refusalLogIntervalMs);
     const policy: HandshakePolicy = (this.policy = {
       local: this.local,
       hosts: all,
@@ -188,6 +227,7 @@ export class Manager implements HandlerRegistrar {
       policy,
       maxPayload,
       handshakeTimeoutMs: this.handshakeTimeoutMs,
+      refusalLogger: this.refusalLogger,
       // Draining counts as closed for links: no new ones accepted, none dialled.
       get closed() {
         return manager.closed || manager.draining;
@@ -196,7 +236,14 @@ export class Manager implements HandlerRegistrar {
     // At least one largest message, so a legitimate handshake message always fits.
     this.links = new Links(ctx, Math.max(connectionOptions.maxQueuedBytes, maxPayload));
     this.peerTable = new PeerTable(ctx, this.peers, this.registry, connectionOptions, (peer) => this.dialler.linkLost(peer));
-    this.acceptor = new Acceptor(ctx, localUrl, this.links, this.peerTable, this.maxPendingHandshakes);
+    this.acceptor = new Acceptor(ctx, localUrl, this.links, this.peerTable, {
+      maxPendingHandshakes: this.maxPendingHandshakes,
+      maxPendingHandshakesPerAddress: this.maxPendingHandshakesPerAddress,
+      maxPreAuthBytes: this.maxPreAuthBytes,
+      firstMessageTimeoutMs: this.firstMessageTimeoutMs,
+      // A refused link gets as long to flush its answer as any link gets to close.
+      refusalLingerMs: this.closeTimeoutMs,
+    });
     this.dialler = new Dialler(ctx, this.links, this.peerTable, this.dialer, this.dialTimeoutMs, this.backoff);
     for (const peer of this.peerTable.all()) {
       peer.conn.setDiagnosis({ explain: (last) => this.explain(peer, last), onWait: () => this.onWait(peer) });
@@ -408,5 +455,6 @@ export class Manager implements HandlerRegistrar {
     this.acceptor.stopUpgrades();
     await this.links.closeSockets(this.closeTimeoutMs);
     await this.acceptor.closeServer();
+    this.refusalLogger.flush();
   }
 }

@@ -4,6 +4,7 @@
  * The dialer opens the stream first (it may be async: a proxy, a tunnel); ws then runs its
  * HTTP upgrade over that already-open stream through its `createConnection` option.
  */
+import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocket } from "ws";
@@ -20,6 +21,8 @@ export interface ConnectWSOptions {
   signal?: AbortSignal;
   /** Largest WebSocket message accepted, in bytes. Default 64 MiB. */
   maxPayload?: number;
+  /** Sees the HTTP 101 answer (its headers) before the WebSocket opens. */
+  onUpgrade?: (response: IncomingMessage) => void;
 }
 
 const DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024;
@@ -83,6 +86,7 @@ export async function connectWS(address: string, options: ConnectWSOptions = {})
     const onUnexpected = (_req: unknown, res: { statusCode?: number }): void =>
       settle(new DisconnectedError(`${address} refused the WebSocket upgrade with HTTP ${res.statusCode ?? "?"}`));
     const onAbort = (): void => settle(abortError(address, signal));
+    if (options.onUpgrade !== undefined) ws.once("upgrade", options.onUpgrade);
     ws.once("open", onOpen);
     ws.on("error", onError);
     ws.once("unexpected-response", onUnexpected);

@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { WebSocket } from "ws";
 import { sharedSecretAuth } from "../../runtime/auth/shared-secret.js";
 import {
+  CHALLENGE_HEADER,
   PROTOCOL_VERSION,
   decodeConnectResponse,
   encodeConnect,
@@ -83,7 +84,7 @@ export interface EvilPeerOptions {
  * The dialler's side of the handshake, with the runtime's own encoders and auth. Resolves
  * with the target's answer once it accepted; rejects with the refusal or a malformed answer.
  */
-export async function handshake(ws: WebSocket, from: string, to: string, secret: string): Promise<ConnectResponse> {
+export async function handshake(ws: WebSocket, from: string, to: string, secret: string, challenge: string): Promise<ConnectResponse> {
   const auth = sharedSecretAuth(secret);
   const answer = new Promise<Uint8Array>((resolve, reject) => {
     ws.once("message", (data: Buffer) => resolve(new Uint8Array(data)));
@@ -96,7 +97,8 @@ export async function handshake(ws: WebSocket, from: string, to: string, secret:
       to,
       instanceId: randomUUID(),
       time: Date.now(),
-      token: await auth.token(to, from),
+      token: await auth.token(to, from, challenge),
+      challenge: "evil-peer-challenge",
     }),
   );
   const res = decodeConnectResponse(await answer);
@@ -134,11 +136,14 @@ export class EvilPeer {
     const ws = new WebSocket(opts.url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
     ws.binaryType = "nodebuffer";
     ws.on("error", () => {});
+    // The target's challenge (to sign in Connect) comes in its HTTP 101 answer.
+    let challenge = "";
+    ws.once("upgrade", (res) => (challenge = String(res.headers[CHALLENGE_HEADER] ?? "")));
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
       ws.once("error", reject);
     });
-    await handshake(ws, opts.from, opts.url, opts.secret);
+    await handshake(ws, opts.from, opts.url, opts.secret, challenge);
     const peer = new EvilPeer(ws, opts);
     ws.on("message", (data: Buffer, isBinary: boolean) => peer.onMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), isBinary));
     return peer;

@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { sharedSecretAuth } from "../../runtime/auth/shared-secret.js";
-import { PROTOCOL_VERSION, decodeConnectResponse, encodeConnect } from "../../runtime/cluster/handshake.js";
+import { CHALLENGE_HEADER, PROTOCOL_VERSION, decodeConnectResponse, encodeConnect } from "../../runtime/cluster/handshake.js";
 import { EvilPeer, Op, encode, encodeMerged } from "./evil-peer.js";
 import { Handlers, SECRET, freshPeerConnects, report, startProbe, startTarget, until, type Memory, type Probe, type Target } from "./harness.js";
 
@@ -78,6 +78,8 @@ describe("frames the protocol forbids (#9 item 8)", () => {
     const from = t.evilName(3);
     const ws = new WebSocket(t.url, { perMessageDeflate: false });
     ws.on("error", () => {});
+    let challenge = "";
+    ws.once("upgrade", (res) => (challenge = String(res.headers[CHALLENGE_HEADER])));
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
       ws.once("error", reject);
@@ -90,7 +92,8 @@ describe("frames the protocol forbids (#9 item 8)", () => {
       to: t.url,
       instanceId: randomUUID(),
       time: Date.now(),
-      token: await sharedSecretAuth(SECRET).token(t.url, from),
+      token: await sharedSecretAuth(SECRET).token(t.url, from, challenge),
+      challenge: "c",
     });
     ws.send(encodeMerged([connect]));
     const res = decodeConnectResponse(await answer);

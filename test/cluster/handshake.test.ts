@@ -18,13 +18,15 @@ import { Op, emptyFrame, encodeFrame } from "../../runtime/protocol/frame.js";
 const A = "ws://127.0.0.1:9001/grid";
 const B = "ws://127.0.0.1:9002/grid";
 const NOW = 1_700_000_000_000;
+/** The verifier's challenge for the link under test. */
+const CH = "verifier-challenge";
 
 function policy(local: string, extra: Partial<HandshakePolicy> = {}): HandshakePolicy {
   return { local, hosts: new Set([A, B]), maxClockSkewMs: 1000, auth: undefined, now: () => NOW, ...extra };
 }
 
 function request(extra: Partial<ConnectRequest> = {}): ConnectRequest {
-  return { version: PROTOCOL_VERSION, from: A, to: B, instanceId: "i-a", time: NOW, token: "", ...extra };
+  return { version: PROTOCOL_VERSION, from: A, to: B, instanceId: "i-a", time: NOW, token: "", challenge: "dialler-challenge", ...extra };
 }
 
 function rawFrame(op: Op, payload: unknown): Uint8Array {
@@ -53,6 +55,16 @@ describe("handshake codec", () => {
       reason: "bad auth token",
     };
     expect(decodeConnectResponse(encodeConnectResponse(no))).toEqual(no);
+  });
+
+  it("reads an older version's Connect far enough to refuse it by version", async () => {
+    const old = decodeConnect(rawFrame(Op.Connect, [1, A, B, "i", NOW, "v1.token"]));
+    expect(old).toMatchObject({ version: 1, challenge: "" });
+    const err = await checkConnect(old, policy(B), CH);
+    expect(err?.code).toBe(ErrorCode.Protocol);
+    expect(err?.message).toContain("protocol version 1 is not supported");
+    // This version without its challenge field is malformed.
+    expect(() => decodeConnect(rawFrame(Op.Connect, [PROTOCOL_VERSION, A, B, "i", NOW, ""]))).toThrow(ProtocolError);
   });
 
   it("maps an unknown refusal code to protocol", () => {
@@ -84,51 +96,50 @@ describe("handshake codec", () => {
 
 describe("checkConnect", () => {
   it("accepts a good request", async () => {
-    expect(await checkConnect(request(), policy(B))).toBeUndefined();
+    expect(await checkConnect(request(), policy(B), CH)).toBeUndefined();
   });
 
   it("refuses another protocol version", async () => {
-    const err = await checkConnect(request({ version: 99 }), policy(B));
+    const err = await checkConnect(request({ version: 99 }), policy(B), CH);
     expect(err?.code).toBe(ErrorCode.Protocol);
     expect(err?.message).toContain("version 99");
   });
 
   it("refuses a wrong target", async () => {
-    const err = await checkConnect(request({ to: "ws://127.0.0.1:9999/grid" }), policy(B));
+    const err = await checkConnect(request({ to: "ws://127.0.0.1:9999/grid" }), policy(B), CH);
     expect(err?.code).toBe(ErrorCode.Unauthenticated);
     expect(err?.message).toContain("wrong target");
   });
 
   it("refuses an unknown host and itself", async () => {
-    const err = await checkConnect(request({ from: "ws://evil:1/grid" }), policy(B));
+    const err = await checkConnect(request({ from: "ws://evil:1/grid" }), policy(B), CH);
     expect(err?.code).toBe(ErrorCode.Unauthenticated);
     expect(err?.message).toContain("unknown host ws://evil:1/grid");
-    expect((await checkConnect(request({ from: B }), policy(B)))?.message).toContain("unknown host");
+    expect((await checkConnect(request({ from: B }), policy(B), CH))?.message).toContain("unknown host");
   });
 
   it("refuses clock skew beyond the limit, both ways", async () => {
-    expect(await checkConnect(request({ time: NOW + 1000 }), policy(B))).toBeUndefined();
+    expect(await checkConnect(request({ time: NOW + 1000 }), policy(B), CH)).toBeUndefined();
     for (const time of [NOW + 1001, NOW - 1001]) {
-      const err = await checkConnect(request({ time }), policy(B));
+      const err = await checkConnect(request({ time }), policy(B), CH);
       expect(err?.code).toBe(ErrorCode.Unauthenticated);
       expect(err?.message).toContain("clock skew");
     }
   });
 
   it("verifies the token with auth, and a throwing or async verifier", async () => {
-    const now = (): number => NOW;
-    const authA = sharedSecretAuth("x", { now });
-    const authB = sharedSecretAuth("x", { now });
-    const good = request({ token: authA.token(B, A) as string });
-    expect(await checkConnect(good, policy(B, { auth: authB }))).toBeUndefined();
-    const bad = await checkConnect(request({ token: "nope" }), policy(B, { auth: authB }));
+    const authA = sharedSecretAuth("x");
+    const authB = sharedSecretAuth("x");
+    const good = request({ token: authA.token(B, A, CH) as string });
+    expect(await checkConnect(good, policy(B, { auth: authB }), CH)).toBeUndefined();
+    const bad = await checkConnect(request({ token: "nope" }), policy(B, { auth: authB }), CH);
     expect(bad?.code).toBe(ErrorCode.Unauthenticated);
     expect(bad?.message).toContain("bad auth token");
     expect(bad?.message).not.toContain("nope");
     const throwing = { token: () => "", verify: (): boolean => { throw new Error("boom"); } };
-    expect((await checkConnect(request(), policy(B, { auth: throwing })))?.code).toBe(ErrorCode.Unauthenticated);
+    expect((await checkConnect(request(), policy(B, { auth: throwing }), CH))?.code).toBe(ErrorCode.Unauthenticated);
     const asyncOk = { token: () => "", verify: async (): Promise<boolean> => true };
-    expect(await checkConnect(request(), policy(B, { auth: asyncOk }))).toBeUndefined();
+    expect(await checkConnect(request(), policy(B, { auth: asyncOk }), CH)).toBeUndefined();
   });
 });
 
@@ -136,7 +147,7 @@ describe("checkConnectResponse", () => {
   const ok = { accepted: true as const, version: PROTOCOL_VERSION, from: B, instanceId: "i-b", time: NOW, token: "" };
 
   it("accepts the expected peer", async () => {
-    expect(await checkConnectResponse(ok, B, policy(A))).toBeUndefined();
+    expect(await checkConnectResponse(ok, B, policy(A), CH)).toBeUndefined();
   });
 
   it("turns a refusal into the peer's error with its reason", async () => {
@@ -144,18 +155,19 @@ describe("checkConnectResponse", () => {
       { ...ok, accepted: false, code: ErrorCode.Unauthenticated, reason: "bad auth token from A" },
       B,
       policy(A),
+      CH,
     );
     expect(err?.code).toBe(ErrorCode.Unauthenticated);
     expect(err?.message).toContain(`refused by ${B}: bad auth token from A`);
   });
 
   it("refuses another responder, skew, version and a bad token", async () => {
-    expect((await checkConnectResponse({ ...ok, from: "ws://x:1/g" }, B, policy(A)))?.message).toContain("reached");
-    expect((await checkConnectResponse({ ...ok, time: NOW + 5000 }, B, policy(A)))?.message).toContain("clock skew");
-    expect((await checkConnectResponse({ ...ok, version: 7 }, B, policy(A)))?.code).toBe(ErrorCode.Protocol);
-    const auth = sharedSecretAuth("x", { now: () => NOW });
-    expect((await checkConnectResponse(ok, B, policy(A, { auth })))?.message).toContain("bad auth token");
-    const good = { ...ok, token: sharedSecretAuth("x", { now: () => NOW }).token(A, B) as string };
-    expect(await checkConnectResponse(good, B, policy(A, { auth }))).toBeUndefined();
+    expect((await checkConnectResponse({ ...ok, from: "ws://x:1/g" }, B, policy(A), CH))?.message).toContain("reached");
+    expect((await checkConnectResponse({ ...ok, time: NOW + 5000 }, B, policy(A), CH))?.message).toContain("clock skew");
+    expect((await checkConnectResponse({ ...ok, version: 7 }, B, policy(A), CH))?.code).toBe(ErrorCode.Protocol);
+    const auth = sharedSecretAuth("x");
+    expect((await checkConnectResponse(ok, B, policy(A, { auth }), CH))?.message).toContain("bad auth token");
+    const good = { ...ok, token: sharedSecretAuth("x").token(A, B, CH) as string };
+    expect(await checkConnectResponse(good, B, policy(A, { auth }), CH)).toBeUndefined();
   });
 });

@@ -8,6 +8,7 @@ import { sharedSecretAuth } from "../../runtime/auth/shared-secret.js";
 import type { ClusterAuth } from "../../runtime/auth/cluster-auth.js";
 import { Manager } from "../../runtime/cluster/manager.js";
 import {
+  CHALLENGE_HEADER,
   PROTOCOL_VERSION,
   decodeConnectResponse,
   encodeConnect,
@@ -49,11 +50,19 @@ function node(local: string, hosts: string[], auth: ClusterAuth | undefined): No
   return { manager, logger, served, reasons };
 }
 
-async function rawHandshake(address: string, from: string, token: string, thenRequest: boolean): Promise<{ res: ConnectResponse; ws: WebSocket }> {
-  const ws = await connectWS(address);
+/** `token` signs the listener's challenge (from its upgrade answer), or is a fixed string. */
+async function rawHandshake(
+  address: string,
+  from: string,
+  token: string | ((challenge: string) => string),
+  thenRequest: boolean,
+): Promise<{ res: ConnectResponse; ws: WebSocket }> {
+  let challenge = "";
+  const ws = await connectWS(address, { onUpgrade: (r) => (challenge = String(r.headers[CHALLENGE_HEADER])) });
   cleanups.push(() => ws.terminate());
   const first = new Promise<Uint8Array>((resolve) => ws.once("message", (data) => resolve(data as Buffer)));
-  ws.send(encodeConnect({ version: PROTOCOL_VERSION, from, to: address, instanceId: "intruder", time: Date.now(), token }));
+  const signed = typeof token === "string" ? token : token(challenge);
+  ws.send(encodeConnect({ version: PROTOCOL_VERSION, from, to: address, instanceId: "intruder", time: Date.now(), token: signed, challenge: "c" }));
   if (thenRequest) {
     // Sent before any answer: must never reach a handler.
     const frame = emptyFrame();
@@ -102,7 +111,7 @@ describe("auth", () => {
     expect(na.served.concat(nb.served)).not.toContain(c);
     expect(nc.served).toEqual([]);
     // Tokens are never logged.
-    for (const n of [na, nb, nc]) expect(n.logger.text()).not.toMatch(/v1\.[0-9a-z]+\.[A-Za-z0-9_-]{22}\./);
+    for (const n of [na, nb, nc]) expect(n.logger.text()).not.toMatch(/v2\.[A-Za-z0-9_-]{43}/);
   });
 
   it("refuses a forged handshake, ignores the calls sent behind it, and closes the link", async () => {
@@ -110,7 +119,7 @@ describe("auth", () => {
     const [a, b] = hosts as [string, string];
     const na = node(a, hosts, sharedSecretAuth("right"));
     await na.manager.listen();
-    const { res, ws } = await rawHandshake(a, b, sharedSecretAuth("guess").token(a, b) as string, true);
+    const { res, ws } = await rawHandshake(a, b, (ch) => sharedSecretAuth("guess").token(a, b, ch) as string, true);
     expect(res).toMatchObject({ accepted: false, code: ErrorCode.Unauthenticated, from: a });
     expect(res.accepted ? "" : res.reason).toContain(`bad auth token from ${b}`);
     await closed(ws);

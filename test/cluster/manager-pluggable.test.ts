@@ -192,10 +192,10 @@ describe("hand-over after the handshake", () => {
     const [x, y] = dialPair(); // x dials y; y attaches first, then x verifies y's token slowly
     const inner = sharedSecretAuth("s");
     const slowAuth: ClusterAuth = {
-      token: (remote, local) => inner.token(remote, local),
-      verify: async (token, remote, local) => {
+      token: (remote, local, challenge) => inner.token(remote, local, challenge),
+      verify: async (token, remote, local, challenge) => {
         await new Promise((resolve) => setTimeout(resolve, 50));
-        return inner.verify(token, remote, local);
+        return inner.verify(token, remote, local, challenge);
       },
     };
     const c = await cluster({ nodes: [x, y], auth: slowAuth, waitConnected: false });

@@ -25,7 +25,7 @@ describe("public cluster API", () => {
     for (const value of [Manager, backoffDelay, connectWS, consoleLogger, createTcpDialer, sharedSecretAuth, shouldDial, tcpDialer]) {
       expect(typeof value).toBe("function");
     }
-    expect(PROTOCOL_VERSION).toBe(1);
+    expect(PROTOCOL_VERSION).toBe(2); // 2: challenge-response handshake
     expect(defaultBackoffOptions.maxDelayMs).toBe(10_000);
     expect(typeof silentLogger.error).toBe("function");
   });

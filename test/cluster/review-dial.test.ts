@@ -52,8 +52,8 @@ describe("dial attempts are bounded by dialTimeoutMs", () => {
     const good = sharedSecretAuth("s");
     let tokenCalls = 0;
     const hanging = {
-      token: (remote: string, local: string): string | Promise<string> =>
-        ++tokenCalls === 1 ? new Promise<string>(() => {}) : good.token(remote, local),
+      token: (remote: string, local: string, challenge: string): string | Promise<string> =>
+        ++tokenCalls === 1 ? new Promise<string>(() => {}) : good.token(remote, local, challenge),
       verify: good.verify,
     };
     const mb = new Manager({ local: b, hosts: [a, b], logger: silentLogger, auth: good });
@@ -79,8 +79,8 @@ describe("dial attempts are bounded by dialTimeoutMs", () => {
     let verifyCalls = 0;
     const hanging = {
       token: good.token,
-      verify: (token: string, remote: string, local: string): boolean | Promise<boolean> =>
-        ++verifyCalls === 1 ? new Promise<boolean>(() => {}) : good.verify(token, remote, local),
+      verify: (token: string, remote: string, local: string, challenge: string): boolean | Promise<boolean> =>
+        ++verifyCalls === 1 ? new Promise<boolean>(() => {}) : good.verify(token, remote, local, challenge),
     };
     const mb = new Manager({ local: b, hosts: [a, b], logger: silentLogger, auth: good });
     managers.push(mb);
@@ -132,8 +132,8 @@ describe("a handshake that completes after its timeout", () => {
     let releaseFirst: (ok: boolean) => void = () => {};
     const slowOnce = {
       token: good.token,
-      verify: (token: string, remote: string, local: string): boolean | Promise<boolean> =>
-        ++verifyCalls === 1 ? new Promise<boolean>((resolve) => (releaseFirst = resolve)) : good.verify(token, remote, local),
+      verify: (token: string, remote: string, local: string, challenge: string): boolean | Promise<boolean> =>
+        ++verifyCalls === 1 ? new Promise<boolean>((resolve) => (releaseFirst = resolve)) : good.verify(token, remote, local, challenge),
     };
     const logger = recordingLogger();
     const mb = new Manager({ local: b, hosts: [a, b], logger, auth: slowOnce, handshakeTimeoutMs: 150 });

@@ -44,7 +44,7 @@ describe("a peer flooding a link during its handshake", () => {
     await once(ws, "open");
     const t0 = Date.now();
     const closed = once(ws, "close");
-    ws.send(encodeConnect({ version: PROTOCOL_VERSION, from: x, to: y, instanceId: "i", time: Date.now(), token: "t" }));
+    ws.send(encodeConnect({ version: PROTOCOL_VERSION, from: x, to: y, instanceId: "i", time: Date.now(), token: "t", challenge: "c" }));
     const junk = new Uint8Array(32 * 1024); // under maxPayload: only the held-bytes bound can stop it
     for (let i = 0; i < 64 && ws.readyState === WebSocket.OPEN; i++) {
       ws.send(junk);
@@ -64,6 +64,7 @@ describe("a listener flooding the dialler while the dialler checks its answer", 
     const port = Number(new URL(y).port);
     const wss = new WebSocketServer({ host: "127.0.0.1", port, perMessageDeflate: false });
     await once(wss, "listening");
+    wss.on("headers", (headers) => headers.push("x-tsgrid-challenge: c")); // the challenge a real listener sends
     wss.on("connection", (peer) => {
       peer.on("error", () => {});
       peer.once("message", async () => {

@@ -31,6 +31,7 @@ describe("examples/lock-service (npm start)", () => {
     const { code, stdout, stderr } = await demo(["--nodes", "3", "--duration", "5", "--chaos"], 100_000);
     expect(code, `${stdout}\n${stderr}`).toBe(0);
     expect(stdout).toMatch(/all 3 nodes connected to each other/);
+    expect(stdout).toMatch(/^metrics \(Prometheus\): (http:\/\/127\.0\.0\.1:\d+\/metrics ?){3}$/m);
     // Every handler form was used across the pairs, with no unexpected error.
     for (const handler of ["lock", "unlock", "rLock", "rUnlock", "refresh", "forceUnlock", "lockEvents", "refreshMany"]) {
       expect(stdout).toMatch(new RegExp(`^${handler}\\s+(single|stream|bidi)\\s+[1-9]`, "m"));
@@ -64,7 +65,7 @@ describe("examples/lock-service (npm start)", () => {
   it("--help describes the flags; a bad flag exits non-zero", async () => {
     const help = await demo(["--help"], 60_000);
     expect(help.code).toBe(0);
-    for (const flag of ["--nodes", "--duration", "--base-port", "--chaos", "--hosts", "--help"]) expect(help.stdout).toContain(flag);
+    for (const flag of ["--nodes", "--duration", "--base-port", "--chaos", "--hosts", "--metrics-port", "--help"]) expect(help.stdout).toContain(flag);
     const bad = await demo(["--nodes", "1"], 60_000);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain("--nodes must be an integer from 2 to 16");
