@@ -39,7 +39,7 @@ export function demoHelp(columns: number | undefined): string {
         { flags: "-d, --duration <s>", text: `seconds of workload [default: ${DEFAULT_DURATION_S}; --chaos rolling: ${ROLLING_S_PER_NODE} per node + 4]` },
         { flags: "-p, --base-port <port>", text: "port of the first node, node i gets base+i; 0 = free ports [default: 0]" },
         { flags: "--host <address>", text: "address the nodes listen on [default: 127.0.0.1]" },
-        { flags: "--chaos [kill|rolling]", text: "kill: SIGKILL one node mid-run, show quorum holding and the reconnect; rolling: drain and restart every node in turn (a rolling upgrade), show no call failing but with DrainingError" },
+        { flags: "--chaos [kill|rolling]", text: "kill (the default): SIGKILL one node mid-run, show quorum holding and the reconnect (a DisconnectedError for its calls) - rolling: drain and restart every node in turn (a rolling upgrade), show no call failing but with DrainingError" },
         { flags: "--metrics-port <port>", text: "port of node1's /metrics (Prometheus), node i gets base+i-1; 0 = free ports [default: 0]" },
         { flags: "-h, --help", text: "show this help" },
       ],
