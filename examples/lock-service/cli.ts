@@ -43,7 +43,7 @@ export function demoHelp(columns: number | undefined): string {
         { flags: "-p, --base-port <port>", text: "port of the first node, node i gets base+i; 0 = free ports [default: 0]" },
         { flags: "--host <address>", text: "address the nodes listen on [default: 127.0.0.1]" },
         { flags: "--hosts <local|netns>", text: "local: every node on --host; netns: each node on its own Linux network namespace (198.18.0.0/24, no route out; needs root and iproute2) [default: local]" },
-        { flags: "--chaos [kill|rolling|partition]", text: "kill: SIGKILL one node mid-run, show quorum holding and the reconnect; rolling: drain and restart every node in turn (a rolling upgrade), show no call failing but with DrainingError; partition: cut one node's network link (no RST), then heal it, show the detection and the reconnect (needs --hosts netns)" },
+        { flags: "--chaos [kill|rolling|partition]", text: "kill (the default): SIGKILL one node mid-run, show quorum holding and the reconnect (a DisconnectedError for its calls) - rolling: drain and restart every node in turn (a rolling upgrade), show no call failing but with DrainingError - partition: cut one node's network link (no RST), then heal it, show the detection and the reconnect (needs --hosts netns)" },
         { flags: "--metrics-port <port>", text: "port of node1's /metrics (Prometheus), node i gets base+i-1; 0 = free ports [default: 0]" },
         { flags: "-h, --help", text: "show this help" },
       ],

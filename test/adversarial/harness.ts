@@ -85,6 +85,8 @@ export interface TargetOptions {
   evils?: number;
   /** Heap limit of the target, MiB (default 512: a runaway fails fast instead of swapping). */
   maxOldSpaceMiB?: number;
+  /** Port to listen on (default: a free one); the same port again restarts "the same" server. */
+  port?: number;
   /**
    * Run the node as a dialler instead: named `as`, it dials `peer` (which must be the side
    * that waits: see `diallingNames`) and does not listen.
@@ -107,7 +109,7 @@ export async function startTarget(opts: TargetOptions = {}): Promise<Target> {
 }
 
 async function startTargetOnce(opts: TargetOptions, readyTimeoutMs: number): Promise<Target> {
-  const url = opts.dial?.as ?? `ws://127.0.0.1:${await freePort()}/grid`;
+  const url = opts.dial?.as ?? `ws://127.0.0.1:${opts.port ?? (await freePort())}/grid`;
   const probes = opts.dial === undefined ? diallingNames(url, "probe", opts.probes ?? 6) : [];
   const evils = opts.dial === undefined ? diallingNames(url, "evil", opts.evils ?? 6) : [];
   const config = {
