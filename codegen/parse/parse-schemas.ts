@@ -24,11 +24,68 @@ export interface ParseResult {
   incomplete: boolean;
 }
 
-/** Compiler options for reading schemas: what the project's tsconfig uses, strict. */
+/**
+ * The standard library schemas are checked against: what a schema may name (`Date`,
+ * `Uint8Array`, `Map`, `Record`, `Array`), the types the compiler cannot do without, and the other
+ * common globals as empty declarations, so that using one is GG010 ("only schema declarations and
+ * ... can be used"), not "cannot find name". Loading and binding TypeScript's own lib files
+ * (lib.es2023.d.ts and the files it references) took most of a run of gridgen.
+ */
+const schemaLibPath = "/__gridgen__/lib.schema.d.ts";
+const schemaLib = `
+interface Array<T> { length: number; [n: number]: T; }
+interface ReadonlyArray<T> { readonly length: number; readonly [n: number]: T; }
+interface Boolean {}
+interface Function {}
+interface CallableFunction {}
+interface NewableFunction {}
+interface IArguments {}
+interface Number {}
+interface Object {}
+interface RegExp {}
+interface String {}
+interface Symbol {}
+interface BigInt {}
+interface TemplateStringsArray extends ReadonlyArray<string> {}
+interface Date { getTime(): number; }
+interface Uint8Array { readonly length: number; [n: number]: number; }
+interface Map<K, V> { readonly size: number; get(key: K): V | undefined; }
+interface ReadonlyMap<K, V> { readonly size: number; get(key: K): V | undefined; }
+type Record<K extends keyof any, T> = { [P in K]: T };
+type Partial<T> = { [P in keyof T]?: T[P] };
+type Required<T> = { [P in keyof T]-?: T[P] };
+type Readonly<T> = { readonly [P in keyof T]: T[P] };
+type Pick<T, K extends keyof T> = { [P in K]: T[P] };
+type Exclude<T, U> = T extends U ? never : T;
+type Omit<T, K extends keyof any> = Pick<T, Exclude<keyof T, K>>;
+interface Set<T> {}
+interface ReadonlySet<T> {}
+interface WeakMap<K, V> {}
+interface WeakSet<T> {}
+interface Promise<T> {}
+interface PromiseLike<T> {}
+interface Error {}
+interface ArrayBuffer {}
+interface SharedArrayBuffer {}
+interface DataView {}
+interface Int8Array {}
+interface Uint8ClampedArray {}
+interface Int16Array {}
+interface Uint16Array {}
+interface Int32Array {}
+interface Uint32Array {}
+interface Float32Array {}
+interface Float64Array {}
+interface BigInt64Array {}
+interface BigUint64Array {}
+interface Iterable<T> {}
+interface AsyncIterable<T> {}
+`;
+
+/** Compiler options for reading schemas: strict, with the schema library above instead of TypeScript's. */
 const compilerOptions: ts.CompilerOptions = {
   target: ts.ScriptTarget.ES2022,
-  // No DOM: schemas need only the language's own types, and the DOM lib is most of the check time.
-  lib: ["lib.es2023.d.ts"],
+  noLib: true,
   module: ts.ModuleKind.NodeNext,
   moduleResolution: ts.ModuleResolutionKind.NodeNext,
   // Resolves `tsgrid/idl` to the TypeScript source where the package ships it.
@@ -47,7 +104,8 @@ let shared: Project | undefined;
 
 function freshProject(): Project {
   shared ??= new Project({ compilerOptions, skipAddingFilesFromTsConfig: true });
-  for (const sf of shared.getSourceFiles()) shared.removeSourceFile(sf);
+  for (const sf of shared.getSourceFiles()) if (sf.getFilePath() !== schemaLibPath) shared.removeSourceFile(sf);
+  if (shared.getSourceFile(schemaLibPath) === undefined) shared.createSourceFile(schemaLibPath, schemaLib, { overwrite: true });
   return shared;
 }
 
@@ -394,4 +452,9 @@ function parseStreamSpec(ctx: ParseContext, what: string, node: TypeNode): Strea
     inCapacity: spec.inCapacity,
     outCapacity: spec.outCapacity,
   };
+}
+
+/** The files the last run compiled (schemas, `tsgrid/idl`, the schema library): for tests. */
+export function compiledFiles(): string[] {
+  return shared?.getProgram().compilerObject.getSourceFiles().map((sf) => sf.fileName) ?? [];
 }
