@@ -39,7 +39,7 @@ import { canonicalAddress, canonicalUrl, tryCanonicalAddress } from "./address.j
 import { resolveBackoffOptions, type BackoffOptions } from "./backoff.js";
 import { Dialler } from "./dialler.js";
 import type { HandshakePolicy } from "./handshake.js";
-import { Links, type ClusterContext } from "./links.js";
+import { afterPendingIo, Links, type ClusterContext } from "./links.js";
 import { LogLimiter } from "./log-limiter.js";
 import { PeerTable, type Peer, type PeerStateListener } from "./peer-table.js";
 
@@ -250,8 +250,9 @@ export class Manager implements HandlerRegistrar {
     }
     // Nothing can be seen of a peer that should dial us and never does (it is down, or lists
     // this server under another address, so it thinks we dial): say so once, after as long
-    // as one dial may take. Unref'd: it never keeps the process alive.
-    this.silenceTimer = setTimeout(() => this.reportSilentPeers(), this.dialTimeoutMs);
+    // as one dial may take, judged by the stall rule (a Connect read late is not silence).
+    // Unref'd: it never keeps the process alive.
+    this.silenceTimer = setTimeout(afterPendingIo(() => this.reportSilentPeers()), this.dialTimeoutMs);
     this.silenceTimer.unref();
     // Dial once the constructor's caller has had the chance to register its handlers.
     this.dialler.start();
