@@ -150,10 +150,8 @@ export class Mux {
   private incomingBytes = 0;
   /** Stream-level protocol faults of the current link. */
   private streamFaults = 0;
-  /** The error payloads of refusals at the caps, encoded on first use. */
-  private callsRefusal: Uint8Array | undefined;
-  private streamsRefusal: Uint8Array | undefined;
-  private bytesRefusal: Uint8Array | undefined;
+  /** The error payloads of refusals at the caps, by option name, encoded on first use. */
+  private readonly capRefusals = new Map<string, Uint8Array>();
   /** The composed client interceptors; undefined when none (the plain path). */
   clientChain: ClientNext | undefined;
   /** The composed server interceptors; undefined when none (the plain path). */
@@ -473,20 +471,13 @@ export class Mux {
     const handler = this.registry.single(handlerId, frame.subroute);
     // Only calls still being served count (a synchronous answer never enters the table).
     if (this.incoming.size - this.incomingStreams >= this.options.maxIncomingCalls) {
-      // Encoded once per link: a flood of refusals costs no Error (and stack trace) each.
-      this.callsRefusal ??= encodeErrorPayload(
-        new ResourceExhaustedError(`${this.local} is serving ${this.options.maxIncomingCalls} calls from ${this.remote} already (maxIncomingCalls)`),
-      );
-      this.writeControl(Op.Response, id, Flag.PayloadIsError, this.callsRefusal);
+      this.refuseAtCap(Op.Response, id, "maxIncomingCalls", `is serving ${this.options.maxIncomingCalls} calls`);
       return;
     }
     // Payloads held by calls in flight, bounded in bytes too (one call alone always fits).
     const size = frame.payload?.byteLength ?? 0;
     if (this.incomingBytes > 0 && this.incomingBytes + size > this.options.maxIncomingBytes) {
-      this.bytesRefusal ??= encodeErrorPayload(
-        new ResourceExhaustedError(`${this.local} holds ${this.options.maxIncomingBytes} bytes of requests from ${this.remote} already (maxIncomingBytes)`),
-      );
-      this.writeControl(Op.Response, id, Flag.PayloadIsError, this.bytesRefusal);
+      this.refuseAtCap(Op.Response, id, "maxIncomingBytes", `holds ${this.options.maxIncomingBytes} bytes of requests`);
       return;
     }
     if (handler === undefined) {
@@ -557,6 +548,19 @@ export class Mux {
       this.writeControl(answerOp, frame.muxId, Flag.PayloadIsError, encodeErrorPayload(err));
       return undefined;
     }
+  }
+
+  /**
+   * Answers a call refused at a per-peer cap with ResourceExhaustedError. The payload is
+   * encoded once per Mux and cap: a flood of refusals costs no Error (and stack trace) each.
+   */
+  private refuseAtCap(answerOp: Op, id: number, option: string, state: string): void {
+    let payload = this.capRefusals.get(option);
+    if (payload === undefined) {
+      payload = encodeErrorPayload(new ResourceExhaustedError(`${this.local} ${state} from ${this.remote} already (${option})`));
+      this.capRefusals.set(option, payload);
+    }
+    this.writeControl(answerOp, id, Flag.PayloadIsError, payload);
   }
 
   /** The error of a call the peer started after acknowledging our GoAway. */
@@ -713,10 +717,7 @@ export class Mux {
       return;
     }
     if (this.incomingStreams >= this.options.maxIncomingStreams) {
-      this.streamsRefusal ??= encodeErrorPayload(
-        new ResourceExhaustedError(`${this.local} has ${this.options.maxIncomingStreams} streams open from ${this.remote} already (maxIncomingStreams)`),
-      );
-      this.writeControl(Op.MuxConnectError, id, Flag.PayloadIsError, this.streamsRefusal);
+      this.refuseAtCap(Op.MuxConnectError, id, "maxIncomingStreams", `has ${this.options.maxIncomingStreams} streams open`);
       return;
     }
     if (this.refuseIncoming) {
