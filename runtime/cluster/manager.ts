@@ -20,7 +20,7 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { ClusterAuth } from "../auth/cluster-auth.js";
 import type { Connection, NotConnectedReason } from "../connection/connection.js";
-import { MAX_TIMER_MS, resolveConnectionOptions, type ConnectionOptions } from "../connection/options.js";
+import { period, positive, resolveConnectionOptions, type ConnectionOptions } from "../connection/options.js";
 import { MAX_METADATA_BYTES, METADATA_HEADER_BYTES } from "../protocol/metadata.js";
 import { AbortError, DisconnectedError } from "../errors.js";
 import { HandlerRegistry } from "../handlers/handler-registry.js";
@@ -115,18 +115,6 @@ export interface DrainOptions {
   timeoutMs?: number;
 }
 
-function positive(name: string, value: number): number {
-  if (!(value > 0 && Number.isFinite(value))) throw new RangeError(`option ${name} must be a positive number, got ${value}`);
-  return value;
-}
-
-/** A timeout that arms a timer: positive and within what a Node timer holds. */
-function timeout(name: string, value: number): number {
-  positive(name, value);
-  if (value > MAX_TIMER_MS) throw new RangeError(`option ${name} must be at most ${MAX_TIMER_MS} ms, got ${value}`);
-  return value;
-}
-
 export class Manager implements HandlerRegistrar {
   /** This server's name. */
   readonly local: string;
@@ -197,17 +185,17 @@ export class Manager implements HandlerRegistrar {
     this.auth = auth;
     this.dialer = dialer ?? tcpDialer;
     this.backoff = resolveBackoffOptions(reconnect);
-    this.dialTimeoutMs = timeout("dialTimeoutMs", dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS);
-    this.handshakeTimeoutMs = timeout("handshakeTimeoutMs", handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
-    this.closeTimeoutMs = timeout("closeTimeoutMs", closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+    this.dialTimeoutMs = period("dialTimeoutMs", dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS);
+    this.handshakeTimeoutMs = period("handshakeTimeoutMs", handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    this.closeTimeoutMs = period("closeTimeoutMs", closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
     this.maxPendingHandshakes = positive("maxPendingHandshakes", maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES);
     this.maxPendingHandshakesPerAddress = positive(
       "maxPendingHandshakesPerAddress",
       maxPendingHandshakesPerAddress ?? DEFAULT_MAX_PENDING_HANDSHAKES_PER_ADDRESS,
     );
     this.maxPreAuthBytes = positive("maxPreAuthBytes", maxPreAuthBytes ?? DEFAULT_MAX_PRE_AUTH_BYTES);
-    this.firstMessageTimeoutMs = timeout("firstMessageTimeoutMs", firstMessageTimeoutMs ?? DEFAULT_FIRST_MESSAGE_TIMEOUT_MS);
-    this.refusalLogIntervalMs = timeout("refusalLogIntervalMs", refusalLogIntervalMs ?? DEFAULT_REFUSAL_LOG_INTERVAL_MS);
+    this.firstMessageTimeoutMs = period("firstMessageTimeoutMs", firstMessageTimeoutMs ?? DEFAULT_FIRST_MESSAGE_TIMEOUT_MS);
+    this.refusalLogIntervalMs = period("refusalLogIntervalMs", refusalLogIntervalMs ?? DEFAULT_REFUSAL_LOG_INTERVAL_MS);
     this.refusalLogger = new LogLimiter(connectionOptions.logger, this.refusalLogIntervalMs);
     const policy: HandshakePolicy = (this.policy = {
       local: this.local,
@@ -404,7 +392,7 @@ export class Manager implements HandlerRegistrar {
    * cuts it short.
    */
   drain(options: DrainOptions = {}): Promise<void> {
-    const timeoutMs = timeout("timeoutMs", options.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+    const timeoutMs = period("timeoutMs", options.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
     if (this.closing !== undefined) return this.closing;
     this.drained ??= this.drainThenClose(timeoutMs);
     return this.drained;

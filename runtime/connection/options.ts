@@ -138,10 +138,12 @@ export const DEFAULT_CONNECTION_OPTIONS: Readonly<Omit<ConnectionOptions, "logge
   maxMetadataBytes: DEFAULT_MAX_METADATA_BYTES,
 };
 
-function positive(name: string, value: number): void {
+/** An option that must be a positive number; returns it. */
+export function positive(name: string, value: number): number {
   if (!(typeof value === "number" && value > 0 && Number.isFinite(value))) {
     throw new RangeError(`option ${name} must be a positive number, got ${value}`);
   }
+  return value;
 }
 
 /** A count: a positive integer. */
@@ -152,10 +154,11 @@ function count(name: string, value: number): void {
 /** The longest delay a Node timer holds (about 24.8 days); a longer one fires after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** A period or timeout that arms a timer: positive and within what a Node timer holds. */
-function period(name: string, value: number): void {
+/** A period or timeout that arms a timer: positive and within what a Node timer holds; returns it. */
+export function period(name: string, value: number): number {
   positive(name, value);
   if (value > MAX_TIMER_MS) throw new RangeError(`option ${name} must be at most ${MAX_TIMER_MS} ms, got ${value}`);
+  return value;
 }
 
 /** Fills defaults and checks every field. */
