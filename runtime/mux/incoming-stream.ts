@@ -24,18 +24,13 @@ import { IncomingContext } from "./incoming-calls.js";
 import { notifyEnd, notifyMessage } from "./mux.js";
 import type { Mux } from "./mux.js";
 import { CallKind } from "./outgoing-calls.js";
-import { InboundQueue } from "./stream-flow.js";
+import { InboundQueue, YieldBudget, nextTurn } from "./stream-flow.js";
 import type { InboundOwner } from "./stream-flow.js";
 
 function describeValue(value: unknown): string {
   if (value === null) return "null";
   if (typeof value !== "object") return typeof value;
   return value.constructor?.name ?? "an object";
-}
-
-/** Resolves in the event loop's check phase: after pending I/O was read and timers ran. */
-function nextTurn(resolve: () => void): void {
-  setImmediate(resolve);
 }
 
 export class IncomingStream extends IncomingContext implements DeadlineEntry, InboundOwner, RoomWaiter {
@@ -57,9 +52,8 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
   private recvSeq = 0;
   private done = false;
   private creditWaiter: (() => void) | undefined;
-  /** Messages and bytes sent since the producer last yielded to the event loop. */
-  private sinceYield = 0;
-  private bytesSinceYield = 0;
+  /** What the producer sent since it last yielded to the event loop. */
+  private readonly yieldBudget = new YieldBudget();
   waitingForRoom = false;
   private roomWaiter: (() => void) | undefined;
   private readonly startedAt = performance.now();
@@ -181,7 +175,7 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
           await new Promise<void>((resolve) => (this.creditWaiter = resolve));
           if (this.done) break;
           // Credits come from a received frame: the event loop turned while we waited.
-          this.sinceYield = this.bytesSinceYield = 0;
+          this.yieldBudget.restart();
         }
         // Output obeys the backlog bound like every new call: wait for room when it is full.
         const writer = this.mux.writer;
@@ -191,15 +185,14 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
             writer.waitForRoom(this);
           });
           if (this.done) break;
-          this.sinceYield = this.bytesSinceYield = 0;
+          this.yieldBudget.restart();
         }
         this.outCredits--;
         this.writeOutput(value, 0);
         // A generator that never awaits anything else runs in microtasks only: give the
         // event loop a turn every so many messages or bytes (I/O, timers, the writer's flush).
-        if (++this.sinceYield >= this.mux.options.streamYieldMessages || (this.bytesSinceYield += value.byteLength) >= this.mux.options.streamYieldBytes) {
-          this.sinceYield = 0;
-          this.bytesSinceYield = 0;
+        const opts = this.mux.options;
+        if (this.yieldBudget.spend(value.byteLength, opts.streamYieldMessages, opts.streamYieldBytes)) {
           await new Promise<void>(nextTurn);
           if (this.done) break;
         }

@@ -20,15 +20,10 @@ import type { RoomWaiter } from "./frame-writer.js";
 import { notifyEnd, notifyMessage } from "./mux.js";
 import type { Mux } from "./mux.js";
 import { CallKind } from "./outgoing-calls.js";
-import { InboundQueue } from "./stream-flow.js";
+import { InboundQueue, YieldBudget, nextTurn } from "./stream-flow.js";
 import type { InboundOwner } from "./stream-flow.js";
 
 const RESOLVED: Promise<void> = Promise.resolve();
-
-/** Resolves in the event loop's check phase: after pending I/O was read and timers ran. */
-function nextTurn(resolve: () => void): void {
-  setImmediate(resolve);
-}
 
 const State = { Opening: 0, Open: 1, Done: 2 } as const;
 type State = (typeof State)[keyof typeof State];
@@ -67,9 +62,8 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
   private inCredits = 0;
   /** Input credits the server registered (the most it may grant outstanding). */
   private inCapacity = 0;
-  /** Input messages and bytes sent since `send` last made the caller yield to the event loop. */
-  private sinceYield = 0;
-  private bytesSinceYield = 0;
+  /** Input sent since `send` last made the caller yield to the event loop. */
+  private readonly yieldBudget = new YieldBudget();
   private sendSeq = 0;
   private recvSeq = 0;
   private pending: PendingSend[] = [];
@@ -325,9 +319,7 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
       // A loop of `await send()` within credits never leaves the microtask queue: make it
       // yield to the event loop every so many messages or bytes.
       const opts = this.mux.options;
-      if (++this.sinceYield >= opts.streamYieldMessages || (this.bytesSinceYield += msg.byteLength) >= opts.streamYieldBytes) {
-        this.sinceYield = 0;
-        this.bytesSinceYield = 0;
+      if (this.yieldBudget.spend(msg.byteLength, opts.streamYieldMessages, opts.streamYieldBytes)) {
         return new Promise(nextTurn);
       }
       return RESOLVED;
@@ -367,7 +359,7 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
     if (i > 0) {
       this.pending = pending.slice(i);
       // These sends waited for credits or room (a received frame, a timer): the loop turned.
-      this.sinceYield = this.bytesSinceYield = 0;
+      this.yieldBudget.restart();
     }
     if (this.pending.length === 0 && this.inputClosed && this.inputError === undefined) this.sendEof();
   }

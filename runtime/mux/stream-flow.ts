@@ -18,6 +18,34 @@ export interface InboundOwner {
   consumerStopped(): void;
 }
 
+/** Resolves in the event loop's check phase: after pending I/O was read and timers ran. */
+export function nextTurn(resolve: () => void): void {
+  setImmediate(resolve);
+}
+
+/**
+ * What a stream's producer sent since the event loop last turned. A producer that never
+ * waits runs in microtasks only: past `streamYieldMessages` or `streamYieldBytes` it must
+ * give the event loop a turn (I/O, timers, the writer's flush).
+ */
+export class YieldBudget {
+  private messages = 0;
+  private bytes = 0;
+
+  /** Counts one message; true when the producer must yield now (the budget restarts). */
+  spend(byteLength: number, maxMessages: number, maxBytes: number): boolean {
+    if (++this.messages < maxMessages && (this.bytes += byteLength) < maxBytes) return false;
+    this.restart();
+    return true;
+  }
+
+  /** The event loop turned (the producer waited for credits, room or a timer). */
+  restart(): void {
+    this.messages = 0;
+    this.bytes = 0;
+  }
+}
+
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
 
 export class InboundQueue implements AsyncIterableIterator<Uint8Array> {
