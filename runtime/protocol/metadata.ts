@@ -37,7 +37,6 @@ const newMetadata = (): Metadata => new (ReceivedMetadata as unknown as new () =
 /** What every call without metadata sees: frozen, shared, allocation-free. */
 export const EMPTY_METADATA: Readonly<Metadata> = Object.freeze(newMetadata());
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function validKey(key: string): boolean {
@@ -61,6 +60,10 @@ export function hasMetadata(metadata: Readonly<Metadata> | undefined): metadata 
  * Builds the payload area of a call's first frame: the metadata section, then `payload`.
  * Returns (never throws) a TypeError for a bad key or value, or MessageTooLargeError when the
  * pairs take more than `maxBytes`.
+ *
+ * Two passes over the keys (check and size, then write) into one buffer carved from a shared
+ * slab: no array of keys or values, no ArrayBuffer of its own per call (a fresh
+ * `new Uint8Array` per call was most of the cost of a call with a request id).
  */
 export function encodeWithMetadata(
   metadata: Readonly<Metadata>,
@@ -70,58 +73,82 @@ export function encodeWithMetadata(
   if (typeof metadata !== "object" || metadata === null) {
     return new TypeError(`metadata must be an object of string values, got ${metadata === null ? "null" : typeof metadata}`);
   }
-  const keys: string[] = [];
-  const values: (string | Uint8Array)[] = [];
   let size = 0;
-  for (const key of Object.keys(metadata)) {
+  for (const key in metadata) {
+    if (!hasOwn.call(metadata, key)) continue;
     const value: unknown = metadata[key];
     if (!validKey(key)) {
       return new TypeError(`metadata key ${JSON.stringify(key.slice(0, 64))} must be 1..${MAX_KEY_CHARS} chars of [0-9a-z._-]`);
     }
     if (typeof value !== "string") return new TypeError(`metadata value of "${key}" must be a string, got ${typeof value}`);
-    const bytes = asciiOrUtf8(value);
-    size += 1 + key.length + 2 + (typeof bytes === "string" ? bytes.length : bytes.byteLength);
-    if (size > maxBytes || size > MAX_METADATA_BYTES) {
-      let total = size;
-      for (const k of Object.keys(metadata)) {
-        const v = metadata[k];
-        if (k !== key && typeof v === "string") total += 3 + k.length + encoder.encode(v).byteLength;
-      }
-      return new MessageTooLargeError(`metadata of ${total} bytes exceeds maxMetadataBytes ${maxBytes}`);
-    }
-    keys.push(key);
-    values.push(bytes);
+    size += 3 + key.length + utf8Length(value);
+    if (size > maxBytes || size > MAX_METADATA_BYTES) return tooLarge(metadata, maxBytes);
   }
-  const body = new Uint8Array(METADATA_HEADER_BYTES + size + (payload?.byteLength ?? 0));
+  const body = carve(METADATA_HEADER_BYTES + size + (payload?.byteLength ?? 0));
   const header = size | (payload === undefined ? NO_PAYLOAD_BIT : 0);
   body[0] = header & 0xff;
   body[1] = header >>> 8;
   let o = METADATA_HEADER_BYTES;
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i]!;
-    const value = values[i]!;
+  for (const key in metadata) {
+    if (!hasOwn.call(metadata, key)) continue;
+    const value = metadata[key]!;
     body[o++] = key.length;
     for (let j = 0; j < key.length; j++) body[o++] = key.charCodeAt(j);
-    if (typeof value === "string") {
-      // ASCII: one byte per char, no encoder call.
-      body[o++] = value.length & 0xff;
-      body[o++] = value.length >>> 8;
-      for (let j = 0; j < value.length; j++) body[o++] = value.charCodeAt(j);
-    } else {
-      body[o++] = value.byteLength & 0xff;
-      body[o++] = value.byteLength >>> 8;
-      body.set(value, o);
-      o += value.byteLength;
+    const at = o;
+    o += 2;
+    // ASCII: one byte per char, no encoder call; the rest (if any) through Buffer's UTF-8 writer.
+    let j = 0;
+    for (; j < value.length; j++) {
+      const c = value.charCodeAt(j);
+      if (c > 0x7f) break;
+      body[o++] = c;
     }
+    if (j < value.length) o += encoder.encodeInto(value.slice(j), body.subarray(o)).written;
+    const length = o - at - 2;
+    body[at] = length & 0xff;
+    body[at + 1] = length >>> 8;
   }
+  // A getter or proxy that answered differently the second time: never send a section whose
+  // header disagrees with its pairs (the peer would drop the whole connection).
+  if (o !== METADATA_HEADER_BYTES + size) return new TypeError("metadata changed while it was being encoded");
   if (payload !== undefined) body.set(payload, o);
   return body;
 }
 
-/** `value` itself when it is ASCII (written char by char), else its UTF-8 bytes. */
-function asciiOrUtf8(value: string): string | Uint8Array {
-  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) > 0x7f) return encoder.encode(value);
-  return value;
+const hasOwn = Object.prototype.hasOwnProperty;
+const encoder = new TextEncoder();
+
+/** Sections up to half a slab are carved from the current slab; a slab is dropped once full. */
+const SLAB_BYTES = 8 * 1024;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabOffset = 0;
+
+/** `n` fresh bytes (never handed out before): a view into the slab, or a buffer of their own. */
+function carve(n: number): Uint8Array {
+  if (n > SLAB_BYTES / 2) return new Uint8Array(n);
+  if (slabOffset + n > SLAB_BYTES) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabOffset = 0;
+  }
+  const bytes = new Uint8Array(slab, slabOffset, n);
+  slabOffset += (n + 7) & ~7;
+  return bytes;
+}
+
+/** UTF-8 byte length of `value` (a lone surrogate counts as U+FFFD, as it is written). */
+function utf8Length(value: string): number {
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) > 0x7f) return Buffer.byteLength(value, "utf8");
+  return value.length;
+}
+
+/** The error of metadata over the bound, with the size of all its pairs (a cold path). */
+function tooLarge(metadata: Readonly<Metadata>, maxBytes: number): MessageTooLargeError {
+  let total = 0;
+  for (const k of Object.keys(metadata)) {
+    const v = metadata[k];
+    total += 3 + k.length + (typeof v === "string" ? utf8Length(v) : 0);
+  }
+  return new MessageTooLargeError(`metadata of ${total} bytes exceeds maxMetadataBytes ${maxBytes}`);
 }
 
 /** The string of `length` bytes at `offset`: ASCII read directly, anything else through the UTF-8 decoder. */
@@ -138,6 +165,27 @@ function readValue(area: Uint8Array, offset: number, length: number): string | u
   }
   // One flat string at once (a char-by-char concatenation builds a rope to flatten later).
   return String.fromCharCode.apply(null, area.subarray(offset, end) as unknown as number[]);
+}
+
+/**
+ * The last valid key read of each length: keys repeat from call to call (a request id, a
+ * traceparent), so a received key is usually this string again, found without building a
+ * string or checking its characters.
+ */
+const recentKeys: (string | undefined)[] = new Array<string | undefined>(MAX_KEY_CHARS + 1).fill(undefined);
+
+/** The key of `length` bytes at `offset`; throws ProtocolError when it is not a valid key. */
+function readKey(area: Uint8Array, offset: number, length: number): string {
+  const recent = recentKeys[length];
+  if (recent !== undefined) {
+    let j = 0;
+    while (j < length && recent.charCodeAt(j) === area[offset + j]) j++;
+    if (j === length) return recent;
+  }
+  const key = String.fromCharCode.apply(null, area.subarray(offset, offset + length) as unknown as number[]);
+  if (!validKey(key)) throw new ProtocolError("metadata key outside [0-9a-z._-]");
+  recentKeys[length] = key;
+  return key;
 }
 
 /** A received call's metadata and payload, split out of its first frame's payload area. */
@@ -170,10 +218,8 @@ export function splitMetadata(area: Uint8Array | undefined, maxBytes: number): S
   while (o < end) {
     const keyLength = area[o++]!;
     if (keyLength === 0 || o + keyLength + 2 > end) throw new ProtocolError("bad metadata key length");
-    let key = "";
-    for (let j = 0; j < keyLength; j++) key += String.fromCharCode(area[o + j]!);
+    const key = readKey(area, o, keyLength);
     o += keyLength;
-    if (!validKey(key)) throw new ProtocolError("metadata key outside [0-9a-z._-]");
     if (metadata[key] !== undefined) throw new ProtocolError(`metadata key "${key}" repeated`);
     const valueLength = area[o]! | (area[o + 1]! << 8);
     o += 2;

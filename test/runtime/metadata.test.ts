@@ -72,6 +72,24 @@ describe("metadata section", () => {
     ];
     for (const [i, c] of cases.entries()) expect(() => splitMetadata(c, 1000), String(i)).toThrow(ProtocolError);
   });
+
+  it("a key read before does not vouch for different bytes of the same length", () => {
+    // "k" and "abc" are now the recently read keys of lengths 1 and 3.
+    expect(splitMetadata(encoded({ k: "1", abc: "2" }, undefined), 1000).metadata).toEqual({ k: "1", abc: "2" });
+    expect(() => splitMetadata(Uint8Array.of(4, 0x80, 1, 0x4b, 0, 0), 1000)).toThrow(ProtocolError); // "K"
+    expect(() => splitMetadata(Uint8Array.of(6, 0x80, 3, 0x61, 0x62, 0x20, 0, 0), 1000)).toThrow(ProtocolError); // "ab "
+    expect(splitMetadata(encoded({ abd: "3" }, undefined), 1000).metadata).toEqual({ abd: "3" });
+  });
+
+  it("metadata that changes while it is encoded (a getter) is an argument error, never a bad section", () => {
+    let n = 0;
+    const md = {
+      get k(): string {
+        return n++ === 0 ? "short" : "much longer";
+      },
+    };
+    expect(encodeWithMetadata(md, bytes("p"), 1000)).toBeInstanceOf(TypeError);
+  });
 });
 
 describe("metadata over a WebSocket", () => {
