@@ -208,6 +208,10 @@ async function runClusterRow(row: Row, nodes: number): Promise<RowResult> {
       durationMs,
       maxOps: MAX_OPS,
       nice: argv.nice,
+      topology: row.params["topology"] === "pairs" || row.params["topology"] === "oneway" ? row.params["topology"] : "random",
+      tls: row.params["tls"] === true,
+      mode: row.params["mode"] === "connect" ? "connect" : "load",
+      setups: Number(row.params["setups"] ?? 5),
       nodeArgs: (who) =>
         profiling ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${row.id}.${who}.cpuprofile`] : [],
     });
@@ -222,6 +226,7 @@ async function runClusterRow(row: Row, nodes: number): Promise<RowResult> {
       // Every node is client and server at once: all CPU is on the "client" side.
       clientCpuPerOpUs: r.ops > 0 ? r.cpuUs / r.ops : 0,
       clientMaxRssMiB: r.maxRss / 2 ** 20,
+      extra: r.extra,
     };
   } catch (err) {
     return { ...skippedRow(row, ""), skipped: undefined, ...rowFailure(err) };

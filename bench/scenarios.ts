@@ -253,17 +253,65 @@ export function buildRows(avail: Availability = {}): Row[] {
       });
     }
   }
+  // The mesh: N Manager processes (not pinned, they share the cores), every node calling
+  // random peers; the same 128 requests in flight in total whatever N, so each link carries
+  // fewer as N grows (128 / (N(N-1)) per directed link). Beside them, at the in-flight per
+  // link of the 8-node row (~2): one pair calling each other, and 8 Managers as 4 fixed pairs
+  // (the same per-link load, the process count of the 8-node row).
+  const MESH_TOTAL = 128;
+  for (const nodes of [2, 4, 8, 16] as const) {
+    rows.push({
+      id: `tsgrid.mesh.n${nodes}`,
+      group: "tsgrid",
+      title: `tsgrid mesh: ${nodes} Managers, random pairs, ${MESH_TOTAL} in flight in total (${MESH_TOTAL / nodes} per node), 32 B`,
+      cluster: nodes,
+      client: "cluster",
+      params: { inflight: MESH_TOTAL / nodes, payload: 32 },
+      unit: "round trips",
+      quick: nodes === 8,
+      ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+    });
+  }
   rows.push({
-    id: "tsgrid.cluster8.c16.b32",
+    id: "tsgrid.mesh.pair.c2",
     group: "tsgrid",
-    title: "tsgrid cluster: 8 Managers, random pairs, 16 in flight per node, 32 B",
-    cluster: 8,
+    title: "tsgrid mesh reference: 2 Managers calling each other, 2 in flight per node, 32 B",
+    cluster: 2,
     client: "cluster",
-    params: { inflight: 16, payload: 32 },
+    params: { inflight: 2, payload: 32 },
     unit: "round trips",
-    quick: true,
+    quick: false,
     ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
   });
+  rows.push({
+    id: "tsgrid.mesh.pairs8.c2",
+    group: "tsgrid",
+    title: "tsgrid mesh reference: 8 Managers as 4 fixed pairs, 2 in flight per node, 32 B",
+    cluster: 8,
+    client: "cluster",
+    params: { inflight: 2, payload: 32, topology: "pairs" },
+    unit: "round trips",
+    quick: false,
+    ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+  });
+  // Set-up of a whole cluster: from the first `new Manager` to the last node connected to
+  // every peer (120 links for 16 nodes), several set-ups over the same processes.
+  for (const [key, what, skip] of [
+    ["plain", "ws://", avail.tsgrid],
+    ["tls", "mutual TLS (wss://)", avail.tsgrid ?? avail.tls],
+  ] as const) {
+    rows.push({
+      id: `tsgrid.connect.mesh16.${key}`,
+      group: "tsgrid",
+      title: `tsgrid cluster set-up: 16 Managers, ${what}, new Manager to every peer connected (one op = the whole cluster)`,
+      cluster: 16,
+      client: "cluster",
+      params: { mode: "connect", setups: 5, ...(key === "tls" ? { tls: true } : {}) },
+      unit: "round trips",
+      quick: false,
+      ...(skip ? { unavailable: skip } : {}),
+    });
+  }
   rows.push({
     id: "tsgrid.memory.inflight",
     group: "memory",

@@ -59,7 +59,14 @@ export const RATIO_DEFS: RatioDef[] = [
   { name: "typed client vs raw bytes, 128 in flight, 32 B", row: "tsgrid.typed.c128", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
   { name: "single, 128 in flight, 1 KiB vs ws unbatched", row: "tsgrid.single.c128.b1024", ref: "ws.echo.c128.b1024", metric: "throughput", better: "higher" },
   { name: "single, 128 in flight, 64 KiB vs ws unbatched", row: "tsgrid.single.c128.b65536", ref: "ws.echo.c128.b65536", metric: "throughput", better: "higher" },
-  { name: "8 Managers, random pairs vs one pair (128 in flight)", row: "tsgrid.cluster8.c16.b32", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
+  { name: "8 Managers, random pairs vs one pair (128 in flight)", row: "tsgrid.mesh.n8", ref: "tsgrid.single.c128.b32", metric: "throughput", better: "higher" },
+  // The mesh (bench/lib/cluster-run.ts): the 8-node row carries ~2.3 requests in flight per
+  // directed link; against a pair at 2 per link, and 8 processes as 4 fixed pairs.
+  { name: "CPU per call: 8-node mesh vs one pair at the same in-flight per link", row: "tsgrid.mesh.n8", ref: "tsgrid.mesh.pair.c2", metric: "cpu", target: 1.5, better: "lower" },
+  { name: "CPU per call: 8 Managers as 4 fixed pairs vs one pair (8 processes on the cores)", row: "tsgrid.mesh.pairs8.c2", ref: "tsgrid.mesh.pair.c2", metric: "cpu", better: "lower" },
+  { name: "CPU per call: 8-node mesh vs 8 Managers as 4 fixed pairs (random peers)", row: "tsgrid.mesh.n8", ref: "tsgrid.mesh.pairs8.c2", metric: "cpu", better: "lower" },
+  { name: "CPU per call: 16-node vs 2-node mesh, 128 in flight in total", row: "tsgrid.mesh.n16", ref: "tsgrid.mesh.n2", metric: "cpu", better: "lower" },
+  { name: "TLS vs plain: 16-node cluster set-up (p50)", row: "tsgrid.connect.mesh16.tls", ref: "tsgrid.connect.mesh16.plain", metric: "p50", better: "lower" },
   { name: "bidi echo, 32 B: default capacities vs tuned 128", row: "tsgrid.bidi.b32", ref: "tsgrid.bidi.cap128.b32", metric: "throughput", better: "higher" },
   { name: "server stream, 32 B: default capacity vs tuned 128", row: "tsgrid.source.b32", ref: "tsgrid.source.cap128.b32", metric: "throughput", better: "higher" },
   { name: "server stream vs bidi echo, 32 B", row: "tsgrid.source.b32", ref: "tsgrid.bidi.b32", metric: "throughput", better: "higher" },

@@ -1,29 +1,79 @@
 /**
- * One server of the many-node row: a Manager with the bench handlers that, on command, calls
- * random peers with N requests in flight. Driven by bench/lib/cluster-run.ts:
- *   -> listening {port}      <- cluster {local, hosts}    -> ready
- *   <- load {durationMs, inflight, payload}               -> loaded {ops, elapsedMs, hist, cpuUs, maxRss}
+ * One server of the many-node rows: a Manager with the bench handlers that, on command, calls
+ * random peers (or one fixed partner) with N requests in flight. Driven by
+ * bench/lib/cluster-run.ts:
+ *   -> listening {port}
+ *   <- cluster {local, hosts, tls?}   -> ready {startedAt, connectedAt, cpuUs}   (new Manager .. every peer connected)
+ *   <- load {durationMs, inflight, payload, partner?}    -> loaded {ops, elapsedMs, hist, cpuUs, maxRss, ...}
+ *   <- reset                          -> closed          (the Manager closed; `cluster` may follow again)
  *   <- stop
  */
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import type { Connection, Manager } from "tsgrid";
 import { Histogram } from "../lib/histogram.js";
 import { usageNow } from "../lib/ipc.js";
 import { Phase, now } from "../lib/phase.js";
+import type { BenchTls } from "../lib/tls-certs.js";
 import { freePort, startManager, waitConnected } from "../lib/tsgrid-cluster.js";
 import { H } from "../lib/tsgrid-handlers.js";
 import { failureKind } from "../lib/verdict.js";
 
 export type ToNode =
-  | { type: "cluster"; local: string; hosts: string[] }
-  | { type: "load"; durationMs: number; inflight: number; payload: number; maxOps: number }
+  | { type: "cluster"; local: string; hosts: string[]; tls?: BenchTls }
+  | { type: "load"; durationMs: number; inflight: number; payload: number; maxOps: number; partner?: string }
+  | { type: "reset" }
   | { type: "stop" };
 export type FromNode =
   | { type: "listening"; port: number }
-  | { type: "ready" }
-  | { type: "loaded"; ops: number; elapsedMs: number; hist: Array<[number, number]>; sumUs: number; maxUs: number; cpuUs: number; maxRss: number }
+  /** Times in ms since the epoch (performance.timeOrigin-based: comparable across processes). */
+  | { type: "ready"; startedAt: number; connectedAt: number; cpuUs: number }
+  | {
+      type: "loaded";
+      ops: number;
+      elapsedMs: number;
+      hist: Array<[number, number]>;
+      sumUs: number;
+      maxUs: number;
+      cpuUs: number;
+      /** Of cpuUs, in the kernel. */
+      sysUs: number;
+      maxRss: number;
+      /** WebSocket messages written and frames in them, over all links (this node's side). */
+      messagesOut: number;
+      framesOut: number;
+      /** Fraction of the phase the event loop was busy. */
+      elu: number;
+    }
+  | { type: "closed" }
   | { type: "error"; message: string; slow?: boolean };
 
 let manager: Manager | undefined;
+
+/**
+ * BENCH_PHASE_PROFILE=<dir>: a CPU profile of each measured load phase only (not the start-up
+ * or the set-up), written as <dir>/<BENCH_PHASE_PROFILE_NAME or pid>.phase<k>.cpuprofile.
+ */
+const PHASE_PROFILE_DIR = process.env["BENCH_PHASE_PROFILE"];
+let phaseCount = 0;
+
+async function profiled<T>(fn: () => Promise<T>): Promise<T> {
+  if (PHASE_PROFILE_DIR === undefined) return fn();
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post("Profiler.stop");
+    const name = `${process.env["BENCH_PHASE_PROFILE_NAME"] ?? process.pid}.phase${++phaseCount}.cpuprofile`;
+    writeFileSync(join(PHASE_PROFILE_DIR, name), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
 
 function send(msg: FromNode): void {
   if (process.connected) process.send?.(msg);
@@ -38,13 +88,15 @@ async function exit(code: number): Promise<void> {
   }
 }
 
-/** N workers, each calling a random peer per request, until the phase ends. */
+const epochMs = (): number => performance.timeOrigin + performance.now();
+
+/** N workers, each calling a random connection of `conns` per request, until the phase ends. */
 async function load(conns: Connection[], phase: Phase, inflight: number, size: number): Promise<void> {
   const payload = new Uint8Array(size).fill(7);
   const worker = async (): Promise<void> => {
     let t0 = now();
     while (!phase.done) {
-      const conn = conns[Math.floor(Math.random() * conns.length)]!;
+      const conn = conns.length === 1 ? conns[0]! : conns[Math.floor(Math.random() * conns.length)]!;
       await conn.request(H.echo, payload);
       const t1 = now();
       phase.hist.record((t1 - t0) * 1000);
@@ -53,27 +105,56 @@ async function load(conns: Connection[], phase: Phase, inflight: number, size: n
     }
   };
   const workers: Promise<void>[] = [];
+  // A node that only answers ("oneway" pairs) is measured over the same phase.
+  if (inflight === 0) workers.push(new Promise((resolve) => setTimeout(resolve, phase.remainingMs)));
   for (let i = 0; i < inflight; i++) workers.push(worker());
   await Promise.all(workers);
+}
+
+function linkCounters(m: Manager): { messagesOut: number; framesOut: number } {
+  let messagesOut = 0;
+  let framesOut = 0;
+  for (const p of m.peers) {
+    const s = m.connection(p).stats;
+    messagesOut += s.messagesOut;
+    framesOut += s.framesOut;
+  }
+  return { messagesOut, framesOut };
 }
 
 async function onMessage(msg: ToNode): Promise<void> {
   if (msg.type === "stop") return exit(0);
   if (msg.type === "cluster") {
-    manager = await startManager(msg.local, msg.hosts);
+    if (manager !== undefined) throw new Error("cluster while a Manager runs (reset first)");
+    const startedAt = epochMs();
+    const u0 = process.cpuUsage();
+    manager = await startManager(msg.local, msg.hosts, undefined, msg.tls ? { tls: msg.tls } : {});
     await waitConnected(manager);
-    send({ type: "ready" });
+    const connectedAt = epochMs();
+    const u1 = process.cpuUsage(u0);
+    send({ type: "ready", startedAt, connectedAt, cpuUs: u1.user + u1.system });
+    return;
+  }
+  if (msg.type === "reset") {
+    const m = manager;
+    manager = undefined;
+    await m?.close();
+    send({ type: "closed" });
     return;
   }
   if (msg.type === "load") {
     const m = manager;
     if (m === undefined) throw new Error("load before cluster");
-    const conns = m.peers.map((p) => m.connection(p));
+    const conns = msg.partner !== undefined ? [m.connection(msg.partner)] : m.peers.map((p) => m.connection(p));
+    const c0 = linkCounters(m);
+    const elu0 = performance.eventLoopUtilization();
     const u0 = usageNow();
     const phase = new Phase(msg.durationMs, msg.maxOps);
-    await load(conns, phase, msg.inflight, msg.payload);
+    await profiled(() => load(conns, phase, msg.inflight, msg.payload));
     const elapsedMs = now() - phase.startedAt;
     const u1 = usageNow();
+    const elu = performance.eventLoopUtilization(elu0).utilization;
+    const c1 = linkCounters(m);
     const h: Histogram = phase.hist;
     send({
       type: "loaded",
@@ -83,7 +164,11 @@ async function onMessage(msg: ToNode): Promise<void> {
       sumUs: h.sumUs,
       maxUs: h.maxUs,
       cpuUs: u1.userUs + u1.systemUs - u0.userUs - u0.systemUs,
+      sysUs: u1.systemUs - u0.systemUs,
       maxRss: u1.maxRss,
+      messagesOut: c1.messagesOut - c0.messagesOut,
+      framesOut: c1.framesOut - c0.framesOut,
+      elu,
     });
   }
 }
