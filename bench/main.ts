@@ -3,18 +3,21 @@
  * process and each client in another (pinned to one core each when `taskset` works), and
  * writes the JSON results, a Markdown table and an SVG chart of the ratios.
  *
- *   npm run bench                      full run (< 5 min): bench/results/<date>.json, latest.md,
+ *   npm run bench                      full run (~6 min; --list: rows, bounds): results/<date>.json, latest.md,
  *                                      ratios.svg, and the README section between the markers
  *   npm run bench -- --quick           ~30 s smoke run (CI); writes under bench/results/quick/
  *   npm run bench -- --only tsgrid.single,ws.echo   rows whose id starts with one of these
+ *   npm run bench -- --baseline d9569e5 [--baseline-dir /work/baseline-d9569e5]
+ *                                      also runs every tsgrid row against that ref's runtime,
+ *                                      interleaved, and reports after/before (bench/lib/baseline.ts)
  */
 import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, platform, release } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
+import { parseBenchArgs } from "./lib/args.js";
 import { canPin, nextMessage, spawnNode, stopChild } from "./lib/child.js";
 import { runCluster } from "./lib/cluster-run.js";
 import type { ClientResult, FromClient, FromServer, ScenarioSpec, ToClient, ToServer } from "./lib/ipc.js";
@@ -22,6 +25,9 @@ import { machineLine, readmeSection, renderMarkdown, type RunMeta } from "./repo
 import { computeRatios, type RowResult } from "./report/ratios.js";
 import { renderSvg } from "./report/svg.js";
 import { buildRows, type Availability, type Row } from "./scenarios.js";
+import { baselineUnavailable, comparedInBaseline, defaultBaselineDir, NA_IN_BASELINE, prepareBaseline, type PreparedBaseline } from "./lib/baseline.js";
+import { defaultBudgetMs, rowBounds, runBounds, SLACK_MS, START_TIMEOUT_MS, type Timing } from "./lib/bounds.js";
+import { compareRuns, type BaselineInfo } from "./report/before-after.js";
 import { tlsUnavailable } from "./lib/tls-certs.js";
 import { BUDGET_SPENT, judgeRun, rowFailure, SlowError, verdictLines } from "./lib/verdict.js";
 
@@ -32,53 +38,36 @@ const benchSrc = join(repoRoot, "bench");
 /** Cores the server and the client are pinned to. */
 const SERVER_CORE = 0;
 const CLIENT_CORE = 1;
-/** How long a child may take to start listening / to answer beyond its phases, ms. */
-const START_TIMEOUT_MS = 15_000;
-const SLACK_MS = 30_000;
 /** Safety cap on operations of one measured phase. */
 const MAX_OPS = 50_000_000;
 
-const argv = yargs(hideBin(process.argv))
-  .scriptName("bench")
-  .option("quick", { type: "boolean", default: false, describe: "~30 s smoke run of a subset of rows" })
-  .option("only", { type: "string", describe: "comma-separated row id prefixes to run" })
-  .option("duration", { type: "number", describe: "measured ms per row (default 1000, quick 400)" })
-  .option("warmup", { type: "number", describe: "warm-up ms per row (default 300, quick 150)" })
-  .option("rounds", { type: "number", describe: "runs of every row, interleaved; the best is kept (default 2, quick 1)" })
-  .option("budget", { type: "number", describe: "total time budget in s; rows past it are skipped (default 280, quick 60)" })
-  .option("readme", { type: "boolean", describe: "update README.md between the bench markers (default: on for full runs)" })
-  .option("profile", { type: "boolean", default: false, describe: "run the children with --cpu-prof (bench/results/profiles/; see bench/profile.ts)" })
-  .option("pin", {
-    type: "string",
-    choices: ["auto", "yes", "no"],
-    default: "auto",
-    describe: "pin server and client to one core each (taskset); auto: only when the machine is quiet (load average < cores/2), since on a busy machine a pinned process waits for its core while the other is free",
-  })
-  .option("nice", { type: "number", default: 0, describe: "run the children at this nice level (e.g. -10, as root) on a busy machine" })
-  .option("list", { type: "boolean", default: false, describe: "list the rows and exit" })
-  .strict()
-  .parseSync();
-
-const quick = argv.quick;
-const partial = quick || argv.only !== undefined;
-const durationMs = argv.duration ?? (quick ? 400 : 1000);
-// Shared machines only ever slow a row down, so the best of interleaved rounds is the least
-// noisy estimate; interleaving keeps a row and its reference close in time.
-const rounds = Math.max(1, Math.floor(argv.rounds ?? (quick ? 1 : 2)));
-const warmupMs = argv.warmup ?? (quick ? 150 : 300);
-const budgetMs = (argv.budget ?? (quick ? 60 : 280)) * 1000;
+const argv = ((): ReturnType<typeof parseBenchArgs> => {
+  try {
+    return parseBenchArgs(hideBin(process.argv), { exitOnHelp: true });
+  } catch (err) {
+    console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(2);
+  }
+})();
+const { quick, partial, durationMs, rounds, warmupMs } = argv;
+const timing: Timing = { warmupMs, durationMs, rounds };
 const pin = canPin() && (argv.pin === "yes" || (argv.pin === "auto" && loadavg()[0]! < cpus().length / 2));
 const outDir = partial ? join(benchSrc, "results", "quick") : join(benchSrc, "results");
 const profileDir = join(benchSrc, "results", "profiles");
 
 function selectRows(all: Row[]): Row[] {
   let rows = quick ? all.filter((r) => r.quick) : all;
-  if (argv.only !== undefined) {
-    const prefixes = argv.only.split(",").map((s) => s.trim()).filter(Boolean);
-    rows = rows.filter((r) => prefixes.some((p) => r.id.startsWith(p)));
-  }
+  if (argv.onlyPrefixes.length > 0) rows = rows.filter((r) => argv.onlyPrefixes.some((p) => r.id.startsWith(p)));
   return rows;
 }
+
+/** Where a run of a row takes its compiled harness from: this checkout, or a baseline's. */
+interface Side {
+  distBench: string;
+  /** Suffix of profile names ("" or ".baseline"). */
+  tag: string;
+}
+const CURRENT: Side = { distBench, tag: "" };
 
 function skippedRow(row: Row, why: string): RowResult {
   return {
@@ -97,16 +86,17 @@ function isBetter(a: RowResult, b: RowResult): boolean {
   return a.throughput > b.throughput;
 }
 
-async function runRow(row: Row): Promise<RowResult> {
+async function runRow(row: Row, side: Side = CURRENT): Promise<RowResult> {
   const base = { id: row.id, title: row.title, group: row.group, unit: row.unit, params: row.params };
   if (row.unavailable !== undefined) return skippedRow(row, row.unavailable);
-  if (row.cluster !== undefined) return runClusterRow(row, row.cluster);
+  if (row.cluster !== undefined) return runClusterRow(row, row.cluster, side);
+  const distBench = side.distBench;
   const children: ChildProcess[] = [];
   let progressOps: number | undefined;
   let probeError: unknown;
   const profiling = argv.profile;
   const nodeArgs = (who: string): string[] =>
-    profiling ? ["--expose-gc", "--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${row.id}.${who}.cpuprofile`] : ["--expose-gc"];
+    profiling ? ["--expose-gc", "--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${row.id}${side.tag}.${who}.cpuprofile`] : ["--expose-gc"];
   try {
     let server: ChildProcess | undefined;
     let port = 0;
@@ -197,10 +187,10 @@ async function availability(): Promise<Availability> {
   }
 }
 
-async function runClusterRow(row: Row, nodes: number): Promise<RowResult> {
+async function runClusterRow(row: Row, nodes: number, side: Side): Promise<RowResult> {
   const profiling = argv.profile;
   try {
-    const r = await runCluster(distBench, {
+    const r = await runCluster(side.distBench, {
       nodes,
       inflight: Number(row.params["inflight"]),
       payload: Number(row.params["payload"]),
@@ -213,7 +203,7 @@ async function runClusterRow(row: Row, nodes: number): Promise<RowResult> {
       mode: row.params["mode"] === "connect" ? "connect" : "load",
       setups: Number(row.params["setups"] ?? 5),
       nodeArgs: (who) =>
-        profiling ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${row.id}.${who}.cpuprofile`] : [],
+        profiling ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${row.id}${side.tag}.${who}.cpuprofile`] : [],
     });
     return {
       ...skippedRow(row, ""),
@@ -246,36 +236,122 @@ function updateReadme(markdown: string): boolean {
   return true;
 }
 
+const fmtS = (ms: number): string => (ms >= 120_000 ? `${(ms / 60_000).toFixed(1)} min` : `${Math.round(ms / 1000)} s`);
+
+/** `--list`: every row, its bound, and the run's expected length (and what each baseline cannot run). */
+function listRows(rows: Row[], baselines: PreparedBaseline[]): void {
+  for (const r of rows) {
+    const b = rowBounds(r, timing);
+    const na = comparedInBaseline(r) ? baselines.map((base) => baselineUnavailable(base, r.id)).filter((w) => w !== undefined) : [];
+    const notes = [r.unavailable ? `skipped: ${r.unavailable}` : "", ...na].filter(Boolean).join("; ");
+    console.log(`${r.id.padEnd(34)} ~${fmtS(b.expectedMs).padStart(5)} (max ${fmtS(b.maxMs)}) × ${b.runs}  ${r.title}${notes ? `  (${notes})` : ""}`);
+  }
+  const total = runBounds(rows, timing);
+  console.log(`\n${rows.length} rows, ${rounds} round(s): expected ${fmtS(total.expectedMs)} on a quiet machine, bounded by ${fmtS(total.maxMs)}`);
+  if (baselines.length > 0) {
+    const compared = rows.filter(comparedInBaseline);
+    const withBase = runBounds(rows, timing, baselines.flatMap(() => compared));
+    console.log(`with the baseline(s) ${baselines.map((b) => b.ref).join(", ")} (${compared.length} rows measured before and after): expected ${fmtS(withBase.expectedMs)}`);
+  }
+}
+
+/** One baseline of the run: where its harness is, and its best result of every compared row. */
+interface BaselineSide extends Side {
+  baseline: PreparedBaseline;
+  best: Map<string, RowResult>;
+}
+
+/** `--report`: the Markdown, chart (and README section) of a saved run, with the current targets. */
+function rerender(jsonPath: string): void {
+  const saved = JSON.parse(readFileSync(jsonPath, "utf8")) as {
+    meta: RunMeta;
+    rows: RowResult[];
+    baselines?: { ref: string; commit: string; stubbed: Record<string, string[]>; typeErrors: number; notes: string[]; rows: RowResult[] }[];
+  };
+  const ratios = computeRatios(saved.rows);
+  const beforeAfter = (saved.baselines ?? []).map((b) => ({
+    info: { ref: b.ref, commit: b.commit, stubbed: b.stubbed, typeErrors: b.typeErrors, notes: b.notes },
+    comparison: compareRuns(saved.rows, b.rows),
+  }));
+  const dir = dirname(resolve(jsonPath));
+  writeFileSync(join(dir, "ratios.svg"), renderSvg(ratios, machineLine(saved.meta)));
+  writeFileSync(join(dir, "latest.md"), renderMarkdown(saved.meta, saved.rows, ratios, "ratios.svg", undefined, beforeAfter));
+  console.log(`re-rendered ${relative(repoRoot, join(dir, "latest.md"))} and ratios.svg from ${relative(repoRoot, resolve(jsonPath))}`);
+  if (argv.readme === true && updateReadme(readmeSection(saved.meta, saved.rows, ratios, relative(repoRoot, join(dir, "ratios.svg")), beforeAfter))) {
+    console.log("updated the README section");
+  }
+}
+
 async function main(): Promise<void> {
-  const rows = selectRows(buildRows(await availability()));
-  if (argv.list) {
-    for (const r of rows) console.log(`${r.id.padEnd(32)} ${r.title}${r.unavailable ? `  (skipped: ${r.unavailable})` : ""}`);
+  if (argv.report !== undefined) {
+    rerender(argv.report);
     return;
   }
+  const rows = selectRows(buildRows(await availability()));
+  const baselines: PreparedBaseline[] = [];
+  for (const want of argv.baselines) {
+    const dir = want.dir ?? defaultBaselineDir(repoRoot, want.ref!);
+    const b = await prepareBaseline(repoRoot, want.ref, dir);
+    console.log(`baseline: ${b.ref} (${b.commit.slice(0, 9)}) ready in ${b.dir}; ${b.typeErrors.length} type error(s) of the current bench/ against it`);
+    baselines.push(b);
+  }
+  if (argv.list) {
+    listRows(rows, baselines);
+    return;
+  }
+  const sides: BaselineSide[] = baselines.map((b) => ({ distBench: b.distBench, tag: `.baseline-${b.ref.replace(/[^\w.-]+/g, "_")}`, baseline: b, best: new Map() }));
+  const compared = new Set(sides.length === 0 ? [] : rows.filter(comparedInBaseline).map((r) => r.id));
+  const expected = runBounds(rows, timing, sides.flatMap(() => rows.filter((r) => compared.has(r.id))));
+  const budgetMs = argv.budgetMs ?? defaultBudgetMs(expected.expectedMs, quick);
   const pinned = pin;
-  console.log(`bench: ${rows.length} rows, ${durationMs} ms each (+${warmupMs} ms warm-up)${pinned ? ", server/client pinned to cores 0/1" : ""}`);
+  console.log(
+    `bench: ${rows.length} rows${sides.length > 0 ? ` (${compared.size} also with the runtime of ${baselines.map((b) => b.ref).join(", ")})` : ""}, ${durationMs} ms each (+${warmupMs} ms warm-up)${pinned ? ", server/client pinned to cores 0/1" : ""}; expected ${fmtS(expected.expectedMs)}, budget ${fmtS(budgetMs)}`,
+  );
   if (argv.profile) mkdirSync(profileDir, { recursive: true });
   const started = Date.now();
   const loadStart = loadavg()[0]!;
   const best = new Map<string, RowResult>();
+  /** One run of a row on one side, kept when it beats that side's best so far. */
+  const runOnce = async (row: Row, side: Side, into: Map<string, RowResult>, label: string, baseline?: PreparedBaseline): Promise<void> => {
+    const prev = into.get(row.id);
+    if (prev?.skipped !== undefined || prev?.error !== undefined) return;
+    if (prev !== undefined && row.group === "memory") return; // measured once
+    const na = baseline === undefined ? undefined : baselineUnavailable(baseline, row.id);
+    if (na !== undefined) {
+      into.set(row.id, skippedRow(row, na));
+      return;
+    }
+    if (row.unavailable === undefined && Date.now() - started > budgetMs) {
+      if (prev === undefined) {
+        into.set(row.id, skippedRow(row, BUDGET_SPENT));
+        console.log(`  ${label.padEnd(30)} skipped (${BUDGET_SPENT})`);
+      }
+      return;
+    }
+    const t0 = Date.now();
+    let r = await runRow(row, side);
+    // The baseline lacks what the row calls (a stub threw): not measurable there, not a failure.
+    if (baseline !== undefined && r.error !== undefined && r.error.includes(NA_IN_BASELINE)) {
+      r = skippedRow(row, r.error.slice(r.error.indexOf(NA_IN_BASELINE)).split("\n")[0]!);
+    }
+    if (prev === undefined || isBetter(r, prev)) into.set(row.id, r);
+    const what = r.skipped ? `skipped (${r.skipped})` : r.error ? `${r.errorKind === "slow" ? "SLOW" : "ERROR"} ${r.error.split("\n")[0]}` : `${Math.round(r.throughput).toLocaleString("en-US")} ops/s${r.p50Us !== undefined ? `, p50 ${r.p50Us.toFixed(1)} µs, p99 ${r.p99Us!.toFixed(1)} µs` : ""}`;
+    console.log(`  ${label.padEnd(30)} ${what}  [${((Date.now() - t0) / 1000).toFixed(1)} s]`);
+  };
   for (let round = 1; round <= rounds; round++) {
     if (rounds > 1) console.log(`round ${round} of ${rounds}`);
     for (const row of rows) {
-      const prev = best.get(row.id);
-      if (prev?.skipped !== undefined || prev?.error !== undefined) continue;
-      if (prev !== undefined && row.group === "memory") continue; // measured once
-      if (row.unavailable === undefined && Date.now() - started > budgetMs) {
-        if (prev === undefined) {
-          best.set(row.id, skippedRow(row, BUDGET_SPENT));
-          console.log(`  ${row.id.padEnd(30)} skipped (${BUDGET_SPENT})`);
-        }
+      if (!compared.has(row.id)) {
+        await runOnce(row, CURRENT, best, row.id);
         continue;
       }
-      const t0 = Date.now();
-      const r = await runRow(row);
-      if (prev === undefined || isBetter(r, prev)) best.set(row.id, r);
-      const what = r.skipped ? `skipped (${r.skipped})` : r.error ? `${r.errorKind === "slow" ? "SLOW" : "ERROR"} ${r.error.split("\n")[0]}` : `${Math.round(r.throughput).toLocaleString("en-US")} ops/s${r.p50Us !== undefined ? `, p50 ${r.p50Us.toFixed(1)} µs, p99 ${r.p99Us!.toFixed(1)} µs` : ""}`;
-      console.log(`  ${row.id.padEnd(30)} ${what}  [${((Date.now() - t0) / 1000).toFixed(1)} s]`);
+      // The current runtime and each baseline back to back, the order rotating by round
+      // (A B, then B A; with two baselines A B C, B C A, C A B): no side always runs first.
+      const runs: (() => Promise<void>)[] = [
+        () => runOnce(row, CURRENT, best, row.id),
+        ...sides.map((side) => () => runOnce(row, side, side.best, `${row.id} (${side.baseline.ref})`, side.baseline)),
+      ];
+      for (let i = 0; i < runs.length; i++) await runs[(i + round - 1) % runs.length]!();
     }
   }
   const results = rows.map((r) => best.get(r.id)!);
@@ -290,26 +366,44 @@ async function main(): Promise<void> {
     warmupMs,
     rounds,
   };
+  const befores = sides.map((side) => {
+    const b = side.baseline;
+    const beforeRows = rows.filter((r) => compared.has(r.id)).map((r) => side.best.get(r.id)!);
+    const info: BaselineInfo = { ref: b.ref, commit: b.commit, stubbed: b.stubbed, typeErrors: b.typeErrors.length, notes: b.notes };
+    return { info, comparison: compareRuns(results, beforeRows), rows: beforeRows, typeErrorLines: b.typeErrors, unavailable: b.unavailable };
+  });
   mkdirSync(outDir, { recursive: true });
   const day = now.toISOString().slice(0, 10);
   const jsonPath = join(outDir, partial ? "latest.json" : `${day}.json`);
-  writeFileSync(jsonPath, JSON.stringify({ meta, ratios, rows: results }, null, 2) + "\n");
+  const baselinesJson = befores.map((b) => ({ ...b.info, typeErrorLines: b.typeErrorLines, unavailable: b.unavailable, comparison: b.comparison, rows: b.rows }));
+  writeFileSync(jsonPath, JSON.stringify({ meta, ratios, rows: results, ...(befores.length > 0 ? { baselines: baselinesJson } : {}) }, null, 2) + "\n");
   const svgPath = join(outDir, "ratios.svg");
   writeFileSync(svgPath, renderSvg(ratios, machineLine(meta)));
   const mdPath = join(outDir, "latest.md");
-  writeFileSync(mdPath, renderMarkdown(meta, results, ratios, "ratios.svg"));
+  const beforeAfter = befores.map((b) => ({ info: b.info, comparison: b.comparison }));
+  writeFileSync(mdPath, renderMarkdown(meta, results, ratios, "ratios.svg", undefined, beforeAfter));
   console.log(`\nratios:`);
   for (const r of ratios) {
-    if (r.value === undefined) continue;
+    if (r.value === undefined) {
+      if (r.target !== undefined) console.log(`  ${r.name.padEnd(52)} –     (goal ${r.better === "higher" ? ">=" : "<="} ${r.target}: MISSING, ${r.missing})`);
+      continue;
+    }
     const goal = r.target === undefined ? "" : `  (goal ${r.better === "higher" ? ">=" : "<="} ${r.target}: ${r.pass ? "met" : "MISSED"})`;
     console.log(`  ${r.name.padEnd(52)} ${r.value.toFixed(2)}${goal}`);
   }
-  console.log(`\nwrote ${relative(repoRoot, jsonPath)}, ${relative(repoRoot, mdPath)}, ${relative(repoRoot, svgPath)}`);
+  for (const before of befores) {
+    console.log(`\nafter/before (${before.info.ref}): throughput, CPU µs/op`);
+    for (const c of before.comparison) {
+      console.log(`  ${c.id.padEnd(34)} ${c.na !== undefined ? c.na : `${c.throughput?.toFixed(2) ?? "–"}  ${c.cpu?.toFixed(2) ?? "–"}`}`);
+    }
+  }
+  console.log(`\nwrote ${relative(repoRoot, jsonPath)}, ${relative(repoRoot, mdPath)}, ${relative(repoRoot, svgPath)} in ${fmtS(Date.now() - started)}`);
   if (argv.readme ?? !partial) {
-    const md = readmeSection(meta, results, ratios, relative(repoRoot, svgPath));
+    const md = readmeSection(meta, results, ratios, relative(repoRoot, svgPath), beforeAfter);
     if (updateReadme(md)) console.log("updated the README section");
   }
   // Quick (smoke) runs fail only on broken rows; slow ones are warnings (bench/lib/verdict.ts).
+  // The baseline's rows are not judged: an old runtime's failure is a finding, not this run's.
   const verdict = judgeRun(results, { quick });
   const lines = verdictLines(verdict);
   if (lines.out.length > 0) console.log("");

@@ -1,4 +1,5 @@
 /** The Markdown table of one run (bench/results/latest.md, and the README section). */
+import { beforeAfterTable, type BaselineInfo, type BeforeAfter } from "./before-after.js";
 import type { Ratio, RowResult } from "./ratios.js";
 
 export interface RunMeta {
@@ -28,14 +29,35 @@ export function machineLine(meta: RunMeta): string {
   return `${meta.date} · ${m.cpu}, ${m.cores} cores · Node ${m.node} · ${m.os} · ${m.pinned ? "server and client pinned to one core each" : "not pinned"}${m.nice !== 0 ? ` at nice ${m.nice}` : ""} · load average ${meta.loadAvg[0].toFixed(1)} → ${meta.loadAvg[1].toFixed(1)} · ${meta.mode} run, best of ${meta.rounds} × ${meta.durationMs} ms per row`;
 }
 
-export function ratiosTable(ratios: Ratio[]): string {
-  const lines = ["| target | ratio | goal | |", "|---|---:|---:|:---:|"];
-  for (const r of ratios) {
-    const goal = r.target === undefined ? "" : `${r.better === "higher" ? "≥" : "≤"} ${r.target}×`;
-    const mark = r.pass === undefined ? (r.value === undefined ? "not run" : "") : r.pass ? "✅" : "❌";
-    lines.push(`| ${r.name} | ${fmtRatio(r.value)} | ${goal} | ${mark} |`);
+/** A ratio's verdict cell: met, missed, or why there is no value (never blank for a target). */
+function verdictCell(r: Ratio): string {
+  if (r.value === undefined) return r.missing ?? "not run";
+  if (r.pass === undefined) return "";
+  return r.pass ? "✅" : "❌";
+}
+
+/** The targets (issue #12's first, then round 1's kept), each with its goal and verdict. */
+export function targetsTable(ratios: Ratio[]): string {
+  const lines = ["| target | from | ratio | goal | |", "|---|---|---:|---:|:---|"];
+  for (const r of ratios.filter((x) => x.target !== undefined)) {
+    const goal = `${r.better === "higher" ? "≥" : "≤"} ${r.target}×`;
+    lines.push(`| ${r.name} | ${r.goal ?? ""} | ${fmtRatio(r.value)} | ${goal} | ${verdictCell(r)} |`);
   }
   return lines.join("\n");
+}
+
+/** The ratios without a target: context (defaults vs tuned, the cost of each feature...). */
+export function contextTable(ratios: Ratio[]): string {
+  const lines = ["| ratio | value |", "|---|---:|"];
+  for (const r of ratios.filter((x) => x.target === undefined)) {
+    lines.push(`| ${r.name} | ${r.value === undefined ? (r.missing ?? "–") : fmtRatio(r.value)} |`);
+  }
+  return lines.join("\n");
+}
+
+/** Both ratio tables (kept under its old name for callers). */
+export function ratiosTable(ratios: Ratio[]): string {
+  return `${targetsTable(ratios)}\n\nOther ratios in this run (no target):\n\n${contextTable(ratios)}`;
 }
 
 export function rowsTable(rows: RowResult[]): string {
@@ -75,42 +97,61 @@ export function extrasTable(rows: RowResult[], only?: RowResult["group"]): strin
   return lines.join("\n");
 }
 
+/** The before/after part of a `--baseline` run. */
+export interface BeforeAfterPart {
+  info: BaselineInfo;
+  comparison: readonly BeforeAfter[];
+}
+
 export function renderMarkdown(
   meta: RunMeta,
   rows: RowResult[],
   ratios: Ratio[],
   chartPath: string | undefined,
   extrasOf?: RowResult["group"],
+  beforeAfter: readonly BeforeAfterPart[] = [],
 ): string {
   const parts = [
     `### Benchmark: ${meta.date}`,
     "",
     machineLine(meta),
     "",
-    "Ratios measured in this run (only ratios within one run are meaningful on a shared machine):",
+    "Targets (issue #12's, then round 1's that still hold), as ratios measured in this run (only ratios within one run are meaningful on a shared machine); a target whose row is missing, failed or skipped says so and does not pass:",
     "",
-    ratiosTable(ratios),
+    targetsTable(ratios),
     "",
   ];
   if (chartPath !== undefined) parts.push(`![tsgrid ratios against the references](${chartPath})`, "");
-  parts.push(rowsTable(rows), "");
+  parts.push(
+    "Every row: the tsgrid rows run two Managers with `sharedSecretAuth` and default options (what a user gets); a row that tunes an option says so (\"tuned: ...\") and sits beside its defaults row.",
+    "",
+    rowsTable(rows),
+    "",
+    "Other ratios in this run (no target):",
+    "",
+    contextTable(ratios),
+    "",
+  );
+  for (const b of beforeAfter) parts.push(beforeAfterTable(b.comparison, b.info), "");
   const extras = extrasTable(rows, extrasOf);
   if (extras) parts.push(extras, "");
   return parts.join("\n");
 }
 
 /** The README's section (between the bench markers): how to run, then the latest run. */
-export function readmeSection(meta: RunMeta, rows: RowResult[], ratios: Ratio[], chartPath: string): string {
+export function readmeSection(meta: RunMeta, rows: RowResult[], ratios: Ratio[], chartPath: string, beforeAfter: readonly BeforeAfterPart[] = []): string {
   return [
     "## Performance",
     "",
     "`npm run bench` runs tsgrid and its references (raw `ws`, `@grpc/grpc-js`, msgpack codecs) side by side,",
     "each server and each client in its own process (pinned to one core each when the machine is quiet), over loopback;",
-    "`npm run bench -- --quick` is the 30-second smoke run. Absolute numbers drift on shared machines: compare ratios",
-    "from one run (each row is the best of interleaved rounds; codec ratios alternate 20 ms slices in one process).",
-    "The JSON of every full run is kept in `bench/results/`; `bench/results/latest.md` has every measurement",
-    "(frames per WebSocket message, codec slices...); below: the memory rows only.",
+    "`npm run bench -- --quick` is the 30-second smoke run, and `npm run bench -- --baseline <git-ref>` also measures",
+    "every tsgrid row with that ref's runtime, interleaved, for a before/after table. Absolute numbers drift on shared",
+    "machines: compare ratios from one run (each row is the best of interleaved rounds; codec ratios alternate 20 ms",
+    "slices in one process). The JSON of every full run is kept in `bench/results/`; `bench/results/latest.md` has every",
+    "measurement (frames per WebSocket message, codec slices...); below: the memory rows only. How to run and read",
+    "it: [docs/performance.md](docs/performance.md).",
     "",
-    renderMarkdown(meta, rows, ratios, chartPath, "memory"),
+    renderMarkdown(meta, rows, ratios, chartPath, "memory", beforeAfter),
   ].join("\n");
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Histogram } from "../../bench/lib/histogram.js";
 import { renderMarkdown, type RunMeta } from "../../bench/report/markdown.js";
-import { computeRatios, type RowResult } from "../../bench/report/ratios.js";
+import { computeRatios, RATIO_DEFS, type RowResult } from "../../bench/report/ratios.js";
 import { renderSvg } from "../../bench/report/svg.js";
 
 describe("bench histogram", () => {
@@ -53,6 +53,11 @@ function row(id: string, throughput: number, p50Us?: number, extra?: RowResult["
   };
 }
 
+const meta: RunMeta = {
+  date: "2026-01-01 00:00 UTC", mode: "quick", durationMs: 400, warmupMs: 100, rounds: 1, loadAvg: [0.5, 0.7],
+  machine: { cpu: "cpu", cores: 2, node: "v20", os: "linux", pinned: true, nice: 0 },
+};
+
 describe("bench ratios and report", () => {
   const rows = [
     row("tsgrid.single.c128.b32", 300_000),
@@ -69,26 +74,53 @@ describe("bench ratios and report", () => {
     const ratios = computeRatios(rows);
     const byName = (prefix: string) => ratios.find((r) => r.name.startsWith(prefix))!;
     expect(byName("single, 128 in flight, 32 B vs ws merged").value).toBeCloseTo(0.6);
-    expect(byName("single, 128 in flight, 32 B vs ws merged").pass).toBe(true);
+    expect(byName("single, 128 in flight, 32 B vs ws merged").pass).toBe(true); // #12: >= 0.6
+    expect(byName("single, 128 in flight, 32 B vs ws merged").goal).toBe("#12");
     expect(byName("single, 128 in flight, 32 B vs ws unbatched").value).toBeCloseTo(5);
     const p50 = byName("single, 1 in flight");
     expect(p50.value).toBeCloseTo(80 / 70);
     expect(p50.pass).toBe(true); // lower is better: 1.14 <= 1.25
     // The interleaved in-process ratio wins over the two rows' throughputs (0.5).
     expect(byName("generated codec").value).toBeCloseTo(1.2);
-    // A failed row gives no ratio and no verdict.
-    expect(byName("bidi echo, 32 B vs ws").value).toBeUndefined();
-    expect(byName("bidi echo, 32 B vs ws").pass).toBeUndefined();
+    // A failed row gives no ratio and no verdict, and says why.
+    expect(byName("bidi echo (default capacities), 32 B vs ws").value).toBeUndefined();
+    expect(byName("bidi echo (default capacities), 32 B vs ws").pass).toBeUndefined();
+    expect(byName("bidi echo (default capacities), 32 B vs ws").missing).toBe("tsgrid.bidi.b32 failed, row missing: ws.stream.b32");
+  });
+
+  it("a target whose row is missing shows as missing, never as a pass", () => {
+    const ratios = computeRatios(rows);
+    const typed1k = ratios.find((r) => r.row === "tsgrid.typed.c128.b1024")!;
+    expect(typed1k.target).toBe(0.9);
+    expect(typed1k.pass).toBeUndefined();
+    expect(typed1k.missing).toContain("row missing: tsgrid.typed.c128.b1024");
+    const md = renderMarkdown(meta, rows, ratios, undefined);
+    expect(md).toMatch(/\| typed client vs raw bytes, 128 in flight, 1 KiB \| #12 \| – \| ≥ 0\.9× \| row missing: tsgrid\.typed\.c128\.b1024/);
+    const svg = renderSvg(ratios, "sub");
+    expect(svg).toContain("row missing: tsgrid.typed.c128.b1024");
+    expect(svg).toContain("issue #12 targets");
+  });
+
+  it("has issue #12's targets, each with a goal", () => {
+    const targets = RATIO_DEFS.filter((d) => d.goal === "#12").map((d) => [d.row, d.ref, d.metric, d.better, d.target]);
+    expect(targets).toEqual(
+      expect.arrayContaining([
+        ["tsgrid.single.c128.b32", "ws.merged.c128.b32", "throughput", "higher", 0.6],
+        ["tsgrid.typed.c128", "tsgrid.single.c128.b32", "throughput", "higher", 0.9],
+        ["tsgrid.typed.c128.b1024", "tsgrid.single.c128.b1024", "throughput", "higher", 0.9],
+        ["tsgrid.single.c128.b16384", "ws.echo.c128.b16384", "throughput", "higher", 1],
+        ["tsgrid.single.c128.b65536", "ws.echo.c128.b65536", "throughput", "higher", 1],
+        ["tsgrid.bidi.b32", "ws.stream.b32", "throughput", "higher", 3],
+        ["tsgrid.mesh.n8", "tsgrid.mesh.pair.c2", "cpu", "lower", 1.5],
+      ]),
+    );
+    expect(RATIO_DEFS.filter((d) => d.target !== undefined).every((d) => d.goal !== undefined)).toBe(true);
   });
 
   it("renders Markdown and a well-formed SVG", () => {
     const ratios = computeRatios(rows);
-    const meta: RunMeta = {
-      date: "2026-01-01 00:00 UTC", mode: "quick", durationMs: 400, warmupMs: 100, rounds: 1, loadAvg: [0.5, 0.7],
-      machine: { cpu: "cpu", cores: 2, node: "v20", os: "linux", pinned: true, nice: 0 },
-    };
     const md = renderMarkdown(meta, rows, ratios, "ratios.svg");
-    expect(md).toContain("| single, 128 in flight, 32 B vs ws merged | 0.60× | ≥ 0.5× | ✅ |");
+    expect(md).toContain("| single, 128 in flight, 32 B vs ws merged | #12 | 0.60× | ≥ 0.6× | ✅ |");
     expect(md).toContain("error: boom");
     const svg = renderSvg(ratios, "sub <title> & co");
     expect(svg.startsWith("<svg")).toBe(true);

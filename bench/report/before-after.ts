@@ -1,0 +1,90 @@
+/**
+ * The before/after table of a `--baseline` run: every compared row measured with the current
+ * runtime (after) and the baseline's (before), interleaved in one run.
+ */
+import type { RowResult } from "./ratios.js";
+
+export interface BeforeAfter {
+  id: string;
+  title: string;
+  /** Throughput after / before (higher is better); undefined when either side has no number. */
+  throughput: number | undefined;
+  /** CPU µs per operation (client + server) after / before (lower is better). */
+  cpu: number | undefined;
+  /** p50 latency after / before (lower is better), when the row measures latency. */
+  p50: number | undefined;
+  /** Why there is no comparison: the baseline cannot run the row, or a side failed. */
+  na?: string;
+}
+
+/** What the JSON and the report say about the baseline of a run. */
+export interface BaselineInfo {
+  ref: string;
+  commit: string;
+  /** Names the current runtime exports and the baseline's does not, per entry point (stubbed). */
+  stubbed: Record<string, string[]>;
+  typeErrors: number;
+  notes: string[];
+}
+
+const cpuOf = (r: RowResult): number => r.clientCpuPerOpUs + (r.serverCpuPerOpUs ?? 0);
+
+function problem(r: RowResult | undefined, side: string): string | undefined {
+  if (r === undefined) return `not run (${side})`;
+  if (r.skipped !== undefined) return side === "before" ? r.skipped : `${side}: skipped (${r.skipped})`;
+  if (r.error !== undefined) return `${side}: ${r.errorKind === "slow" ? "slow" : "error"}: ${r.error.split("\n")[0]!.slice(0, 100)}`;
+  return undefined;
+}
+
+/** One comparison per baseline row, in the baseline rows' order. */
+export function compareRuns(after: readonly RowResult[], before: readonly RowResult[]): BeforeAfter[] {
+  const byId = new Map(after.map((r) => [r.id, r]));
+  return before.map((b) => {
+    const a = byId.get(b.id);
+    const base = { id: b.id, title: a?.title ?? b.title };
+    const na = problem(b, "before") ?? problem(a, "after");
+    if (na !== undefined || a === undefined) return { ...base, throughput: undefined, cpu: undefined, p50: undefined, na: na ?? "not run" };
+    if (b.group === "memory") return { ...base, throughput: undefined, cpu: undefined, p50: undefined, na: "memory row: see the measurements" };
+    return {
+      ...base,
+      throughput: b.throughput > 0 ? a.throughput / b.throughput : undefined,
+      cpu: cpuOf(b) > 0 && cpuOf(a) > 0 ? cpuOf(a) / cpuOf(b) : undefined,
+      p50: a.p50Us !== undefined && b.p50Us !== undefined && b.p50Us > 0 ? a.p50Us / b.p50Us : undefined,
+    };
+  });
+}
+
+const fmt = (v: number | undefined): string => (v === undefined ? "–" : `${v.toFixed(2)}×`);
+
+/**
+ * A compared row regressed when its throughput fell or its CPU per operation rose by more than
+ * `tolerance` (shared machines are noisy: a few percent is not a finding).
+ */
+export function regressed(c: BeforeAfter, tolerance = 0.1): boolean {
+  return (c.throughput !== undefined && c.throughput < 1 - tolerance) || (c.cpu !== undefined && c.cpu > 1 + tolerance);
+}
+
+export function beforeAfterTable(cmp: readonly BeforeAfter[], info: BaselineInfo): string {
+  const lines = [
+    `Before/after: every tsgrid row with the baseline runtime (${info.ref}, ${info.commit.slice(0, 9)}) and the current one, interleaved in this run (the current bench/ drives both).`,
+    "Throughput after/before above 1 and CPU after/before below 1 are improvements; a ⚠ marks a change beyond ±10%.",
+    "",
+    "| row | throughput after/before | CPU µs/op after/before | p50 after/before | |",
+    "|---|---:|---:|---:|:---|",
+  ];
+  for (const c of cmp) {
+    if (c.na !== undefined) {
+      lines.push(`| ${c.title} | | | | ${c.na} |`);
+      continue;
+    }
+    lines.push(`| ${c.title} | ${fmt(c.throughput)} | ${fmt(c.cpu)} | ${fmt(c.p50)} | ${regressed(c) ? "⚠" : ""} |`);
+  }
+  const stubbed = Object.entries(info.stubbed).filter(([, names]) => names.length > 0);
+  if (stubbed.length > 0 || info.notes.length > 0 || info.typeErrors > 0) {
+    lines.push("");
+    for (const [entry, names] of stubbed) lines.push(`- not in ${info.ref}'s \`${entry === "." ? "tsgrid" : `tsgrid/${entry.slice(2)}`}\` (stubbed: a row that calls one is n/a): ${names.join(", ")}`);
+    if (info.typeErrors > 0) lines.push(`- the current bench/ has ${info.typeErrors} type error(s) against ${info.ref}'s runtime (tsc emits anyway; see the JSON)`);
+    for (const n of info.notes) lines.push(`- ${n}`);
+  }
+  return lines.join("\n");
+}
