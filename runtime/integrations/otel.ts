@@ -24,7 +24,18 @@ import {
 } from "@opentelemetry/api";
 import type { Attributes, Context, Span, TextMapPropagator, Tracer, TracerProvider } from "@opentelemetry/api";
 import { ErrorCode, GridError } from "../errors.js";
-import type { CallInfo, ClientInterceptor, Interceptors, ServerInterceptor, StreamObserver } from "../interceptors.js";
+import type {
+  CallInfo,
+  ClientCall,
+  ClientInterceptor,
+  ClientNext,
+  Interceptors,
+  ServerCall,
+  ServerInterceptor,
+  ServerNext,
+  StreamObserver,
+} from "../interceptors.js";
+import type { Stream } from "../types.js";
 
 export interface OtelOptions {
   /** Where spans go. Default: the global tracer provider (`trace.getTracerProvider()`), resolved per span. */
@@ -201,24 +212,36 @@ export function otelClientInterceptor(options: OtelOptions = {}): ClientIntercep
   const tracer = tracerOf(options);
   const maxEvents = checkedMax(options.maxMessageEvents);
   const templates = new SpanTemplates("client");
-  return (next) => async (call) => {
-    const propagator = options.propagator ?? propagation;
-    const t = templates.of(call);
-    const parent = context.active();
-    const span = tracer().startSpan(t.name, { kind: SpanKind.CLIENT, attributes: t.attributes }, parent);
-    const ctx = trace.setSpan(parent, span);
-    propagator.inject(ctx, call.metadata, defaultTextMapSetter);
-    const end = new SpanEnd(span, "client", maxEvents);
-    if (call.stream) call.observe(end);
+  return (next) => (call) => {
+    let span: Span;
     try {
-      const result = await next(call);
-      if (!call.stream) end.end(undefined, false);
-      return result;
+      const propagator = options.propagator ?? propagation;
+      const t = templates.of(call);
+      const parent = context.active();
+      span = tracer().startSpan(t.name, { kind: SpanKind.CLIENT, attributes: t.attributes }, parent);
+      propagator.inject(trace.setSpan(parent, span), call.metadata, defaultTextMapSetter);
     } catch (err) {
-      end.end(err, call.stream);
-      throw err;
+      return Promise.reject(err);
     }
+    // A span that is not sampled records nothing (its end, status and events are no-ops): the
+    // call goes straight on, with no wrapper promise. The injected context still carries the
+    // decision, so the server does not sample it either.
+    if (!span.isRecording()) return next(call);
+    return clientTraced(next, call, span, maxEvents);
   };
+}
+
+async function clientTraced(next: ClientNext, call: ClientCall, span: Span, maxEvents: number): Promise<Uint8Array | Stream> {
+  const end = new SpanEnd(span, "client", maxEvents);
+  if (call.stream) call.observe(end);
+  try {
+    const result = await next(call);
+    if (!call.stream) end.end(undefined, false);
+    return result;
+  } catch (err) {
+    end.end(err, call.stream);
+    throw err;
+  }
 }
 
 /**
@@ -229,26 +252,53 @@ export function otelServerInterceptor(options: OtelOptions = {}): ServerIntercep
   const tracer = tracerOf(options);
   const maxEvents = checkedMax(options.maxMessageEvents);
   const templates = new SpanTemplates("server");
-  return (next) => async (call) => {
-    const propagator = options.propagator ?? propagation;
-    const t = templates.of(call);
-    const parent = propagator.extract(ROOT_CONTEXT, call.metadata, defaultTextMapGetter);
-    const span = tracer().startSpan(t.name, { kind: SpanKind.SERVER, attributes: t.attributes }, parent);
-    const ctx = trace.setSpan(parent, span);
-    const end = new SpanEnd(span, "server", maxEvents);
-    if (call.stream) call.observe(end);
+  return (next) => (call) => {
+    let span: Span;
+    let ctx: Context;
     try {
-      const result = await context.with(ctx, () => next(call));
-      if (!call.stream) {
-        end.end(undefined, false);
-        return result;
-      }
-      return bindIterable(ctx, result as AsyncIterable<Uint8Array>);
+      const propagator = options.propagator ?? propagation;
+      const t = templates.of(call);
+      const parent = propagator.extract(ROOT_CONTEXT, call.metadata, defaultTextMapGetter);
+      span = tracer().startSpan(t.name, { kind: SpanKind.SERVER, attributes: t.attributes }, parent);
+      ctx = trace.setSpan(parent, span);
     } catch (err) {
-      end.end(GridError.from(err), call.stream); // what the caller gets: a handler's own Error is `remote`
-      throw err;
+      return Promise.reject(err);
     }
+    if (!span.isRecording()) {
+      // Not sampled: nothing to record, but the handler still runs in the call's context (its
+      // own calls carry the trace and the decision); no wrapper promise for a single.
+      let result: ReturnType<ServerNext>;
+      try {
+        result = context.with(ctx, next, undefined, call);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return call.stream ? result.then((out) => bindIterable(ctx, out as AsyncIterable<Uint8Array>)) : result;
+    }
+    return serverTraced(next, call, span, ctx, maxEvents);
   };
+}
+
+async function serverTraced(
+  next: ServerNext,
+  call: ServerCall,
+  span: Span,
+  ctx: Context,
+  maxEvents: number,
+): Promise<Uint8Array | AsyncIterable<Uint8Array>> {
+  const end = new SpanEnd(span, "server", maxEvents);
+  if (call.stream) call.observe(end);
+  try {
+    const result = await context.with(ctx, next, undefined, call);
+    if (!call.stream) {
+      end.end(undefined, false);
+      return result;
+    }
+    return bindIterable(ctx, result as AsyncIterable<Uint8Array>);
+  } catch (err) {
+    end.end(GridError.from(err), call.stream); // what the caller gets: a handler's own Error is `remote`
+    throw err;
+  }
 }
 
 /** Both interceptors, for `ManagerOptions.interceptors` (or to spread next to others). */

@@ -7,8 +7,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { SpanKind, SpanStatusCode, context, propagation, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
-import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
+import {
+  AlwaysOffSampler,
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  ParentBasedSampler,
+  SimpleSpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
+import type { ReadableSpan, Sampler } from "@opentelemetry/sdk-trace-base";
 import { AbortError, Manager, silentLogger } from "tsgrid";
 import type { HandlerContext } from "tsgrid";
 import { otelInterceptors } from "tsgrid/otel";
@@ -40,11 +46,13 @@ afterAll(() => {
   context.disable();
 });
 
-async function cluster(): Promise<[Node, Node, Node]> {
+/** `samplers[i]`: node i's sampler (default: the SDK's, ParentBased(AlwaysOn)). */
+async function cluster(samplers: (Sampler | undefined)[] = []): Promise<[Node, Node, Node]> {
   hosts = (await freePorts(3)).map((p) => `ws://127.0.0.1:${p}/grid`);
-  nodes = hosts.map((local) => {
+  nodes = hosts.map((local, i) => {
     const exporter = new InMemorySpanExporter();
-    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const sampler = samplers[i];
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)], ...(sampler && { sampler }) });
     const manager = new Manager({
       local,
       hosts,
@@ -181,6 +189,21 @@ describe("tsgrid/otel: one trace across three nodes", () => {
     // Timing: each child inside its parent (same clock within a process).
     const t = (s: ReadableSpan) => s.startTime[0] * 1e9 + s.startTime[1];
     expect(t(bGet)).toBeGreaterThanOrEqual(t(bServer));
+  });
+
+  it("a trace the caller did not sample: nothing recorded anywhere, yet the decision reaches the handler's own calls (singles and streams)", async () => {
+    // A samples no root; B and C sample whatever their parent did (the SDK's default), so a
+    // span on B or C would mean B's handler ran outside the call's context.
+    const [a, b, c] = await cluster([new ParentBasedSampler({ root: new AlwaysOffSampler() })]);
+    const toB = a.manager.connection(hosts[1]!);
+    expect(new TextDecoder().decode(await toB.request(FRONT_GET, new TextEncoder().encode("x")))).toBe("x+3");
+    const got: string[] = [];
+    for await (const m of (await toB.newStream(FRONT_FEED)).responses) got.push(new TextDecoder().decode(m));
+    expect(got).toEqual(["first", "from-stream"]);
+    await expect(toB.request(FRONT_FAIL, new Uint8Array(0))).rejects.toThrow(/disk full/);
+    await new Promise((r) => setTimeout(r, 50));
+    // (With A's default sampler the same calls record 7 spans: the test above.)
+    for (const n of [a, b, c]) expect(n.exporter.getFinishedSpans()).toEqual([]);
   });
 
   it("a call without an active span starts a trace; the server's span is its child", async () => {
