@@ -22,7 +22,7 @@ import { canPin, nextMessage, spawnNode, stopChild } from "./lib/child.js";
 import { runCluster } from "./lib/cluster-run.js";
 import type { ClientResult, FromClient, FromServer, ScenarioSpec, ToClient, ToServer } from "./lib/ipc.js";
 import { machineLine, readmeSection, renderMarkdown, type RunMeta } from "./report/markdown.js";
-import { computeRatios, type RowResult } from "./report/ratios.js";
+import { computeRatios, RATIO_DEFS, type RowResult } from "./report/ratios.js";
 import { renderSvg } from "./report/svg.js";
 import { buildRows, type Availability, type Row } from "./scenarios.js";
 import { baselineUnavailable, comparedInBaseline, defaultBaselineDir, NA_IN_BASELINE, prepareBaseline, type PreparedBaseline } from "./lib/baseline.js";
@@ -238,18 +238,28 @@ function updateReadme(markdown: string): boolean {
 
 const fmtS = (ms: number): string => (ms >= 120_000 ? `${(ms / 60_000).toFixed(1)} min` : `${Math.round(ms / 1000)} s`);
 
+/** Whether a row is measured with the baselines too (`--baseline-only` narrows the default set). */
+const isCompared = (r: Row): boolean =>
+  comparedInBaseline(r) && (argv.baselineOnly.length === 0 || argv.baselineOnly.some((p) => r.id.startsWith(p)));
+
 /** `--list`: every row, its bound, and the run's expected length (and what each baseline cannot run). */
 function listRows(rows: Row[], baselines: PreparedBaseline[]): void {
   for (const r of rows) {
     const b = rowBounds(r, timing);
-    const na = comparedInBaseline(r) ? baselines.map((base) => baselineUnavailable(base, r.id)).filter((w) => w !== undefined) : [];
+    const na = isCompared(r) ? baselines.map((base) => baselineUnavailable(base, r.id)).filter((w) => w !== undefined) : [];
     const notes = [r.unavailable ? `skipped: ${r.unavailable}` : "", ...na].filter(Boolean).join("; ");
     console.log(`${r.id.padEnd(34)} ~${fmtS(b.expectedMs).padStart(5)} (max ${fmtS(b.maxMs)}) × ${b.runs}  ${r.title}${notes ? `  (${notes})` : ""}`);
+  }
+  // Targets whose rows this checkout does not define: they will show "row missing".
+  const defined = new Set(buildRows().map((r) => r.id));
+  for (const d of RATIO_DEFS.filter((x) => x.target !== undefined)) {
+    const absent = [d.row, d.ref].filter((id) => !defined.has(id));
+    if (absent.length > 0) console.log(`target without its row(s): ${d.name}: ${absent.join(", ")}`);
   }
   const total = runBounds(rows, timing);
   console.log(`\n${rows.length} rows, ${rounds} round(s): expected ${fmtS(total.expectedMs)} on a quiet machine, bounded by ${fmtS(total.maxMs)}`);
   if (baselines.length > 0) {
-    const compared = rows.filter(comparedInBaseline);
+    const compared = rows.filter(isCompared);
     const withBase = runBounds(rows, timing, baselines.flatMap(() => compared));
     console.log(`with the baseline(s) ${baselines.map((b) => b.ref).join(", ")} (${compared.length} rows measured before and after): expected ${fmtS(withBase.expectedMs)}`);
   }
@@ -300,7 +310,7 @@ async function main(): Promise<void> {
     return;
   }
   const sides: BaselineSide[] = baselines.map((b) => ({ distBench: b.distBench, tag: `.baseline-${b.ref.replace(/[^\w.-]+/g, "_")}`, baseline: b, best: new Map() }));
-  const compared = new Set(sides.length === 0 ? [] : rows.filter(comparedInBaseline).map((r) => r.id));
+  const compared = new Set(sides.length === 0 ? [] : rows.filter(isCompared).map((r) => r.id));
   const expected = runBounds(rows, timing, sides.flatMap(() => rows.filter((r) => compared.has(r.id))));
   const budgetMs = argv.budgetMs ?? defaultBudgetMs(expected.expectedMs, quick);
   const pinned = pin;

@@ -23,6 +23,8 @@ export interface BenchArgs {
    * dirs alone: baselines prepared before): the before/after mode. Empty: none.
    */
   baselines: { ref: string | undefined; dir: string | undefined }[];
+  /** `--baseline-only <prefixes>`: only these rows are measured with the baselines (empty: every tsgrid row). */
+  baselineOnly: string[];
   /** `--report <results.json>`: re-render latest.md, ratios.svg (and with --readme the README) from a saved run. */
   report: string | undefined;
 }
@@ -52,6 +54,7 @@ export function parseBenchArgs(args: readonly string[], opts: { exitOnHelp?: boo
     .option("list", { type: "boolean", default: false, describe: "list the rows with their time bounds and exit (with --baseline: prepares it and says which rows it cannot run)" })
     .option("baseline", { type: "string", describe: "git ref(s), comma-separated, whose runtime every tsgrid row is also measured with, interleaved (before/after)" })
     .option("baseline-dir", { type: "string", describe: "where each baseline is prepared, comma-separated like --baseline (default bench/.baseline/<ref>); alone: ones prepared before" })
+    .option("baseline-only", { type: "string", describe: "comma-separated row id prefixes measured with the baselines too (default: every tsgrid row and the generated codec)" })
     .option("report", { type: "string", describe: "re-render latest.md and ratios.svg next to this results JSON (and the README with --readme) with the current targets; runs nothing" })
     .strict()
     .exitProcess(opts.exitOnHelp ?? false)
@@ -78,6 +81,8 @@ export function parseBenchArgs(args: readonly string[], opts: { exitOnHelp?: boo
   const baselines = (refs ?? dirs ?? []).map((_, i) => ({ ref: refs?.[i], dir: dirs?.[i] }));
   if (new Set(baselines.map((b) => b.ref ?? b.dir)).size !== baselines.length) throw new Error("--baseline: the same baseline twice");
   if (argv.report !== undefined && (baselines.length > 0 || quick || argv.only !== undefined)) throw new Error("--report runs nothing: no --baseline, --quick or --only with it");
+  const baselineOnly = (argv["baseline-only"] ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+  if (baselineOnly.length > 0 && baselines.length === 0) throw new Error("--baseline-only needs --baseline");
   if (quick && baselines.length > 0) throw new Error("--baseline is for full runs, not --quick (CI needs no git work trees)");
   const onlyPrefixes = (argv.only ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   return {
@@ -97,6 +102,7 @@ export function parseBenchArgs(args: readonly string[], opts: { exitOnHelp?: boo
     nice: argv.nice,
     list: argv.list,
     baselines,
+    baselineOnly,
     report: argv.report,
   };
 }

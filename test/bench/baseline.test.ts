@@ -44,6 +44,7 @@ describe("bench flags", () => {
       { ref: "156c119", dir: "/b" },
     ]);
     expect(parseBenchArgs(["--baseline", "x", "--only", "tsgrid.single"]).partial).toBe(true);
+    expect(parseBenchArgs(["--baseline", "x", "--baseline-only", "tsgrid.single,tsgrid.typed"]).baselineOnly).toEqual(["tsgrid.single", "tsgrid.typed"]);
   });
 
   it("refuses what cannot work: --baseline with --quick (CI), an empty ref, unknown flags, bad numbers", () => {
@@ -52,6 +53,8 @@ describe("bench flags", () => {
     expect(() => parseBenchArgs(["--baseline", "a,,b"])).toThrow(/needs a git ref/);
     expect(() => parseBenchArgs(["--baseline", "a,b", "--baseline-dir", "/a"])).toThrow(/1 directory for 2 ref/);
     expect(() => parseBenchArgs(["--baseline", "a,a"])).toThrow(/the same baseline twice/);
+    expect(() => parseBenchArgs(["--baseline-only", "tsgrid.single"])).toThrow(/needs --baseline/);
+    expect(() => parseBenchArgs(["--report", "x.json", "--baseline", "a"])).toThrow(/runs nothing/);
     expect(() => parseBenchArgs(["--baselin", "x"])).toThrow(/Unknown argument/);
     expect(() => parseBenchArgs(["--rounds", "0"])).toThrow(/--rounds must be a positive number/);
     expect(() => parseBenchArgs(["--duration", "-5"])).toThrow(/--duration/);

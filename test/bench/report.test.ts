@@ -106,7 +106,7 @@ describe("bench ratios and report", () => {
     expect(targets).toEqual(
       expect.arrayContaining([
         ["tsgrid.single.c128.b32", "ws.merged.c128.b32", "throughput", "higher", 0.6],
-        ["tsgrid.typed.c128", "tsgrid.single.c128.b32", "throughput", "higher", 0.9],
+        ["tsgrid.typed.c128.b32", "tsgrid.single.c128.b32", "throughput", "higher", 0.9],
         ["tsgrid.typed.c128.b1024", "tsgrid.single.c128.b1024", "throughput", "higher", 0.9],
         ["tsgrid.single.c128.b16384", "ws.echo.c128.b16384", "throughput", "higher", 1],
         ["tsgrid.single.c128.b65536", "ws.echo.c128.b65536", "throughput", "higher", 1],
