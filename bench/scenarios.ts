@@ -224,9 +224,10 @@ export function buildRows(avail: Availability = {}): Row[] {
     quick: true,
     ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
   });
-  // Streams with the default capacities (32 credits each way) and, beside them, tuned to 128.
+  // Streams with the default capacities (128 credits each way) and, beside them, tuned down to
+  // 32 (a quarter of the memory per stalled stream; the default before #12).
   for (const payload of [32, KIB]) {
-    for (const capacity of [undefined, 128] as const) {
+    for (const capacity of [undefined, 32] as const) {
       const tag = capacity === undefined ? "" : `.cap${capacity}`;
       const how = capacity === undefined ? "default capacities" : `tuned: capacities ${capacity}`;
       rows.push({

@@ -93,11 +93,11 @@ export interface StreamHandlerOptions {
   /**
    * Credits of the caller's input stream: how many messages the server buffers, 1..65536
    * (`MAX_STREAM_CAPACITY`). When set (> 0), the handler takes an input stream; omitted or 0,
-   * it takes none. (Generated code passes `DEFAULT_IN_CAPACITY`, 32, for a schema stream with
+   * it takes none. (Generated code passes `DEFAULT_IN_CAPACITY`, 128, for a schema stream with
    * `in` and no `inCapacity`.)
    */
   inCapacity?: number;
-  /** Credits of the output stream: how many messages the caller buffers, 1..65536. Default 32 (`DEFAULT_OUT_CAPACITY`). */
+  /** Credits of the output stream: how many messages the caller buffers, 1..65536. Default 128 (`DEFAULT_OUT_CAPACITY`). */
   outCapacity?: number;
   /** Serve this handler only under this subroute. */
   subroute?: string | undefined;

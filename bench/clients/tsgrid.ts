@@ -82,7 +82,7 @@ export const tsgridClient: ClientModule = async (ctx) => {
   }
   const size = ctx.num("payload", 32);
   const payload = new Uint8Array(size).fill(7);
-  // Stream rows: the default-capacity handlers, or the tuned ones when the row says "cap128".
+  // Stream rows: the default-capacity handlers, or the tuned ones when the row says "cap32".
   const tuned = ctx.num("capacity", 0) === TUNED_STREAM_CAPACITY;
 
   if (mode === "single") {
@@ -143,7 +143,7 @@ export const tsgridClient: ClientModule = async (ctx) => {
       close,
       extra: () => mergeStats(conn),
       driver: async (phase) => {
-        const stream = await conn.newStream(tuned ? H.sourceCap128 : H.source, sourceRequest(SOURCE_MESSAGES, size));
+        const stream = await conn.newStream(tuned ? H.sourceTuned : H.source, sourceRequest(SOURCE_MESSAGES, size));
         for await (const _msg of stream.responses) {
           phase.ops++;
           if (phase.done) break; // leaving the loop cancels the stream
@@ -158,7 +158,7 @@ export const tsgridClient: ClientModule = async (ctx) => {
       close,
       extra: () => mergeStats(conn),
       driver: async (phase) => {
-        const stream = await conn.newStream(tuned ? H.bidiEchoCap128 : H.bidiEcho);
+        const stream = await conn.newStream(tuned ? H.bidiEchoTuned : H.bidiEcho);
         const writer = stream.requests;
         if (writer === undefined) throw new Error("bidi stream has no input");
         const pump = (async () => {

@@ -18,17 +18,18 @@ export const H = {
   release: 5,
   /** Single: answers with how many calls are held (u32). */
   heldCount: 6,
-  /** `source` and `bidiEcho` with TUNED_STREAM_CAPACITY credits (the rows named "cap128"). */
-  sourceCap128: 7,
-  bidiEchoCap128: 8,
+  /** `source` and `bidiEcho` with TUNED_STREAM_CAPACITY credits (the rows named "cap32"). */
+  sourceTuned: 7,
+  bidiEchoTuned: 8,
   // 10: Bench.echoStatus, the typed (generated) handler: see bench/schemas/bench.grid.ts.
 } as const;
 
 /**
- * Stream credits of the tuned stream handlers (both directions); `source` and `bidiEcho` use
- * the defaults a user gets (DEFAULT_OUT_CAPACITY, and DEFAULT_IN_CAPACITY as generated code).
+ * Stream credits of the tuned stream handlers (both directions): 32, the default before #12,
+ * a quarter of the memory per stalled stream; `source` and `bidiEcho` use the defaults a user
+ * gets (DEFAULT_OUT_CAPACITY, and DEFAULT_IN_CAPACITY as generated code).
  */
-export const TUNED_STREAM_CAPACITY = 128;
+export const TUNED_STREAM_CAPACITY = 32;
 /** Safety cap on the messages one `source` stream yields. */
 const MAX_SOURCE_MESSAGES = 100_000_000;
 
@@ -54,8 +55,8 @@ export function registerBenchHandlers(registry: HandlerRegistrar): void {
   };
   registry.registerStream(H.source, source);
   registry.registerStream(H.bidiEcho, bidiEcho, { inCapacity: DEFAULT_IN_CAPACITY });
-  registry.registerStream(H.sourceCap128, source, { outCapacity: TUNED_STREAM_CAPACITY });
-  registry.registerStream(H.bidiEchoCap128, bidiEcho, { inCapacity: TUNED_STREAM_CAPACITY, outCapacity: TUNED_STREAM_CAPACITY });
+  registry.registerStream(H.sourceTuned, source, { outCapacity: TUNED_STREAM_CAPACITY });
+  registry.registerStream(H.bidiEchoTuned, bidiEcho, { inCapacity: TUNED_STREAM_CAPACITY, outCapacity: TUNED_STREAM_CAPACITY });
 
   const held: Array<() => void> = [];
   const EMPTY = new Uint8Array(0);

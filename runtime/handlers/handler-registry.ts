@@ -19,11 +19,15 @@ import { HandlerNames } from "./handler-names.js";
  * - input: a handler takes input only when registered with an `inCapacity` in
  *   1..MAX_STREAM_CAPACITY (omitted or 0: no input). A schema stream with `in` and no
  *   `inCapacity` is generated with DEFAULT_IN_CAPACITY.
+ * 128 each way was chosen by measurement (bench/stream-sweep.ts; docs/streams.md, "Choosing
+ * capacities"): a 32 B bidi echo carries ~2× the messages per second of 32 credits for half
+ * the CPU per message, while a stalled stream holds ~160 B per credit plus the message
+ * (≈ 20 KiB at 32 B, ≈ 200 KiB at 1 KiB); beyond 128 a bidi echo gains little.
  */
 /** Default credits of a stream's output (messages the caller buffers). */
-export const DEFAULT_OUT_CAPACITY = 32;
+export const DEFAULT_OUT_CAPACITY = 128;
 /** Credits of a stream's input when a schema stream has `in` but no `inCapacity` (generated code). */
-export const DEFAULT_IN_CAPACITY = 32;
+export const DEFAULT_IN_CAPACITY = 128;
 /** Largest capacity accepted for either direction of a stream (also on the wire, in AckMux). */
 export const MAX_STREAM_CAPACITY = 65_536;
 

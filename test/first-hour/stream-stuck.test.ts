@@ -38,22 +38,22 @@ describe("a bidirectional stream whose two directions wait on each other", () =>
     const sums = await new GreeterClient(pair.a).sum();
     let sent = 0;
     const sending = (async () => {
-      for (let n = 1; n <= 200; n++) {
+      for (let n = 1; n <= 1000; n++) {
         await sums.requests.send({ n });
         sent++;
       }
     })();
     await until(() => warnings.length > 0, 3000);
-    // 32 in (the generated default) + 32 out (the runtime default): then nothing moves.
-    expect(sent).toBeLessThan(200);
-    expect(sent).toBeGreaterThanOrEqual(32);
+    // 128 in (the generated default) + 128 out (the runtime default): then nothing moves.
+    expect(sent).toBeLessThan(1000);
+    expect(sent).toBeGreaterThanOrEqual(128);
     expect(warnings[0]!.message).toBe("stream stuck: the caller waits to send and does not read");
-    expect(warnings[0]!.fields).toMatchObject({ handler: 3, unreadResponses: 32 });
+    expect(warnings[0]!.fields).toMatchObject({ handler: 3, unreadResponses: 128 });
     await sums.cancel();
     await sending.catch(() => {});
   });
 
-  it("reading while sending: all 200 go through and nothing is logged", async () => {
+  it("reading while sending: all 1000 go through and nothing is logged", async () => {
     const { logger, warnings } = recorder();
     pair = await makePair("memory", { logger, streamPingIntervalMs: 30 });
     registerGreeter(pair.rb, greeter);
@@ -67,11 +67,11 @@ describe("a bidirectional stream whose two directions wait on each other", () =>
       for await (const { sum } of sums.responses) last = sum;
       return last;
     })();
-    for (let n = 1; n <= 200; n++) await sums.requests.send({ n });
+    for (let n = 1; n <= 1000; n++) await sums.requests.send({ n });
     sums.requests.close();
     const total = await reading;
     // #endregion read-while-sending
-    expect(total).toBe(200 * 201 / 2);
+    expect(total).toBe(1000 * 1001 / 2);
     expect(warnings).toEqual([]);
   });
 });

@@ -263,7 +263,7 @@ export function registerGreeter(registrar: HandlerRegistrar, impl: GreeterServer
   registrar.registerStream(
     GreeterHandlerID.sum,
     (_payload, input, ctx) => serveStream(() => impl.sum(decodeInput(input, TickCodec.decode), ctx), TotalCodec.encode),
-    { inCapacity: 32, subroute, name: "Greeter.sum" },
+    { inCapacity: 128, subroute, name: "Greeter.sum" },
   );
 }
 
