@@ -85,6 +85,32 @@ export function rowsTable(rows: RowResult[]): string {
   return lines.join("\n");
 }
 
+/** The defaults row a tuned row sits beside: its id without the `.cap<N>` segment. */
+export function defaultsRowOf(id: string): string | undefined {
+  const d = id.replace(/\.cap\d+(?=\.|$)/, "");
+  return d === id ? undefined : d;
+}
+
+/**
+ * What a user gets against a tuned set-up: every tuned row (`.cap<N>` in its id) beside its
+ * defaults row, with both throughputs and their ratio. Empty when the run has no such pair.
+ */
+export function defaultsVsTunedTable(rows: RowResult[]): string {
+  const ok = new Map(rows.filter((r) => r.error === undefined && r.skipped === undefined).map((r) => [r.id, r]));
+  const lines = ["| row | defaults | tuned | defaults / tuned |", "|---|---:|---:|---:|"];
+  for (const tuned of rows) {
+    const defId = defaultsRowOf(tuned.id);
+    if (defId === undefined) continue;
+    const d = ok.get(defId);
+    const t = ok.get(tuned.id);
+    const unit = tuned.unit === "messages" ? " msgs/s" : " ops/s";
+    const fmtT = (r: RowResult | undefined): string => (r === undefined ? "–" : `${fmtInt(r.throughput)}${unit}`);
+    const ratio = d !== undefined && t !== undefined && t.throughput > 0 ? fmtRatio(d.throughput / t.throughput) : "–";
+    lines.push(`| ${tuned.title} | ${fmtT(d)} | ${fmtT(t)} | ${ratio} |`);
+  }
+  return lines.length > 2 ? lines.join("\n") : "";
+}
+
 export function extrasTable(rows: RowResult[], only?: RowResult["group"]): string {
   const withExtra = rows.filter(
     (r) => r.extra !== undefined && r.error === undefined && r.skipped === undefined && (only === undefined || r.group === only),
@@ -122,6 +148,8 @@ export function renderMarkdown(
     "",
   ];
   if (chartPath !== undefined) parts.push(`![tsgrid ratios against the references](${chartPath})`, "");
+  const dvt = defaultsVsTunedTable(rows);
+  if (dvt) parts.push("What a user gets (default options) beside the same row tuned:", "", dvt, "");
   parts.push(
     "Every row: the tsgrid rows run two Managers with `sharedSecretAuth` and default options (what a user gets); a row that tunes an option says so (\"tuned: ...\") and sits beside its defaults row.",
     "",
@@ -145,7 +173,7 @@ export function readmeSection(meta: RunMeta, rows: RowResult[], ratios: Ratio[],
     "",
     "`npm run bench` runs tsgrid and its references (raw `ws`, `@grpc/grpc-js`, msgpack codecs) side by side,",
     "each server and each client in its own process (pinned to one core each when the machine is quiet), over loopback;",
-    "`npm run bench -- --quick` is the 30-second smoke run, and `npm run bench -- --baseline <git-ref>` also measures",
+    "`npm run bench -- --quick` is the smoke run (under a minute), and `npm run bench -- --baseline <git-ref>` also measures",
     "every tsgrid row with that ref's runtime, interleaved, for a before/after table. Absolute numbers drift on shared",
     "machines: compare ratios from one run (each row is the best of interleaved rounds; codec ratios alternate 20 ms",
     "slices in one process). The JSON of every full run is kept in `bench/results/`; `bench/results/latest.md` has every",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Histogram } from "../../bench/lib/histogram.js";
-import { renderMarkdown, type RunMeta } from "../../bench/report/markdown.js";
+import { defaultsRowOf, defaultsVsTunedTable, renderMarkdown, type RunMeta } from "../../bench/report/markdown.js";
 import { computeRatios, RATIO_DEFS, type RowResult } from "../../bench/report/ratios.js";
 import { renderSvg } from "../../bench/report/svg.js";
 
@@ -99,6 +99,21 @@ describe("bench ratios and report", () => {
     const svg = renderSvg(ratios, "sub");
     expect(svg).toContain("row missing: tsgrid.typed.c128.b1024");
     expect(svg).toContain("issue #12 targets");
+  });
+
+  it("puts every tuned row beside its defaults row", () => {
+    expect(defaultsRowOf("tsgrid.bidi.cap128.b32")).toBe("tsgrid.bidi.b32");
+    expect(defaultsRowOf("tsgrid.source.cap64")).toBe("tsgrid.source");
+    expect(defaultsRowOf("tsgrid.bidi.b32")).toBeUndefined();
+    const streams = [
+      { ...row("tsgrid.bidi.b32", 100_000), unit: "messages" as const },
+      { ...row("tsgrid.bidi.cap128.b32", 200_000), title: "bidi tuned", unit: "messages" as const },
+      { ...row("tsgrid.source.cap128.b32", 300_000), title: "source tuned" },
+    ];
+    const t = defaultsVsTunedTable(streams);
+    expect(t).toContain("| bidi tuned | 100,000 msgs/s | 200,000 msgs/s | 0.50× |");
+    expect(t).toContain("| source tuned | – | 300,000 ops/s | – |"); // its defaults row is missing: said, not hidden
+    expect(defaultsVsTunedTable(rows)).toBe("");
   });
 
   it("has issue #12's targets, each with a goal", () => {
