@@ -7,6 +7,7 @@
 import { AbortError, DisconnectedError, GridError, ProtocolError } from "../errors.js";
 import type { HandlerRegistry } from "../handlers/handler-registry.js";
 import { Mux } from "../mux/mux.js";
+import { beginReadTurn } from "../mux/read-turn.js";
 import { MAX_ERROR_MESSAGE_CHARS } from "../protocol/error-payload.js";
 import type { Interceptors } from "../interceptors.js";
 import { Flag, MAX_U32, Op, decodeMessage, emptyFrame, encodeSubroute, opName } from "../protocol/frame.js";
@@ -414,6 +415,9 @@ export class Connection implements Caller {
   }
 
   private onMessage(data: Uint8Array): void {
+    // What this message causes is flushed at the end of the read turn, with what the other
+    // links read in this iteration cause (runtime/mux/read-turn.ts).
+    beginReadTurn();
     this.heard = true;
     const c = this.counters;
     c.messagesIn++;

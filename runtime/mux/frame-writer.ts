@@ -11,8 +11,12 @@
  * (`setImmediate`): frames queued meanwhile are flushed together there instead of one
  * microtask at a time. That is what merges a stream's messages, which a producer emits one per
  * microtask chain (an async generator's `yield`, a loop of `await send()`), and the answers
- * of async handlers. A lone call, or the answers to one received message, go out at once and
- * arm no immediate: that extra event-loop phase per call cost a third of the 1-in-flight rate.
+ * of async handlers. A lone call arms no immediate of its own.
+ *
+ * Frames queued during a read turn (read-turn.ts: from a received message to the check phase
+ * of that iteration) wait for the turn's end, one shared immediate for every connection of
+ * the process, so what one poll phase read from all peers is answered with one message per
+ * peer; a queue holding a full message (maxMergeFrames or maxMergeBytes) goes at once.
  *
  * Each message is encoded straight into its own exactly-sized buffer, never overwritten: the
  * socket keeps a reference to what it was given until the kernel takes it, so a scratch
@@ -29,6 +33,7 @@
 import { Flag, HEADER_SIZE, MAX_MERGED_FRAMES, Op, encodeFieldsInto } from "../protocol/frame.js";
 import type { Frame } from "../protocol/frame.js";
 import type { MessageTransport } from "../transport/message-transport.js";
+import { flushAtEndOfTurn, readTurnOpen } from "./read-turn.js";
 
 /** Something waiting for room in the outgoing queue. */
 export interface RoomWaiter {
@@ -120,6 +125,10 @@ export class FrameWriter {
   private streamQueued = false;
   /** A flush happened since the last received message was handled: the next one starts a burst. */
   private flushedRecently = false;
+  /** The queued frames wait for the end of the read turn (read-turn.ts). */
+  private turnWait = false;
+  /** Frames of one full message: maxMergeFrames within the protocol's bound. */
+  private readonly fullFrames: number;
   private waiters: RoomWaiter[] = [];
   private waitersHead = 0;
   private pollTimer: NodeJS.Timeout | undefined;
@@ -132,7 +141,9 @@ export class FrameWriter {
   private lastProgress = 0;
   private _readPaused = false;
 
-  constructor(private readonly opts: FrameWriterOptions) {}
+  constructor(private readonly opts: FrameWriterOptions) {
+    this.fullFrames = Math.min(opts.maxMergeFrames ?? MAX_MERGED_FRAMES, MAX_MERGED_FRAMES);
+  }
 
   /** Starts writing to `transport` (frames queued for an old one are dropped). */
   attach(transport: MessageTransport): void {
@@ -219,8 +230,18 @@ export class FrameWriter {
     this.pendingBytes += size;
     if (!this.scheduled) {
       this.scheduled = true;
-      // In a burst, the armed setImmediate flushes; otherwise flush at the end of this run.
-      if (!this.burst) queueMicrotask(this.flush);
+      // In a burst, the armed setImmediate flushes; in a read turn, the turn's end does
+      // (read-turn.ts); otherwise flush at the end of this microtask run.
+      if (this.burst) return;
+      if (readTurnOpen()) {
+        this.turnWait = true;
+        flushAtEndOfTurn(this);
+      } else queueMicrotask(this.flush);
+    } else if (this.turnWait && this.holdsFullMessage()) {
+      // A full message waits for nothing more: it goes at the end of this microtask run,
+      // so at high in-flight counts the peer works on it while this side reads on.
+      this.turnWait = false;
+      queueMicrotask(this.flush);
     }
   }
 
@@ -230,13 +251,19 @@ export class FrameWriter {
    * returns to the socket's read path, instead of after it.
    */
   flushUnlessBurst(): void {
-    if (this.scheduled && !this.burst) this.flush();
+    if (this.scheduled && !this.burst && (!readTurnOpen() || this.holdsFullMessage())) this.flush();
     this.flushedRecently = false;
+  }
+
+  /** At least one whole message (maxMergeFrames frames, or maxMergeBytes) is queued. */
+  private holdsFullMessage(): boolean {
+    return this.queue.n >= this.fullFrames || this.pendingBytes >= this.opts.maxMergeBytes;
   }
 
   /** Sends everything queued now (used before a graceful close). */
   readonly flush = (): void => {
     this.scheduled = false;
+    this.turnWait = false;
     const transport = this.transport;
     const q = this.queue;
     const n = q.n;
@@ -424,6 +451,7 @@ export class FrameWriter {
   private reset(): void {
     this.stopWatch();
     this.scheduled = false;
+    this.turnWait = false;
     this.burst = false;
     this.streamQueued = false;
     this.flushedRecently = false;

@@ -1,7 +1,8 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { DisconnectedError } from "../../runtime/errors.js";
 import { DEFAULT_CONNECTION_OPTIONS } from "../../runtime/connection/options.js";
 import { FrameWriter } from "../../runtime/mux/frame-writer.js";
+import { beginReadTurn, readTurnOpen } from "../../runtime/mux/read-turn.js";
 import type { RoomWaiter } from "../../runtime/mux/frame-writer.js";
 import { Op, decodeMessage, emptyFrame } from "../../runtime/protocol/frame.js";
 import type { Frame } from "../../runtime/protocol/frame.js";
@@ -151,6 +152,122 @@ describe("FrameWriter", () => {
     expect(waiter.waitingForRoom).toBe(false);
     await sleep(5);
     expect(t.sent).toHaveLength(0);
+  });
+});
+
+describe("the read turn (frames caused by received messages flush at the check phase, per connection)", () => {
+  const nextImmediate = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+  it("holds frames queued on several connections until the check phase, then sends one message per connection", async () => {
+    const t1 = new FakeTransport();
+    const t2 = new FakeTransport();
+    const w1 = new FrameWriter(opts);
+    const w2 = new FrameWriter(opts);
+    w1.attach(t1);
+    w2.attach(t2);
+    beginReadTurn(); // a message arrived on link 1
+    expect(readTurnOpen()).toBe(true);
+    w1.write(f(1)); // the answer to it
+    w1.flushUnlessBurst(); // the message was handled: outside a read turn this would send
+    await Promise.resolve();
+    w2.write(f(2)); // a caller resolved by it starts a call to peer 2...
+    w1.write(f(3)); // ...and another to peer 1
+    beginReadTurn(); // a message from peer 2 in the same poll phase
+    w2.write(f(4));
+    w2.flushUnlessBurst();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(t1.sent).toHaveLength(0);
+    expect(t2.sent).toHaveLength(0);
+    await nextImmediate();
+    expect(readTurnOpen()).toBe(false);
+    expect(t1.sent.map((m) => framesOf(m).map((x) => x.muxId))).toEqual([[1, 3]]);
+    expect(t2.sent.map((m) => framesOf(m).map((x) => x.muxId))).toEqual([[2, 4]]);
+    // After the turn, a lone frame goes out at the end of its microtask run again.
+    await nextImmediate(); // the writers leave the burst their flush may have started
+    t1.sent = [];
+    w1.write(f(5));
+    await Promise.resolve();
+    expect(t1.sent).toHaveLength(1);
+  });
+
+  it("sends a full message (maxMergeFrames frames or maxMergeBytes) without waiting for the end of the turn", async () => {
+    const t = new FakeTransport();
+    const w = new FrameWriter({ ...opts, maxMergeFrames: 4 });
+    w.attach(t);
+    beginReadTurn();
+    for (let i = 1; i <= 3; i++) w.write(f(i));
+    w.flushUnlessBurst();
+    expect(t.sent).toHaveLength(0); // 3 frames: not full, they wait
+    w.write(f(4));
+    w.flushUnlessBurst(); // full: the answers to a big received message go at once
+    expect(t.sent.map((m) => framesOf(m).map((x) => x.muxId))).toEqual([[1, 2, 3, 4]]);
+    await Promise.resolve(); // the microtask flush the fourth frame queued finds nothing left
+    expect(t.sent).toHaveLength(1);
+    // Callers resolved later in the turn: three frames wait; the fourth makes a full message,
+    // and the queue goes at the end of the microtask run (not at the check phase).
+    for (let i = 5; i <= 7; i++) w.write(f(i));
+    await Promise.resolve();
+    expect(t.sent).toHaveLength(1);
+    for (let i = 8; i <= 9; i++) w.write(f(i));
+    await Promise.resolve();
+    expect(t.sent.map((m) => framesOf(m).map((x) => x.muxId))).toEqual([[1, 2, 3, 4], [5, 6, 7, 8], [9]]);
+    await nextImmediate();
+    expect(t.sent).toHaveLength(3);
+    // Bytes count too: one frame over maxMergeBytes goes at once.
+    await nextImmediate();
+    t.sent = [];
+    beginReadTurn();
+    w.write(f(10, new Uint8Array(5000)));
+    w.flushUnlessBurst();
+    expect(t.sent).toHaveLength(1);
+    await nextImmediate();
+  });
+
+  it("ends on the real check phase: fake timers (vi.useFakeTimers) do not hold answers to real I/O", async () => {
+    const pair = await makePair("ws");
+    pair.rb.registerSingle(1, (p) => p);
+    await pair.a.request(1, new Uint8Array(4));
+    const realSetTimeout = globalThis.setTimeout;
+    vi.useFakeTimers();
+    try {
+      const outcome = await Promise.race([
+        pair.a.request(1, new Uint8Array(4)).then(() => "answered"),
+        new Promise((resolve) => realSetTimeout(() => resolve("held"), 2000)),
+      ]);
+      expect(outcome).toBe("answered");
+    } finally {
+      vi.useRealTimers();
+    }
+    await pair.close();
+  });
+
+  it("over ws, the answer to a received call and the call started on a received answer leave in one message", async () => {
+    const pair = await makePair("ws");
+    let release: (() => void) | undefined;
+    pair.rb.registerSingle(1, (p) => new Promise<Uint8Array>((resolve) => (release = () => resolve(p)))); // b answers when told
+    pair.ra.registerSingle(2, (p) => p); // a answers at once
+    pair.rb.registerSingle(3, (p) => p);
+    await pair.a.request(3, new Uint8Array(1)); // warm both ways
+    await until(() => true);
+    let started: Promise<Uint8Array> | undefined;
+    const y = pair.a.request(1, new Uint8Array(8)).then(() => {
+      started = pair.a.request(3, new Uint8Array(8)); // a's caller, resolved, calls again
+    });
+    await until(() => release !== undefined);
+    await new Promise((r) => setImmediate(r));
+    const aBefore = pair.a.stats.messagesOut;
+    const bBefore = pair.b.stats.messagesOut;
+    // b, in one tick: the answer to a's call and a call of its own (one message to a).
+    release!();
+    const x = pair.b.request(2, new Uint8Array(8));
+    await Promise.all([x, y]);
+    await started;
+    expect(pair.b.stats.messagesOut - bBefore).toBe(2); // [answer, call], then the answer to a's new call
+    // a read [answer, call]: its answer to b and its caller's new call share one message
+    // (flushing after each received message sent them apart: 2).
+    expect(pair.a.stats.messagesOut - aBefore).toBe(1);
+    await pair.close();
   });
 });
 
