@@ -59,6 +59,5 @@ export async function startManager(
 
 /** Resolves once the Manager is connected to every peer (bounded by a timeout). */
 export async function waitConnected(manager: Manager): Promise<void> {
-  const signal = AbortSignal.timeout(CONNECT_TIMEOUT_MS);
-  await Promise.all(manager.peers.map((peer) => manager.connection(peer).waitConnected({ signal })));
+  await manager.waitConnected({ signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS) });
 }

@@ -15,6 +15,7 @@
  * swapping the link (a restarted or redialled peer).
  */
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
@@ -254,7 +255,22 @@ export class Manager implements HandlerRegistrar {
   async waitConnected(opts?: { signal?: AbortSignal }): Promise<void> {
     const signal = opts?.signal;
     const peers = [...this.peerTable.all()];
-    const results = await Promise.allSettled(peers.map((peer) => peer.conn.waitConnected({ signal })));
+    // One listener on the caller's signal, not one per peer (Node warns about a possible
+    // leak past 10 listeners, i.e. for every cluster of 12 servers or more).
+    let inner: AbortController | undefined;
+    const relay = (): void => inner?.abort(signal?.reason);
+    if (signal !== undefined && !signal.aborted && peers.length > 1) {
+      inner = new AbortController();
+      setMaxListeners(peers.length, inner.signal);
+      signal.addEventListener("abort", relay, { once: true });
+    }
+    const each = inner?.signal ?? signal;
+    let results: PromiseSettledResult<void>[];
+    try {
+      results = await Promise.allSettled(peers.map((peer) => peer.conn.waitConnected({ signal: each })));
+    } finally {
+      signal?.removeEventListener("abort", relay);
+    }
     const failed = results.flatMap((r, i) => (r.status === "rejected" ? [{ peer: peers[i]!, error: r.reason as unknown }] : []));
     if (failed.length === 0) return;
     if (this.closed) throw new DisconnectedError(`${this.local} is shutting down`);
