@@ -53,8 +53,8 @@ export type FromNode =
 let manager: Manager | undefined;
 
 /**
- * BENCH_PHASE_PROFILE=<dir>: a CPU profile of each measured load phase only (not the start-up
- * or the set-up), written as <dir>/<BENCH_PHASE_PROFILE_NAME or pid>.phase<k>.cpuprofile.
+ * BENCH_PHASE_PROFILE=<dir>: a CPU profile of each cluster set-up and each load phase (not the
+ * process start-up), written as <dir>/<pid>.phase<k>.cpuprofile (k counts both kinds).
  */
 const PHASE_PROFILE_DIR = process.env["BENCH_PHASE_PROFILE"];
 let phaseCount = 0;
@@ -69,7 +69,7 @@ async function profiled<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } finally {
     const { profile } = await session.post("Profiler.stop");
-    const name = `${process.env["BENCH_PHASE_PROFILE_NAME"] ?? process.pid}.phase${++phaseCount}.cpuprofile`;
+    const name = `${process.pid}.phase${++phaseCount}.cpuprofile`;
     writeFileSync(join(PHASE_PROFILE_DIR, name), JSON.stringify(profile));
     session.disconnect();
   }
@@ -128,8 +128,10 @@ async function onMessage(msg: ToNode): Promise<void> {
     if (manager !== undefined) throw new Error("cluster while a Manager runs (reset first)");
     const startedAt = epochMs();
     const u0 = process.cpuUsage();
-    manager = await startManager(msg.local, msg.hosts, undefined, msg.tls ? { tls: msg.tls } : {});
-    await waitConnected(manager);
+    await profiled(async () => {
+      manager = await startManager(msg.local, msg.hosts, undefined, msg.tls ? { tls: msg.tls } : {});
+      await waitConnected(manager);
+    });
     const connectedAt = epochMs();
     const u1 = process.cpuUsage(u0);
     send({ type: "ready", startedAt, connectedAt, cpuUs: u1.user + u1.system });
