@@ -213,17 +213,26 @@ export function buildRows(avail: Availability = {}): Row[] {
       });
     }
   }
-  rows.push({
-    id: "tsgrid.typed.c128",
-    group: "tsgrid",
-    title: "tsgrid typed client (generated, validating), 128 in flight, NodeStatus",
-    server: tsgridServer,
-    client: "tsgrid",
-    params: { mode: "typed", inflight: 128 },
-    unit: "round trips",
-    quick: true,
-    ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
-  });
+  // The generated client (encode, request, decode with validation, both sides), beside the raw
+  // rows of the same size: NodeLoad (31 B, 3 fields) vs 32 B, StatusBatch (13 NodeStatus,
+  // 1,028-1,044 B, 80 fields) vs 1 KiB; and NodeStatus (71-79 B, 7 fields) as before.
+  for (const [tag, message, what, quick] of [
+    ["b32", "load", "NodeLoad (31 B)", true],
+    ["b1024", "batch", "StatusBatch (13 NodeStatus, 1,028-1,044 B)", false],
+    ["status", "status", "NodeStatus (71-79 B)", false],
+  ] as const) {
+    rows.push({
+      id: `tsgrid.typed.c128.${tag}`,
+      group: "tsgrid",
+      title: `tsgrid typed client (generated, validating), 128 in flight, ${what}`,
+      server: tsgridServer,
+      client: "tsgrid",
+      params: { mode: "typed", inflight: 128, message },
+      unit: "round trips",
+      quick,
+      ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+    });
+  }
   // Streams with the default capacities (128 credits each way) and, beside them, tuned down to
   // 32 (a quarter of the memory per stalled stream; the default before #12).
   for (const payload of [32, KIB]) {

@@ -7,7 +7,7 @@ import { decode as mpDecode, encode as mpEncode } from "@msgpack/msgpack";
 import { Packr } from "msgpackr";
 import type { ClientModule } from "../lib/client-child.js";
 import type { Phase } from "../lib/phase.js";
-import type { NodeStatus } from "../generated/bench.js";
+import type { NodeLoad, NodeStatus, StatusBatch } from "../generated/bench.js";
 import { generatedCodec } from "./generated-codec.js";
 
 export function sampleObjects(n: number): NodeStatus[] {
@@ -21,6 +21,21 @@ export function sampleObjects(n: number): NodeStatus[] {
       tags: ["zone-a", i % 2 === 0 ? "ssd" : "hdd"],
       updatedAt: 1_764_000_000_000 + i,
     });
+  }
+  return out;
+}
+
+/** `n` NodeLoad messages (31 B of msgpack each: the typed client's 32 B row). */
+export function sampleLoads(n: number): NodeLoad[] {
+  return sampleObjects(n).map((s, i) => ({ id: s.id, load: 0.5 + i / 7, online: s.online }));
+}
+
+/** `n` StatusBatch messages of 13 NodeStatus each (about 1 KiB of msgpack: the 1 KiB row). */
+export function sampleBatches(n: number): StatusBatch[] {
+  const statuses = sampleObjects(64);
+  const out: StatusBatch[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push({ from: `node-${i % 8}`, statuses: Array.from({ length: 13 }, (_, k) => statuses[(i + k) & 63]!) });
   }
   return out;
 }

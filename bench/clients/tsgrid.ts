@@ -4,8 +4,8 @@
  * connections).
  */
 import { shouldDial, type Connection } from "tsgrid";
-import { BenchClient, NodeStatusCodec } from "../generated/bench.js";
-import { sampleObjects } from "./codec.js";
+import { BenchClient, NodeLoadCodec, NodeStatusCodec, StatusBatchCodec } from "../generated/bench.js";
+import { sampleBatches, sampleLoads, sampleObjects } from "./codec.js";
 import type { ClientContext, ClientModule, CustomResult } from "../lib/client-child.js";
 import { settleGc, usageNow, type Usage } from "../lib/ipc.js";
 import { now, type Phase } from "../lib/phase.js";
@@ -112,15 +112,28 @@ export const tsgridClient: ClientModule = async (ctx) => {
   }
 
   if (mode === "typed") {
-    // The generated client: encode, request, decode and validate the answer.
+    // The generated client: encode, request, decode and validate the answer. `message`: which
+    // schema message (NodeLoad, 31 B; NodeStatus, 71-79 B; StatusBatch, about 1 KiB).
     const client = new BenchClient(conn);
     const inflight = ctx.num("inflight");
-    const objects = sampleObjects(64);
+    const message = ctx.str("message", "status");
+    const call: (i: number) => Promise<unknown> =
+      message === "load"
+        ? ((loads) => (i: number) => client.echoLoad(loads[i & 63]!))(sampleLoads(64))
+        : message === "batch"
+          ? ((batches) => (i: number) => client.echoBatch(batches[i & 63]!))(sampleBatches(64))
+          : ((objects) => (i: number) => client.echoStatus(objects[i & 63]!))(sampleObjects(64));
+    const encodedSize =
+      message === "load"
+        ? NodeLoadCodec.encode(sampleLoads(1)[0]!).byteLength
+        : message === "batch"
+          ? StatusBatchCodec.encode(sampleBatches(1)[0]!).byteLength
+          : NodeStatusCodec.encode(sampleObjects(1)[0]!).byteLength;
     const worker = async (phase: Phase): Promise<void> => {
       let i = 0;
       let t0 = now();
       while (!phase.done) {
-        await client.echoStatus(objects[i++ & 63]!);
+        await call(i++);
         const t1 = now();
         phase.hist.record((t1 - t0) * 1000);
         t0 = t1;
@@ -129,7 +142,7 @@ export const tsgridClient: ClientModule = async (ctx) => {
     };
     return {
       close,
-      extra: () => ({ "payload bytes": NodeStatusCodec.encode(objects[0]!).byteLength, ...mergeStats(conn) }),
+      extra: () => ({ "payload bytes": encodedSize, ...mergeStats(conn) }),
       driver: async (phase) => {
         const workers: Promise<void>[] = [];
         for (let i = 0; i < inflight; i++) workers.push(worker(phase));

@@ -3,7 +3,7 @@
 import type { CallOptions, Caller, Codec, HandlerContext, HandlerRegistrar, MsgpackReader, MsgpackWriter, RegisterOptions } from "tsgrid";
 import { fieldKey, fieldNames, messageCodec } from "tsgrid";
 
-/** The benchmark's typed service: the typed-client row and the generated-codec row use it. */
+/** The benchmark's typed service: the typed-client rows and the generated-codec row use it. */
 
 /** A typical small cluster message: one node's status report (about 80 bytes of msgpack). */
 export interface NodeStatus {
@@ -15,9 +15,24 @@ export interface NodeStatus {
   updatedAt: number;
 }
 
+/** A small cluster message: one node's load (31 bytes of msgpack, the size of the 32 B raw rows). */
+export interface NodeLoad {
+  id: number;
+  load: number;
+  online: boolean;
+}
+
+/** A larger one: the statuses one node gossips (13 NodeStatus, about 1 KiB of msgpack). */
+export interface StatusBatch {
+  from: string;
+  statuses: NodeStatus[];
+}
+
 // ---- Codecs: msgpack encoders, and decoders with validation (see docs/IDL.md) ----
 
 export const NodeStatusCodec: Codec<NodeStatus> = messageCodec("NodeStatus", readNodeStatus, writeNodeStatus);
+export const NodeLoadCodec: Codec<NodeLoad> = messageCodec("NodeLoad", readNodeLoad, writeNodeLoad);
+export const StatusBatchCodec: Codec<StatusBatch> = messageCodec("StatusBatch", readStatusBatch, writeStatusBatch);
 
 const NodeStatusKeys = {
   id: fieldKey("id"),
@@ -124,11 +139,132 @@ function readNodeStatus(r: MsgpackReader): NodeStatus | undefined {
   return { id, name, online, load, tags, updatedAt };
 }
 
+const NodeLoadKeys = {
+  id: fieldKey("id"),
+  load: fieldKey("load"),
+  online: fieldKey("online"),
+};
+
+/** Writes a `NodeLoad` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeNodeLoad(w: MsgpackWriter, v: NodeLoad): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "NodeLoad", v);
+  w.fieldsHeader(3);
+  w.key(NodeLoadKeys.id);
+  if (typeof v.id !== "number") return w.fail(".id", "number", v.id);
+  w.num(v.id);
+  w.key(NodeLoadKeys.load);
+  if (typeof v.load !== "number") return w.fail(".load", "number", v.load);
+  w.num(v.load);
+  w.key(NodeLoadKeys.online);
+  if (typeof v.online !== "boolean") return w.fail(".online", "boolean", v.online);
+  w.bool(v.online);
+  return true;
+}
+
+const NodeLoadFields = fieldNames(["id", "load", "online"]);
+
+/** Reads a `NodeLoad`, checking every value; undefined (`r.error` says where and why) when it does not match. */
+function readNodeLoad(r: MsgpackReader): NodeLoad | undefined {
+  const n = r.mapHeader();
+  if (n < 0) return r.fail("", "NodeLoad");
+  let id: number | undefined;
+  let load: number | undefined;
+  let online: boolean | undefined;
+  for (let i = 0, field = -1; i < n; i++) {
+    field = r.field(NodeLoadFields, field + 1);
+    switch (field) {
+      case 0: {
+        id = r.num();
+        if (id === undefined) return r.fail(".id", "number");
+        break;
+      }
+      case 1: {
+        load = r.num();
+        if (load === undefined) return r.fail(".load", "number");
+        break;
+      }
+      case 2: {
+        online = r.bool();
+        if (online === undefined) return r.fail(".online", "boolean");
+        break;
+      }
+      default:
+        if (field === -2 || !r.skip()) return r.fail("", "NodeLoad");
+    }
+  }
+  if (id === undefined) return r.missing(".id", "number");
+  if (load === undefined) return r.missing(".load", "number");
+  if (online === undefined) return r.missing(".online", "boolean");
+  return { id, load, online };
+}
+
+const StatusBatchKeys = {
+  from: fieldKey("from"),
+  statuses: fieldKey("statuses"),
+};
+
+/** Writes a `StatusBatch` as a msgpack map keyed by field name, checking every value; false (`w.error` says where and why) when one does not match. */
+function writeStatusBatch(w: MsgpackWriter, v: StatusBatch): boolean {
+  if (typeof v !== "object" || v === null) return w.fail("", "StatusBatch", v);
+  w.fieldsHeader(2);
+  w.key(StatusBatchKeys.from);
+  if (typeof v.from !== "string") return w.fail(".from", "string", v.from);
+  w.str(v.from);
+  w.key(StatusBatchKeys.statuses);
+  const statuses = v.statuses;
+  if (!Array.isArray(statuses)) return w.fail(".statuses", "NodeStatus[]", statuses);
+  w.arrayHeader(statuses.length);
+  for (let i = 0; i < statuses.length; i++) {
+    const x = statuses[i] as NodeStatus;
+    if (!writeNodeStatus(w, x)) return w.nested(".statuses[" + i + "]");
+  }
+  return true;
+}
+
+const StatusBatchFields = fieldNames(["from", "statuses"]);
+
+/** Reads a `StatusBatch`, checking every value; undefined (`r.error` says where and why) when it does not match. */
+function readStatusBatch(r: MsgpackReader): StatusBatch | undefined {
+  const n = r.mapHeader();
+  if (n < 0) return r.fail("", "StatusBatch");
+  let from: string | undefined;
+  let statuses: NodeStatus[] | undefined;
+  for (let i = 0, field = -1; i < n; i++) {
+    field = r.field(StatusBatchFields, field + 1);
+    switch (field) {
+      case 0: {
+        from = r.str();
+        if (from === undefined) return r.fail(".from", "string");
+        break;
+      }
+      case 1: {
+        const statusesLength = r.arrayHeader();
+        if (statusesLength < 0) return r.fail(".statuses", "NodeStatus[]");
+        const statuses1: NodeStatus[] = [];
+        for (let j = 0; j < statusesLength; j++) {
+          const x = readNodeStatus(r);
+          if (x === undefined) return r.nested(".statuses[" + j + "]");
+          statuses1.push(x);
+        }
+        statuses = statuses1;
+        break;
+      }
+      default:
+        if (field === -2 || !r.skip()) return r.fail("", "StatusBatch");
+    }
+  }
+  if (from === undefined) return r.missing(".from", "string");
+  if (statuses === undefined) return r.missing(".statuses", "NodeStatus[]");
+  return { from, statuses };
+}
+
 // ---- Bench ----
 
 /** Handler ids of Bench: stable forever; a changed handler gets a new id. */
 export const BenchHandlerID = {
   echoStatus: 10,
+  echoLoad: 11,
+  echoBatch: 12,
 } as const;
 export type BenchHandlerID = (typeof BenchHandlerID)[keyof typeof BenchHandlerID];
 
@@ -140,6 +276,10 @@ export type BenchHandlerID = (typeof BenchHandlerID)[keyof typeof BenchHandlerID
 export interface BenchServer {
   /** Answers with the status it was sent (decoded, validated and re-encoded on the server). */
   echoStatus(req: NodeStatus, ctx: HandlerContext): Promise<NodeStatus> | NodeStatus;
+  /** Answers with the load it was sent (decoded, validated and re-encoded). */
+  echoLoad(req: NodeLoad, ctx: HandlerContext): Promise<NodeLoad> | NodeLoad;
+  /** Answers with the batch it was sent (decoded, validated and re-encoded). */
+  echoBatch(req: StatusBatch, ctx: HandlerContext): Promise<StatusBatch> | StatusBatch;
 }
 
 /**
@@ -156,6 +296,22 @@ export function registerBench(registrar: HandlerRegistrar, impl: BenchServer, op
       return res instanceof Promise ? res.then((r) => NodeStatusCodec.encode(r)) : NodeStatusCodec.encode(res);
     },
     { subroute, name: "Bench.echoStatus" },
+  );
+  registrar.registerSingle(
+    BenchHandlerID.echoLoad,
+    (payload, ctx) => {
+      const res = impl.echoLoad(NodeLoadCodec.decode(payload), ctx);
+      return res instanceof Promise ? res.then((r) => NodeLoadCodec.encode(r)) : NodeLoadCodec.encode(res);
+    },
+    { subroute, name: "Bench.echoLoad" },
+  );
+  registrar.registerSingle(
+    BenchHandlerID.echoBatch,
+    (payload, ctx) => {
+      const res = impl.echoBatch(StatusBatchCodec.decode(payload), ctx);
+      return res instanceof Promise ? res.then((r) => StatusBatchCodec.encode(r)) : StatusBatchCodec.encode(res);
+    },
+    { subroute, name: "Bench.echoBatch" },
   );
 }
 
@@ -177,5 +333,17 @@ export class BenchClient {
   async echoStatus(req: NodeStatus, opts?: CallOptions): Promise<NodeStatus> {
     const res = await this.#caller.request(BenchHandlerID.echoStatus, NodeStatusCodec.encode(req), opts);
     return NodeStatusCodec.decode(res);
+  }
+
+  /** Answers with the load it was sent (decoded, validated and re-encoded). */
+  async echoLoad(req: NodeLoad, opts?: CallOptions): Promise<NodeLoad> {
+    const res = await this.#caller.request(BenchHandlerID.echoLoad, NodeLoadCodec.encode(req), opts);
+    return NodeLoadCodec.decode(res);
+  }
+
+  /** Answers with the batch it was sent (decoded, validated and re-encoded). */
+  async echoBatch(req: StatusBatch, opts?: CallOptions): Promise<StatusBatch> {
+    const res = await this.#caller.request(BenchHandlerID.echoBatch, StatusBatchCodec.encode(req), opts);
+    return StatusBatchCodec.decode(res);
   }
 }

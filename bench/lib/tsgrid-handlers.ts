@@ -21,7 +21,7 @@ export const H = {
   /** `source` and `bidiEcho` with TUNED_STREAM_CAPACITY credits (the rows named "cap32"). */
   sourceTuned: 7,
   bidiEchoTuned: 8,
-  // 10: Bench.echoStatus, the typed (generated) handler: see bench/schemas/bench.grid.ts.
+  // 10, 11, 12: Bench.echoStatus, echoLoad, echoBatch, the typed (generated) handlers: see bench/schemas/bench.grid.ts.
 } as const;
 
 /**
@@ -41,7 +41,7 @@ const u32 = (n: number): Uint8Array => {
 
 export function registerBenchHandlers(registry: HandlerRegistrar): void {
   registry.registerSingle(H.echo, (payload) => payload);
-  registerBench(registry, { echoStatus: (status) => status });
+  registerBench(registry, { echoStatus: (status) => status, echoLoad: (load) => load, echoBatch: (batch) => batch });
 
   const source: StreamHandler = async function* (payload, _input, ctx) {
     const view = payload && payload.byteLength >= 8 ? new DataView(payload.buffer, payload.byteOffset, 8) : undefined;

@@ -59,8 +59,8 @@ describe("bench smoke verdict: broken fails, slow warns", () => {
   });
 
   it("an error from the code under test (a wrong answer) is broken", () => {
-    const r = row("tsgrid.typed.c128", rowFailure(new Error("InvalidPayloadError: field status: expected string")));
-    expect(judgeRun([r], { quick: true }).failures.map((f) => [f.id, f.kind])).toEqual([["tsgrid.typed.c128", "broken"]]);
+    const r = row("tsgrid.typed.c128.b32", rowFailure(new Error("InvalidPayloadError: field status: expected string")));
+    expect(judgeRun([r], { quick: true }).failures.map((f) => [f.id, f.kind])).toEqual([["tsgrid.typed.c128.b32", "broken"]]);
   });
 
   it("standard timeouts thrown in a child (AbortSignal.timeout, deadline_exceeded) are slow", () => {
