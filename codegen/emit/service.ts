@@ -133,11 +133,14 @@ function emitClient(scope: TypeScope, service: ServiceDecl): void {
     f.print("");
     f.doc(h.doc, "  ");
     if (h.kind === "single") {
-      // A handler without a request sends an empty payload (its server ignores the payload).
+      // Not an async method: requestTyped encodes, requests and decodes with one promise per
+      // call. A handler without a request sends an empty payload (its server ignores it).
+      const call = h.request
+        ? `${f.value("requestTyped", runtimeModule)}(this.#caller, ${ids}.${h.name}, ${codec(scope, h.request)}, req, ${codec(scope, h.response)}, opts)`
+        : `${f.value("requestTypedEmpty", runtimeModule)}(this.#caller, ${ids}.${h.name}, ${codec(scope, h.response)}, opts)`;
       f.print(
-        `  async ${h.name}(${h.request ? `req: ${typeName(scope, h.request)}, ` : ""}opts?: ${callOptions}): Promise<${typeName(scope, h.response)}> {`,
-        `    const res = await this.#caller.request(${ids}.${h.name}, ${h.request ? `${codec(scope, h.request)}.encode(req)` : "new Uint8Array(0)"}, opts);`,
-        `    return ${codec(scope, h.response)}.decode(res);`,
+        `  ${h.name}(${h.request ? `req: ${typeName(scope, h.request)}, ` : ""}opts?: ${callOptions}): Promise<${typeName(scope, h.response)}> {`,
+        `    return ${call};`,
         "  }",
       );
       continue;

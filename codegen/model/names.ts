@@ -44,6 +44,8 @@ export const runtimeNames: readonly string[] = [
   "keyPath",
   "messageCodec",
   "newRecord",
+  "requestTyped",
+  "requestTypedEmpty",
   "serveStream",
   "serverStream",
 ];

@@ -13,6 +13,7 @@ import { MsgpackWriter } from "./writer.js";
  */
 export type Read<T> = (r: MsgpackReader) => T | undefined;
 
+/** `encode` and `decode` do not use `this`: they can be passed on as functions (`.then(XCodec.decode)`). */
 export interface Codec<T> {
   /** The schema type's name; the root of every error path. */
   readonly name: string;
@@ -77,6 +78,8 @@ export function messageCodec<T>(name: string, read: Read<T>, write: Write<T>): C
       } catch (cause) {
         // Only a stack overflow can get here: a recursive type nested deeper than the stack.
         throw new InvalidPayloadError(`${name}: nested too deeply to decode`, { cause });
+      } finally {
+        reader.release();
       }
       if (reader.malformed) throw new InvalidPayloadError(`${name}: malformed msgpack (truncated, or a byte msgpack never uses)`);
       if (value === undefined) throw invalidPayload(name, reader.error);

@@ -7,5 +7,6 @@ export { messageCodec } from "./codec.js";
 export { encodeMsgpack } from "./msgpack.js";
 export { invalidPayload, isRecord, keyPath, newRecord, mismatch, mismatchValue, typeOf } from "./check.js";
 export type { RegisterOptions } from "./register.js";
+export { requestTyped, requestTypedEmpty } from "./typed-single.js";
 export type { BidiStream, ServerStream, TypedStreamWriter } from "./typed-stream.js";
 export { bidiStream, decodeInput, mapAsyncIterable, serveStream, serverStream } from "./typed-stream.js";

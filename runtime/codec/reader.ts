@@ -24,7 +24,19 @@ const empty = new Uint8Array(0);
 /** Strings up to this many bytes are decoded by hand when they are ASCII (faster than a native call). */
 const shortString = 32;
 
+/**
+ * A message whose ArrayBuffer is at most this big keeps its views cached in the reader until
+ * the next one (frames of one WebSocket message share a buffer, so most decodes reuse them);
+ * a larger one gets fresh views that are dropped after its decode, so the shared reader never
+ * keeps a large buffer alive.
+ */
+const cachedBufferLimit = 1024 * 1024;
+
 export class MsgpackReader {
+  /**
+   * The whole ArrayBuffer of the message, as bytes and as a DataView: positions are absolute
+   * (`#pos` starts at the message's byteOffset), so messages that share a buffer share these.
+   */
   #buf: Uint8Array = empty;
   #view: DataView = new DataView(empty.buffer);
   #pos = 0;
@@ -35,12 +47,32 @@ export class MsgpackReader {
   error = "";
 
   reset(bytes: Uint8Array): void {
-    this.#buf = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.#pos = 0;
-    this.#end = bytes.length;
+    const ab = bytes.buffer;
+    // Reused when they cover the whole buffer of this message (a large message's views do not).
+    if (this.#buf.buffer !== ab || this.#buf.byteLength !== ab.byteLength) {
+      if (ab.byteLength <= cachedBufferLimit) {
+        this.#buf = new Uint8Array(ab);
+        this.#view = new DataView(ab);
+      } else {
+        // Views of just this message, dropped by `release` after its decode.
+        this.#buf = new Uint8Array(ab, bytes.byteOffset, bytes.byteLength);
+        this.#view = new DataView(ab, bytes.byteOffset, bytes.byteLength);
+      }
+    }
+    // Absolute positions in #buf (whose own byteOffset is 0, or the message's for a large one).
+    const base = bytes.byteOffset - this.#buf.byteOffset;
+    this.#pos = base;
+    this.#end = base + bytes.byteLength;
     this.malformed = false;
     this.error = "";
+  }
+
+  /** Drops the views of a large message (see `cachedBufferLimit`) once it is decoded. */
+  release(): void {
+    if (this.#buf.buffer.byteLength > cachedBufferLimit) {
+      this.#buf = empty;
+      this.#view = new DataView(empty.buffer);
+    }
   }
 
   /** Whether every byte was read. */
@@ -289,15 +321,8 @@ export class MsgpackReader {
     if (len <= shortString) {
       // Short ASCII text (most keys, ids, names): char codes straight from the bytes, which is
       // faster than a decoder call for a few bytes.
-      const buf = this.#buf;
-      const codes: number[] = [];
-      let i = start;
-      for (; i < start + len; i++) {
-        const b = buf[i] as number;
-        if (b >= 0x80) break;
-        codes.push(b);
-      }
-      if (i === start + len) return String.fromCharCode.apply(null, codes);
+      const text = asciiText(this.#buf, start, len);
+      if (text !== undefined) return text;
     }
     try {
       return textDecoder.decode(this.#buf.subarray(start, start + len));
@@ -329,21 +354,29 @@ export class MsgpackReader {
    * usually arrive in declaration order, so `hint` (the index expected next) is tried first.
    */
   field(keys: readonly Uint8Array[], hint: number): number {
-    const save = this.#pos;
-    const len = this.#strHeader();
-    if (len < 0) {
-      this.#pos = save;
-      return this.skip() ? -1 : -2;
+    const buf = this.#buf;
+    const t = buf[this.#pos] as number;
+    let len: number;
+    if (t >= 0xa0 && t < 0xc0 && this.#pos + 1 + (t & 0x1f) <= this.#end) {
+      // A fixstr (every name up to 31 bytes), in the message: the common case, inline.
+      len = t & 0x1f;
+      this.#pos++;
+    } else {
+      const save = this.#pos;
+      len = this.#strHeader();
+      if (len < 0) {
+        this.#pos = save;
+        return this.skip() ? -1 : -2;
+      }
     }
     const start = this.#pos;
     this.#pos += len;
     const n = keys.length;
-    for (let k = 0; k < n; k++) {
-      const i = (k + hint) % n;
+    for (let k = 0, i = hint < n ? hint : 0; k < n; k++, i = i + 1 < n ? i + 1 : 0) {
       const key = keys[i] as Uint8Array;
       if (key.length !== len) continue;
       let j = 0;
-      while (j < len && key[j] === this.#buf[start + j]) j++;
+      while (j < len && key[j] === buf[start + j]) j++;
       if (j === len) return i;
     }
     return -1;
@@ -506,6 +539,35 @@ export class MsgpackReader {
       this.#pos += size;
     }
     return true;
+  }
+}
+
+const fromCharCode = String.fromCharCode;
+
+/**
+ * The `len` bytes at `start` as a string when they are all ASCII (undefined otherwise), without
+ * a native call or an array: up to 8 bytes in one `fromCharCode`, longer text in pieces of 8
+ * (joined by `+`, flat once read).
+ */
+function asciiText(buf: Uint8Array, start: number, len: number): string | undefined {
+  const end = start + len;
+  let or = 0;
+  for (let i = start; i < end; i++) or |= buf[i] as number;
+  if (or >= 0x80) return undefined;
+  let text = "";
+  let i = start;
+  for (; i + 8 <= end; i += 8) {
+    text += fromCharCode(buf[i]!, buf[i + 1]!, buf[i + 2]!, buf[i + 3]!, buf[i + 4]!, buf[i + 5]!, buf[i + 6]!, buf[i + 7]!);
+  }
+  switch (end - i) {
+    case 0: return text;
+    case 1: return text + fromCharCode(buf[i]!);
+    case 2: return text + fromCharCode(buf[i]!, buf[i + 1]!);
+    case 3: return text + fromCharCode(buf[i]!, buf[i + 1]!, buf[i + 2]!);
+    case 4: return text + fromCharCode(buf[i]!, buf[i + 1]!, buf[i + 2]!, buf[i + 3]!);
+    case 5: return text + fromCharCode(buf[i]!, buf[i + 1]!, buf[i + 2]!, buf[i + 3]!, buf[i + 4]!);
+    case 6: return text + fromCharCode(buf[i]!, buf[i + 1]!, buf[i + 2]!, buf[i + 3]!, buf[i + 4]!, buf[i + 5]!);
+    default: return text + fromCharCode(buf[i]!, buf[i + 1]!, buf[i + 2]!, buf[i + 3]!, buf[i + 4]!, buf[i + 5]!, buf[i + 6]!);
   }
 }
 

@@ -77,7 +77,9 @@ export class MsgpackWriter {
 
   /** Ends the message; returns it as a view that stays valid. */
   finish(): Uint8Array {
-    return this.#buf.subarray(this.#start, this.#pos);
+    // The constructor, not `subarray`: about half the cost (subarray looks up the species
+    // constructor, which Node's Buffer subclass keeps off V8's fast path).
+    return new Uint8Array(this.#buf.buffer, this.#start, this.#pos - this.#start);
   }
 
   /** Makes room for `n` more bytes, moving the message started so far into a new chunk if needed. */

@@ -7,7 +7,7 @@ import { decode as refDecode, encode as refEncode } from "@msgpack/msgpack";
 import fc from "fast-check";
 import { Packr } from "msgpackr";
 import { describe, expect, it } from "vitest";
-import { InvalidPayloadError, encodeMsgpack } from "tsgrid";
+import { InvalidPayloadError, MsgpackReader, encodeMsgpack } from "tsgrid";
 import { LockArgsCodec, LockEventCodec, LockEventFilterCodec, LockReplyCodec } from "../../generated/locks.js";
 import type { LockEvent } from "../../generated/locks.js";
 import { DiskInfoCodec, DiskKind, FileInfoCodec, RenameOpCodec, StorageClass, WriteFileRequestCodec } from "../../generated/storage.js";
@@ -93,6 +93,35 @@ describe("round trip", () => {
     const d = DiskInfoCodec.decode(copy);
     copy.fill(0);
     expect([...d.checksum]).toEqual([1, 2, 3, 255]);
+  });
+
+  it("messages at any offset of a shared buffer (frames of one WebSocket message), small or large, decode to themselves", () => {
+    const a = DiskInfoCodec.encode(diskInfo());
+    const b = FileInfoCodec.encode(fileInfo());
+    // The reader keeps views of a buffer up to 1 MiB between decodes, and takes fresh views of a larger one.
+    for (const size of [4096, 2 * 1024 * 1024]) {
+      const shared = new Uint8Array(size);
+      const at = [3, 1000, size - b.length - a.length - 1];
+      shared.set(a, at[0]!);
+      shared.set(b, at[1]!);
+      shared.set(a, at[2]!);
+      shared.set(b, at[2]! + a.length);
+      for (let round = 0; round < 2; round++) {
+        expect(DiskInfoCodec.decode(shared.subarray(at[0]!, at[0]! + a.length))).toEqual(diskInfo());
+        expect(FileInfoCodec.decode(shared.subarray(at[1]!, at[1]! + b.length))).toEqual(fileInfo());
+        expect(DiskInfoCodec.decode(shared.subarray(at[2]!, at[2]! + a.length))).toEqual(diskInfo());
+        expect(FileInfoCodec.decode(Buffer.from(shared.buffer, at[2]! + a.length, b.length))).toEqual(fileInfo());
+        // A view that ends early is truncated, whatever follows it in the buffer.
+        expect(() => DiskInfoCodec.decode(shared.subarray(at[0]!, at[0]! + a.length - 1))).toThrow(InvalidPayloadError);
+      }
+      // A reader used directly (no release between messages) reads each one where it is.
+      const r = new MsgpackReader();
+      for (const [pos, codec, expected] of [[at[0]!, DiskInfoCodec, diskInfo()], [at[1]!, FileInfoCodec, fileInfo()], [at[2]!, DiskInfoCodec, diskInfo()]] as const) {
+        r.reset(shared.subarray(pos, pos + (codec === DiskInfoCodec ? a : b).length));
+        expect((codec.read as (r: MsgpackReader) => unknown)(r)).toEqual(expected);
+        expect(r.atEnd()).toBe(true);
+      }
+    }
   });
 });
 

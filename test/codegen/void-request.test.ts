@@ -19,7 +19,7 @@ describe("a handler without a request", () => {
   it("is accepted by gridgen (no GG010)", () => {
     const result = generate(["test/codegen/fixtures/golden/kv/kv.grid.ts"]);
     expect(result.diagnostics).toEqual([]);
-    expect(result.files[0]?.text).toContain("async stats(opts?: CallOptions): Promise<KvStats> {");
+    expect(result.files[0]?.text).toContain("stats(opts?: CallOptions): Promise<KvStats> {");
     expect(result.files[0]?.text).toContain("stats(ctx: HandlerContext): Promise<KvStats> | KvStats;");
   });
 
