@@ -23,8 +23,23 @@ export interface Row {
 const KIB = 1024;
 export const PAYLOADS = [32, KIB, 64 * KIB] as const;
 export const INFLIGHTS = [1, 16, 128] as const;
+/**
+ * Large payloads beyond PAYLOADS (in flight, bytes): 16 KiB and 1 MiB (16 in flight is 16 MiB
+ * queued, above the default maxQueuedBytes of 8 MiB, so tsgrid's calls also wait for room).
+ * A 1 MiB row does ~50-150 round trips a second: it expects at least 20 per phase (`minOps`).
+ */
+export const LARGE: readonly (readonly [number, number])[] = [
+  [128, 16 * KIB],
+  [16, KIB * KIB],
+];
+
+/** The operations a row of `payload` bytes must do per phase, when not the usual minimum. */
+function minOps(payload: number): { minOps?: number } {
+  return payload >= KIB * KIB ? { minOps: 20 } : {};
+}
 
 export function sizeLabel(bytes: number): string {
+  if (bytes >= KIB * KIB) return `${bytes / (KIB * KIB)} MiB`;
   return bytes >= KIB ? `${bytes / KIB} KiB` : `${bytes} B`;
 }
 
@@ -41,19 +56,18 @@ export function buildRows(avail: Availability = {}): Row[] {
   const grpcServer = { script: "servers/grpc-server.js" };
 
   // --- references: raw ws ---
-  for (const payload of PAYLOADS) {
-    for (const inflight of INFLIGHTS) {
-      rows.push({
-        id: `ws.echo.c${inflight}.b${payload}`,
-        group: "reference",
-        title: `raw ws echo, ${inflight} in flight, ${sizeLabel(payload)}`,
-        server: wsServer("echo"),
-        client: "raw-ws",
-        params: { mode: "echo", payload, inflight },
-        unit: "round trips",
-        quick: payload === 32 && inflight !== 16,
-      });
-    }
+  const grid = PAYLOADS.flatMap((payload) => INFLIGHTS.map((inflight) => [inflight, payload] as const));
+  for (const [inflight, payload] of [...grid, ...LARGE]) {
+    rows.push({
+      id: `ws.echo.c${inflight}.b${payload}`,
+      group: "reference",
+      title: `raw ws echo, ${inflight} in flight, ${sizeLabel(payload)}`,
+      server: wsServer("echo"),
+      client: "raw-ws",
+      params: { mode: "echo", payload, inflight, ...minOps(payload) },
+      unit: "round trips",
+      quick: payload === 32 && inflight !== 16,
+    });
   }
   for (const payload of [32, KIB]) {
     rows.push({
@@ -121,20 +135,18 @@ export function buildRows(avail: Availability = {}): Row[] {
   // The memory rows open many connections from one client: bare Connections. ---
   const tsgridServer = { script: "servers/tsgrid-server.js", args: ["manager"] };
   const directServer = { script: "servers/tsgrid-server.js", args: ["direct"] };
-  for (const payload of PAYLOADS) {
-    for (const inflight of INFLIGHTS) {
-      rows.push({
-        id: `tsgrid.single.c${inflight}.b${payload}`,
-        group: "tsgrid",
-        title: `tsgrid single request, ${inflight} in flight, ${sizeLabel(payload)}`,
-        server: tsgridServer,
-        client: "tsgrid",
-        params: { mode: "single", payload, inflight },
-        unit: "round trips",
-        quick: payload === 32 && inflight !== 16,
-        ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
-      });
-    }
+  for (const [inflight, payload] of [...grid, ...LARGE]) {
+    rows.push({
+      id: `tsgrid.single.c${inflight}.b${payload}`,
+      group: "tsgrid",
+      title: `tsgrid single request, ${inflight} in flight, ${sizeLabel(payload)}`,
+      server: tsgridServer,
+      client: "tsgrid",
+      params: { mode: "single", payload, inflight, ...minOps(payload) },
+      unit: "round trips",
+      quick: payload === 32 && inflight !== 16,
+      ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+    });
   }
   // TLS against plain, and frame checksums (CRC32) on a plain link: the same Managers.
   const variants = [

@@ -135,6 +135,7 @@ export class HandshakeLink {
     if (this.queue.length === 0 && !this.closed) return inner;
     return {
       send: (data) => inner.send(data),
+      ...(inner.sendParts !== undefined ? { sendParts: (parts: readonly Uint8Array[]) => inner.sendParts!(parts) } : {}),
       get bufferedAmount() {
         return inner.bufferedAmount;
       },

@@ -10,7 +10,7 @@ import { Mux } from "../mux/mux.js";
 import { beginReadTurn } from "../mux/read-turn.js";
 import { MAX_ERROR_MESSAGE_CHARS } from "../protocol/error-payload.js";
 import type { Interceptors } from "../interceptors.js";
-import { Flag, MAX_U32, Op, decodeMessage, emptyFrame, encodeSubroute, opName } from "../protocol/frame.js";
+import { Flag, MAX_U32, Op, decodeMessage, decodeParts, emptyFrame, encodeSubroute, opName } from "../protocol/frame.js";
 import type { DecodeLimits, Frame } from "../protocol/frame.js";
 import type { MessageTransport, TransportHandlers } from "../transport/message-transport.js";
 import type { Caller, CallOptions, HandlerID, Stream } from "../types.js";
@@ -244,7 +244,10 @@ export class Connection implements Caller {
     this.startPings();
     const handlers: TransportHandlers = {
       onMessage: (data) => {
-        if (this.transport === transport) this.onMessage(data);
+        if (this.transport === transport) this.onMessage(data, undefined);
+      },
+      onParts: (parts) => {
+        if (this.transport === transport) this.onMessage(undefined, parts);
       },
       onClose: (reason) => {
         if (this.transport === transport) this.detach(reason ?? new DisconnectedError("transport closed"));
@@ -414,16 +417,22 @@ export class Connection implements Caller {
     this.setState("disconnected", reason);
   }
 
-  private onMessage(data: Uint8Array): void {
+  /** One received message: whole (`data`), or in the parts it arrived in (`parts`). */
+  private onMessage(data: Uint8Array | undefined, parts: readonly Uint8Array[] | undefined): void {
     // What this message causes is flushed at the end of the read turn, with what the other
     // links read in this iteration cause (runtime/mux/read-turn.ts).
     beginReadTurn();
     this.heard = true;
     const c = this.counters;
     c.messagesIn++;
-    c.bytesIn += data.byteLength;
     try {
-      decodeMessage(data, this.limits, this.decoded, this.onFrame);
+      if (data !== undefined) {
+        c.bytesIn += data.byteLength;
+        decodeMessage(data, this.limits, this.decoded, this.onFrame);
+      } else {
+        for (const part of parts!) c.bytesIn += part.byteLength;
+        decodeParts(parts!, this.limits, this.decoded, this.onFrame);
+      }
       this.mux.writer.flushUnlessBurst();
     } catch (err) {
       if (this.transport === undefined) return; // already detached by a frame of this message

@@ -18,6 +18,11 @@
  * the process, so what one poll phase read from all peers is answered with one message per
  * peer; a queue holding a full message (maxMergeFrames or maxMergeBytes) goes at once.
  *
+ * A payload of ZERO_COPY_MIN_BYTES or more is not copied at all: its frame goes alone, as
+ * the parts [head, payload(, crc)] of one message (a WebSocket fragment each), so the socket
+ * reads the caller's bytes where they are. The caller must not modify a payload it passed
+ * until it is written (docs/performance.md).
+ *
  * Each message is encoded straight into its own exactly-sized buffer, never overwritten: the
  * socket keeps a reference to what it was given until the kernel takes it, so a scratch
  * buffer reused across flushes would need a second copy. Small messages are carved from
@@ -30,7 +35,7 @@
  * (`waitForRoom`), polled by one shared timer. Control frames (answers, credits, cancel,
  * ping, disconnect) never wait.
  */
-import { Flag, HEADER_SIZE, MAX_MERGED_FRAMES, Op, encodeFieldsInto } from "../protocol/frame.js";
+import { Flag, HEADER_SIZE, MAX_MERGED_FRAMES, Op, encodeFieldsInto, encodeParts } from "../protocol/frame.js";
 import type { Frame } from "../protocol/frame.js";
 import type { MessageTransport } from "../transport/message-transport.js";
 import { flushAtEndOfTurn, readTurnOpen } from "./read-turn.js";
@@ -64,6 +69,14 @@ export interface FrameWriterOptions {
   /** Called once when `writeTimeoutMs` passes (the owner drops the link). */
   onWriteTimeout?: (backlogBytes: number, stalledMs: number) => void;
 }
+
+/**
+ * A payload of at least this many bytes is never copied: its frame goes alone, as the parts
+ * [head, payload(, crc)] of one message (`MessageTransport.sendParts`, one WebSocket
+ * fragment each), when the transport can. Below it, copying into a merged message is cheaper
+ * than an extra fragment (measured: docs/performance.md, large payloads).
+ */
+export const ZERO_COPY_MIN_BYTES = 16 * 1024;
 
 /** Messages up to this size come from Node's shared Buffer pool (`Buffer.allocUnsafe`). */
 const POOLED_MAX = Buffer.poolSize >>> 1;
@@ -304,12 +317,33 @@ export class FrameWriter {
     counters.framesOut += n;
     const maxMerge = this.opts.maxMergeBytes;
     const maxFrames = Math.min(this.opts.maxMergeFrames ?? MAX_MERGED_FRAMES, MAX_MERGED_FRAMES);
+    // Without sendParts every frame is copied into a message.
+    const parts = transport.sendParts !== undefined;
     let i = 0;
     while (i < n) {
-      // Take frames [i, j) into one message while they fit in maxMerge.
+      const large = payloads[i];
+      if (parts && large !== undefined && large.byteLength >= ZERO_COPY_MIN_BYTES) {
+        const m = i * STRIDE;
+        counters.messagesOut++;
+        counters.bytesOut += meta[m + 6]!;
+        transport.sendParts!(
+          encodeParts(meta[m]!, meta[m + 1]!, meta[m + 2]!, meta[m + 3]!, meta[m + 4]!, meta[m + 5]!, subroutes[i], large),
+        );
+        i++;
+        continue;
+      }
+      // Take frames [i, j) into one message while they fit in maxMerge (a large payload
+      // that goes in parts ends the run).
       let inner = meta[i * STRIDE + 6]!;
       let j = i + 1;
-      while (j < n && j - i < maxFrames && inner + meta[j * STRIDE + 6]! <= maxMerge) inner += meta[j++ * STRIDE + 6]!;
+      while (
+        j < n &&
+        j - i < maxFrames &&
+        inner + meta[j * STRIDE + 6]! <= maxMerge &&
+        !(parts && (payloads[j]?.byteLength ?? 0) >= ZERO_COPY_MIN_BYTES)
+      ) {
+        inner += meta[j++ * STRIDE + 6]!;
+      }
       const merged = j - i > 1;
       const total = merged ? HEADER_SIZE + inner : inner;
       let buf: Buffer;

@@ -221,11 +221,43 @@ export function encodeFieldsInto(
   subrouteBytes: Uint8Array | undefined,
   payload: Uint8Array | undefined,
 ): number {
+  const start = offset;
+  offset = encodeHeadInto(buf, view, offset, op, frameFlags, handler, muxId, seq, deadlineMs, subrouteBytes, payload);
+  if (payload !== undefined) {
+    buf.set(payload, offset);
+    offset += payload.byteLength;
+  }
+  if ((frameFlags & Flag.Checksum) !== 0) {
+    view.setUint32(offset, crc32(buf.subarray(start, offset)), true);
+    offset += CHECKSUM_SIZE;
+  }
+  return offset;
+}
+
+/**
+ * Writes the head of a frame (the header and the subroute, everything before the payload)
+ * into `buf` at `offset` and returns the offset after it: the payload and the checksum are
+ * the caller's (`encodeFieldsInto`, or a writer that hands the payload to the socket as a
+ * part of its own, see `encodeParts`). Throws ProtocolError (before writing) if a header
+ * field does not fit its wire width.
+ */
+export function encodeHeadInto(
+  buf: Uint8Array,
+  view: DataView,
+  offset: number,
+  op: number,
+  frameFlags: number,
+  handler: number,
+  muxId: number,
+  seq: number,
+  deadlineMs: number,
+  subrouteBytes: Uint8Array | undefined,
+  payload: Uint8Array | undefined,
+): number {
   checkHeader(op, frameFlags, handler, muxId, seq, deadlineMs);
   let flags = frameFlags & ~(Flag.HasSubroute | Flag.NoPayload);
   if (subrouteBytes !== undefined) flags |= Flag.HasSubroute;
   if (payload === undefined) flags |= Flag.NoPayload;
-  const start = offset;
   view.setUint8(offset, op);
   view.setUint8(offset + 1, flags);
   view.setUint16(offset + 2, handler, true);
@@ -239,15 +271,34 @@ export function encodeFieldsInto(
     buf.set(subrouteBytes, offset);
     offset += subrouteBytes.byteLength;
   }
-  if (payload !== undefined) {
-    buf.set(payload, offset);
-    offset += payload.byteLength;
-  }
-  if ((flags & Flag.Checksum) !== 0) {
-    view.setUint32(offset, crc32(buf.subarray(start, offset)), true);
-    offset += CHECKSUM_SIZE;
-  }
   return offset;
+}
+
+/**
+ * One frame as the parts of one message, without copying its payload: `[head, payload]`, or
+ * `[head, payload, crc32]` with Flag.Checksum (the CRC over the head and the payload, as
+ * `encodeFieldsInto` computes it over the joined bytes). The bytes on the wire, joined, are
+ * exactly `encodeFieldsInto`'s. For payloads large enough that a copy costs more than the
+ * extra WebSocket fragment per part (see runtime/mux/frame-writer.ts).
+ */
+export function encodeParts(
+  op: number,
+  flags: number,
+  handler: number,
+  muxId: number,
+  seq: number,
+  deadlineMs: number,
+  subrouteBytes: Uint8Array | undefined,
+  payload: Uint8Array,
+): Uint8Array[] {
+  const headSize = HEADER_SIZE + (subrouteBytes === undefined ? 0 : 1 + subrouteBytes.byteLength);
+  const head = Buffer.allocUnsafe(headSize);
+  const view = new DataView(head.buffer, head.byteOffset, headSize);
+  encodeHeadInto(head, view, 0, op, flags, handler, muxId, seq, deadlineMs, subrouteBytes, payload);
+  if ((flags & Flag.Checksum) === 0) return [head, payload];
+  const crc = Buffer.allocUnsafe(CHECKSUM_SIZE);
+  crc.writeUInt32LE(crc32(payload, crc32(head)), 0);
+  return [head, payload, crc];
 }
 
 /** Encodes one frame into a new buffer (for tests and cold paths; the writer batches). */
@@ -289,6 +340,31 @@ export function decodeFrameAt(
   out: Frame,
 ): number {
   const start = offset;
+  offset = decodeHeadAt(buf, offset, limits, out);
+  const op = out.op;
+  const flags = out.flags;
+  const length = readU32(buf, start + 16);
+  if (offset + length > buf.byteLength) {
+    throw new ProtocolError(`truncated ${opName(op)} payload: ${buf.byteLength - offset} of ${length} bytes`);
+  }
+  out.payload = (flags & Flag.NoPayload) !== 0 ? undefined : buf.subarray(offset, offset + length);
+  offset += length;
+  if ((flags & Flag.Checksum) !== 0) {
+    if (offset + CHECKSUM_SIZE > buf.byteLength) throw new ProtocolError(`truncated checksum on ${opName(op)}`);
+    const expected = readU32(buf, offset);
+    const actual = crc32(buf.subarray(start, offset));
+    if (expected !== actual) throw new ProtocolError(`checksum mismatch on ${opName(op)}`);
+    offset += CHECKSUM_SIZE;
+  }
+  return offset;
+}
+
+/**
+ * Decodes the head of the frame at `offset` (header and subroute, every field checked) into
+ * `out`, leaving `out.payload` to the caller, and returns the offset of the payload; its
+ * length is the header's u32 at `offset + 16`.
+ */
+function decodeHeadAt(buf: Uint8Array, offset: number, limits: DecodeLimits, out: Frame): number {
   const available = buf.byteLength - offset;
   if (available < HEADER_SIZE) {
     throw new ProtocolError(`truncated frame header: ${available} of ${HEADER_SIZE} bytes`);
@@ -327,18 +403,6 @@ export function decodeFrameAt(
       throw new ProtocolError(`subroute on ${opName(op)} is not valid UTF-8`);
     }
     offset += subrouteLength;
-  }
-  if (offset + length > buf.byteLength) {
-    throw new ProtocolError(`truncated ${opName(op)} payload: ${buf.byteLength - offset} of ${length} bytes`);
-  }
-  out.payload = (flags & Flag.NoPayload) !== 0 ? undefined : buf.subarray(offset, offset + length);
-  offset += length;
-  if ((flags & Flag.Checksum) !== 0) {
-    if (offset + CHECKSUM_SIZE > buf.byteLength) throw new ProtocolError(`truncated checksum on ${opName(op)}`);
-    const expected = readU32(buf, offset);
-    const actual = crc32(buf.subarray(start, offset));
-    if (expected !== actual) throw new ProtocolError(`checksum mismatch on ${opName(op)}`);
-    offset += CHECKSUM_SIZE;
   }
   return offset;
 }
@@ -382,4 +446,41 @@ export function decodeMessage(
   if (offset !== inner.byteLength) {
     throw new ProtocolError(`Merged frame declares ${count} frames but has ${inner.byteLength - offset} bytes left`);
   }
+}
+
+/**
+ * `decodeMessage` for a message that arrived in several parts (WebSocket fragments). The
+ * shape `encodeParts` sends, `[head, payload]` or `[head, payload, crc32]` with a head that
+ * is exactly one frame's header and subroute, is decoded without joining the parts: the
+ * payload is the second part itself. Any other split (another sender's fragmentation) is
+ * joined into one buffer and decoded as one message. Either way every check of
+ * `decodeMessage` applies.
+ */
+export function decodeParts(
+  parts: readonly Uint8Array[],
+  limits: DecodeLimits,
+  out: Frame,
+  onFrame: (frame: Frame) => void,
+): void {
+  if (parts.length === 2 || parts.length === 3) {
+    const head = parts[0]!;
+    const payload = parts[1]!;
+    if (head.byteLength >= HEADER_SIZE && head[0] !== Op.Merged && (head[1]! & Flag.NoPayload) === 0) {
+      const checksum = (head[1]! & Flag.Checksum) !== 0;
+      const crcPart = parts[2];
+      if (
+        readU32(head, 16) === payload.byteLength &&
+        (checksum ? crcPart !== undefined && crcPart.byteLength === CHECKSUM_SIZE : crcPart === undefined) &&
+        decodeHeadAt(head, 0, limits, out) === head.byteLength
+      ) {
+        if (checksum && readU32(crcPart!, 0) !== crc32(payload, crc32(head))) {
+          throw new ProtocolError(`checksum mismatch on ${opName(out.op)}`);
+        }
+        out.payload = payload;
+        onFrame(out);
+        return;
+      }
+    }
+  }
+  decodeMessage(parts.length === 1 ? parts[0]! : Buffer.concat(parts), limits, out, onFrame);
 }

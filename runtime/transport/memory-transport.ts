@@ -12,7 +12,7 @@ class MemoryEnd implements MessageTransport {
   peer!: MemoryEnd;
   private handlers: TransportHandlers | undefined;
   /** Messages sent to this end, not yet delivered. */
-  private inbox: Uint8Array[] = [];
+  private inbox: (Uint8Array | Uint8Array[])[] = [];
   private inboxBytes = 0;
   private scheduled = false;
   private closing = false;
@@ -27,7 +27,15 @@ class MemoryEnd implements MessageTransport {
 
   send(data: Uint8Array): void {
     if (this.closing || this.closed) return;
-    this.peer.receive(data.slice());
+    this.peer.receive(data.slice(), data.byteLength);
+  }
+
+  /** Delivered as parts (each copied), like WebSocket fragments: `onParts`, or joined. */
+  sendParts(parts: readonly Uint8Array[]): void {
+    if (this.closing || this.closed) return;
+    let bytes = 0;
+    for (const part of parts) bytes += part.byteLength;
+    this.peer.receive(parts.map((part) => part.slice()), bytes);
   }
 
   setHandlers(handlers: TransportHandlers): void {
@@ -51,10 +59,10 @@ class MemoryEnd implements MessageTransport {
     this.peer.finish(err, true);
   }
 
-  private receive(data: Uint8Array): void {
+  private receive(data: Uint8Array | Uint8Array[], bytes: number): void {
     if (this.closed) return;
     this.inbox.push(data);
-    this.inboxBytes += data.byteLength;
+    this.inboxBytes += bytes;
     this.schedule();
   }
 
@@ -90,8 +98,14 @@ class MemoryEnd implements MessageTransport {
         return;
       }
       const data = batch[i]!;
-      this.inboxBytes -= data.byteLength;
-      handlers.onMessage(data);
+      if (Array.isArray(data)) {
+        for (const part of data) this.inboxBytes -= part.byteLength;
+        if (handlers.onParts !== undefined) handlers.onParts(data);
+        else handlers.onMessage(Buffer.concat(data));
+      } else {
+        this.inboxBytes -= data.byteLength;
+        handlers.onMessage(data);
+      }
     }
     if (this.closed && !this.closeReported && this.inbox.length === 0) {
       this.closeReported = true;

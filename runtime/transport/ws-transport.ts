@@ -12,9 +12,12 @@ import { DisconnectedError, ProtocolError } from "../errors.js";
 import type { MessageTransport, TransportHandlers } from "./message-transport.js";
 
 const sendOptions = { binary: true, compress: false } as const;
+/** A part of a message sent in parts, but not its last: a WebSocket fragment without FIN. */
+const partOptions = { binary: true, compress: false, fin: false } as const;
+const EMPTY = new Uint8Array(0);
 
 function toBytes(data: RawData): Uint8Array {
-  if (Array.isArray(data)) return Buffer.concat(data);
+  if (Array.isArray(data)) return data.length === 1 ? data[0]! : data.length === 0 ? EMPTY : Buffer.concat(data);
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   return data;
 }
@@ -29,7 +32,9 @@ class WsTransport implements MessageTransport {
   private refused = false;
 
   constructor(private readonly ws: WebSocket) {
-    ws.binaryType = "nodebuffer";
+    // Messages arrive as the list of their WebSocket fragments, never joined by ws: a frame
+    // sent in parts (`sendParts`) is decoded from its parts, its payload not copied again.
+    ws.binaryType = "fragments";
     ws.on("message", (data: RawData, isBinary: boolean) => {
       if (this.refused) return;
       if (!isBinary) {
@@ -40,9 +45,14 @@ class WsTransport implements MessageTransport {
         ws.terminate();
         return;
       }
+      const handlers = this.handlers;
+      if (handlers !== undefined && handlers.onParts !== undefined && Array.isArray(data) && data.length > 1) {
+        handlers.onParts(data);
+        return;
+      }
       const bytes = toBytes(data);
-      if (this.handlers === undefined) this.early.push(bytes);
-      else this.handlers.onMessage(bytes);
+      if (handlers === undefined) this.early.push(bytes);
+      else handlers.onMessage(bytes);
     });
     ws.on("error", (err: Error) => {
       this.closeReason ??= new DisconnectedError(`websocket error: ${err.message}`, { cause: err });
@@ -66,6 +76,24 @@ class WsTransport implements MessageTransport {
     // After close the bytes have nowhere to go; onClose tells the owner.
     if (this.ws.readyState !== WebSocket.OPEN) return;
     this.ws.send(data, sendOptions);
+  }
+
+  sendParts(parts: readonly Uint8Array[]): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    // Sent back to back (ws queues them in order): no other message can come in between.
+    // The socket is corked around them so the fragments leave in one write (one segment
+    // train, one wake-up of the reader) instead of one each: ws corks each fragment only.
+    // `_socket` is ws's (undocumented, stable since ws 1): without it, no cork.
+    const socket = (this.ws as unknown as { _socket?: { cork?(): void; uncork?(): void } })._socket;
+    const cork = socket?.cork !== undefined && socket.uncork !== undefined;
+    if (cork) socket.cork!();
+    try {
+      const last = parts.length - 1;
+      for (let i = 0; i < last; i++) this.ws.send(parts[i]!, partOptions);
+      this.ws.send(parts[last]!, sendOptions);
+    } finally {
+      if (cork) socket.uncork!();
+    }
   }
 
   pause(): void {
