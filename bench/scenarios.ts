@@ -172,6 +172,21 @@ export function buildRows(avail: Availability = {}): Row[] {
       });
     }
   }
+  // Tuned: maskFrames false (all-zero WebSocket masking keys, no masking pass or copy on the
+  // dialling side), beside the defaults rows of the same sizes.
+  for (const [inflight, payload] of [[16, 64 * KIB], [16, KIB * KIB]] as const) {
+    rows.push({
+      id: `tsgrid.nomask.single.c${inflight}.b${payload}`,
+      group: "tsgrid",
+      title: `tsgrid single request, tuned: maskFrames false, ${inflight} in flight, ${sizeLabel(payload)}`,
+      server: { script: "servers/tsgrid-server.js", args: ["manager-nomask"] },
+      client: "tsgrid",
+      params: { mode: "single", payload, inflight, ...minOps(payload) },
+      unit: "round trips",
+      quick: false,
+      ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
+    });
+  }
   for (const [key, what, server, skip] of [
     ["plain", "ws://", tsgridServer, avail.tsgrid],
     ["tls", "mutual TLS (wss://)", variants[0]!.server, avail.tsgrid ?? avail.tls],

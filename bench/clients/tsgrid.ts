@@ -28,10 +28,14 @@ function mergeStats(conn: Connection): Record<string, number> {
   };
 }
 
-/** The link options the server child chose (TLS certificates, checksums). */
+/** The link options the server child chose (TLS certificates, checksums, masking). */
 function linkOf(info: Record<string, unknown> | undefined): LinkOptions {
   const tls = info?.["tls"] as LinkOptions["tls"];
-  return { ...(tls ? { tls } : {}), ...(info?.["checksum"] === true ? { checksum: true } : {}) };
+  return {
+    ...(tls ? { tls } : {}),
+    ...(info?.["checksum"] === true ? { checksum: true } : {}),
+    ...(info?.["maskFrames"] === false ? { maskFrames: false } : {}),
+  };
 }
 
 /**

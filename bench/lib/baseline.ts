@@ -106,6 +106,11 @@ export const BASELINE_FEATURES: FeatureProbe[] = [
   },
   { feature: "tsgrid/otel", rows: ["tsgrid.otel"], has: (b) => b.oldSubpaths.has("./otel") },
   { feature: "tsgrid/metrics", rows: ["tsgrid.metrics.", "tsgrid.otel-metrics."], has: (b) => b.oldSubpaths.has("./metrics") },
+  {
+    feature: "maskFrames (a Manager option)",
+    rows: ["tsgrid.nomask."],
+    has: (b) => runtimeSourceMatches(b.dir, /^\s*(readonly\s+)?maskFrames\?:/m),
+  },
 ];
 
 /** Why `rowId` is not measured in the baseline, if it is not. */

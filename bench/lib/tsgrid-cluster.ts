@@ -29,6 +29,8 @@ const BENCH_SECRET = "tsgrid-bench-secret";
 export interface LinkOptions {
   tls?: BenchTls;
   checksum?: boolean;
+  /** ManagerOptions.maskFrames (tuned rows "nomask": false). */
+  maskFrames?: boolean;
 }
 
 /**
@@ -50,6 +52,7 @@ export async function startManager(
     auth: sharedSecretAuth(BENCH_SECRET),
     interceptors,
     ...(link.checksum ? { checksum: true } : {}),
+    ...(link.maskFrames === false ? { maskFrames: false } : {}),
     ...(link.tls ? { dialer: createTcpDialer({ tls: link.tls }) } : {}),
   });
   registerBenchHandlers(manager);

@@ -4,6 +4,7 @@
  *    one client Manager on a port reserved here (passed to the client as `clientPort`);
  *    "manager-tls": the same over mutual TLS (wss://; the certificates are made here and
  *    passed to the client as `tls`); "manager-crc": the same with frame checksums on;
+ *    "manager-nomask": both Managers with maskFrames false (all-zero WebSocket masking keys);
  *    argv[3]: the observability integrations it runs (bench/lib/instrument.ts), default none;
  *  - "direct": a `ws` server whose every connection gets a bare Connection (no handshake),
  *    for the memory rows that open many connections from one client.
@@ -21,7 +22,14 @@ const mode = process.argv[2] ?? "manager";
 
 runServerChild(async () => {
   if (mode.startsWith("manager")) {
-    const link: LinkOptions = mode === "manager-tls" ? { tls: makeBenchTls() } : mode === "manager-crc" ? { checksum: true } : {};
+    const link: LinkOptions =
+      mode === "manager-tls"
+        ? { tls: makeBenchTls() }
+        : mode === "manager-crc"
+          ? { checksum: true }
+          : mode === "manager-nomask"
+            ? { maskFrames: false }
+            : {};
     const secure = link.tls !== undefined;
     const port = await freePort();
     // A client port whose client dials this server (so the connect-time row measures a dial,

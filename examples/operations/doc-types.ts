@@ -44,12 +44,12 @@ export const docTypesMatchExports: [Equal<ClusterAuth, ExportedClusterAuth>, Equ
 
 /**
  * Option lists docs/operations.md gives inline: `listen({ port?, host?, tls? })`,
- * `connectWS(address, { dialer?, headers?, signal?, maxPayload?, onUpgrade? })`, `createTcpDialer({ tls })`
+ * `connectWS(address, { dialer?, headers?, signal?, maxPayload?, maskFrames?, onUpgrade? })`, `createTcpDialer({ tls })`
  * and `ConnDialer` as `(address, signal) => Promise<Duplex>`.
  */
 export const inlineListsMatchExports: [
   Equal<keyof ListenOptions, "port" | "host" | "tls">,
-  Equal<keyof ConnectWSOptions, "dialer" | "headers" | "signal" | "maxPayload" | "onUpgrade">,
+  Equal<keyof ConnectWSOptions, "dialer" | "headers" | "signal" | "maxPayload" | "maskFrames" | "onUpgrade">,
   Equal<keyof TcpDialerOptions, "tls">,
   Equal<Parameters<ConnDialer>, [address: string, signal: AbortSignal]>,
   Equal<ReturnType<ConnDialer>, Promise<Duplex>>,

@@ -99,7 +99,13 @@ export class Dialler {
         const header = res.headers[CHALLENGE_HEADER];
         if (typeof header === "string" && header.length > 0 && header.length <= MAX_CHALLENGE_CHARS) theirChallenge = header;
       };
-      const ws = await connectWS(peer.name, { dialer: this.trackedDialer, signal, maxPayload: ctx.maxPayload, onUpgrade });
+      const ws = await connectWS(peer.name, {
+        dialer: this.trackedDialer,
+        signal,
+        maxPayload: ctx.maxPayload,
+        maskFrames: ctx.maskFrames,
+        onUpgrade,
+      });
       link = this.links.open(ws);
       const dropOnAbort = link.terminate.bind(link);
       signal.addEventListener("abort", dropOnAbort, { once: true });

@@ -23,6 +23,8 @@ export interface ClusterContext {
   readonly policy: HandshakePolicy;
   /** Largest WebSocket message accepted, in bytes. */
   readonly maxPayload: number;
+  /** Whether dialled links mask what they send with a random key (ManagerOptions.maskFrames). */
+  readonly maskFrames: boolean;
   /** Bound of an incoming link's upgrade and handshake. */
   readonly handshakeTimeoutMs: number;
   /** Whether `close` was called. */

@@ -58,6 +58,16 @@ export interface ManagerOptions extends Partial<ConnectionOptions> {
   dialer?: ConnDialer;
   /** Bound of one dial attempt: byte stream, WebSocket upgrade and handshake. Default 10 000 ms. */
   dialTimeoutMs?: number;
+  /**
+   * Whether the links this server dials mask what they send with a random key, as RFC 6455
+   * requires of a WebSocket client. `false` sends an all-zero key instead: the bytes go out as
+   * they are, a `ws` peer skips unmasking, and the client copies nothing (a random key makes
+   * `ws` XOR every payload into a new buffer, byte by byte in JavaScript without the optional
+   * `bufferutil`). Masking only guards proxies on the path that could mistake WebSocket bytes
+   * for HTTP (browser-era cache poisoning): off is safe over wss://, or between servers with
+   * no HTTP proxy between them. Default true. See docs/performance.md.
+   */
+  maskFrames?: boolean;
   /** Bound of an incoming link's upgrade and handshake. Default 10 000 ms. */
   handshakeTimeoutMs?: number;
   /** Largest accepted difference between a peer's clock and ours. Default 300 000 ms (5 min). */
@@ -131,6 +141,7 @@ export class Manager implements HandlerRegistrar {
   private readonly policy: HandshakePolicy;
   private readonly backoff: BackoffOptions;
   private readonly dialTimeoutMs: number;
+  private readonly maskFrames: boolean;
   private readonly handshakeTimeoutMs: number;
   private readonly closeTimeoutMs: number;
   private readonly maxPendingHandshakes: number;
@@ -160,6 +171,7 @@ export class Manager implements HandlerRegistrar {
       auth,
       dialer,
       dialTimeoutMs,
+      maskFrames,
       handshakeTimeoutMs,
       maxClockSkewMs,
       closeTimeoutMs,
@@ -187,6 +199,7 @@ export class Manager implements HandlerRegistrar {
     this.dialer = dialer ?? tcpDialer;
     this.backoff = resolveBackoffOptions(reconnect);
     this.dialTimeoutMs = period("dialTimeoutMs", dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS);
+    this.maskFrames = maskFrames ?? true;
     this.handshakeTimeoutMs = period("handshakeTimeoutMs", handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
     this.closeTimeoutMs = period("closeTimeoutMs", closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
     this.maxPendingHandshakes = positive("maxPendingHandshakes", maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES);
@@ -215,6 +228,7 @@ export class Manager implements HandlerRegistrar {
       auth,
       policy,
       maxPayload,
+      maskFrames: this.maskFrames,
       handshakeTimeoutMs: this.handshakeTimeoutMs,
       refusalLogger: this.refusalLogger,
       // Draining counts as closed for links: no new ones accepted, none dialled.

@@ -21,11 +21,24 @@ export interface ConnectWSOptions {
   signal?: AbortSignal;
   /** Largest WebSocket message accepted, in bytes. Default 64 MiB. */
   maxPayload?: number;
+  /**
+   * Mask what is sent with a random key, as RFC 6455 requires of a client (default true);
+   * false sends an all-zero key: no masking pass, no copy (see ManagerOptions.maskFrames).
+   */
+  maskFrames?: boolean;
   /** Sees the HTTP 101 answer (its headers) before the WebSocket opens. */
   onUpgrade?: (response: IncomingMessage) => void;
 }
 
 const DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024;
+
+/**
+ * ws's masking-key hook (ws >= 8.4): the key stays all zeros. ws then sends the payload
+ * as it is, and a ws receiver skips unmasking.
+ */
+const zeroMask = (mask: Buffer): void => {
+  mask.fill(0);
+};
 
 function abortError(address: string, signal: AbortSignal): AbortError {
   return new AbortError(`connect to ${address} aborted`, { cause: signal.reason });
@@ -56,6 +69,7 @@ export async function connectWS(address: string, options: ConnectWSOptions = {})
       perMessageDeflate: false,
       followRedirects: false,
       maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
+      ...(options.maskFrames === false ? { generateMask: zeroMask } : {}),
     });
   } catch (err) {
     stream.destroy();

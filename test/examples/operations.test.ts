@@ -162,6 +162,7 @@ describe("docs/operations.md tables match the runtime", () => {
       auth: field("auth"),
       dialer: field("dialer"),
       dialTimeoutMs: field("dialTimeoutMs"),
+      maskFrames: field("maskFrames"),
       handshakeTimeoutMs: field("handshakeTimeoutMs"),
       maxPendingHandshakes: field("maxPendingHandshakes"),
       maxPendingHandshakesPerAddress: field("maxPendingHandshakesPerAddress"),

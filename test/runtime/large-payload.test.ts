@@ -22,6 +22,10 @@ import {
 } from "../../runtime/protocol/frame.js";
 import type { MessageTransport, TransportHandlers } from "../../runtime/transport/message-transport.js";
 import { wsTransport } from "../../runtime/transport/ws-transport.js";
+import { connectWS } from "../../runtime/transport/connect-ws.js";
+import { Connection } from "../../runtime/connection/connection.js";
+import { HandlerRegistry } from "../../runtime/handlers/handler-registry.js";
+import { silentLogger } from "../../runtime/logger.js";
 import { makePair, transports } from "./helpers.js";
 
 const limits = { maxPayloadBytes: 1 << 24 };
@@ -209,6 +213,61 @@ describe("large payloads end to end", () => {
     } finally {
       client.terminate();
       server.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+    }
+  });
+});
+
+describe("connectWS maskFrames", () => {
+  /** The 4-byte masking key of the first frame the client sends (a short binary message). */
+  async function maskKeyOf(maskFrames: boolean | undefined): Promise<number[]> {
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
+    await once(wss, "listening");
+    const got = new Promise<Buffer>((resolve) => {
+      wss.on("connection", (ws, req) => {
+        const chunks: Buffer[] = [];
+        req.socket.on("data", (d: Buffer) => {
+          chunks.push(d);
+          const all = Buffer.concat(chunks);
+          if (all.length >= 6 + 3) resolve(all);
+        });
+        ws.on("message", () => {});
+      });
+    });
+    const ws = await connectWS(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, maskFrames === undefined ? {} : { maskFrames });
+    try {
+      ws.send(new Uint8Array([1, 2, 3]));
+      const bytes = await got;
+      expect(bytes[1]! & 0x80).toBe(0x80); // the mask bit is set either way (RFC 6455 framing)
+      return [...bytes.subarray(2, 6)];
+    } finally {
+      ws.terminate();
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+    }
+  }
+
+  it("masks with a random key by default, with an all-zero key when maskFrames is false", async () => {
+    const keys = [await maskKeyOf(undefined), await maskKeyOf(undefined)];
+    expect(keys.some((k) => k.some((b) => b !== 0))).toBe(true);
+    expect(await maskKeyOf(false)).toEqual([0, 0, 0, 0]);
+  });
+
+  it("an unmasked link carries small and large payloads intact", async () => {
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
+    await once(wss, "listening");
+    const registry = new HandlerRegistry();
+    registry.registerSingle(1, (payload) => payload);
+    const server = new Connection({ local: "s", remote: "c", handlers: registry, options: { logger: silentLogger } });
+    wss.on("connection", (ws) => server.attach(wsTransport(ws)));
+    const client = new Connection({ local: "c", remote: "s", handlers: new HandlerRegistry(), options: { logger: silentLogger } });
+    client.attach(wsTransport(await connectWS(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, { maskFrames: false })));
+    try {
+      for (const n of [10, 100_000, 1 << 20]) expect(same(await client.request(1, big(n)), big(n))).toBe(true);
+    } finally {
+      client.close();
+      server.close();
+      for (const c of wss.clients) c.terminate();
       await new Promise<void>((r) => wss.close(() => r()));
     }
   });
