@@ -163,8 +163,18 @@ function readValue(area: Uint8Array, offset: number, length: number): string | u
       }
     }
   }
-  // One flat string at once (a char-by-char concatenation builds a rope to flatten later).
-  return String.fromCharCode.apply(null, area.subarray(offset, end) as unknown as number[]);
+  return asciiString(area, offset, end);
+}
+
+/**
+ * The ASCII bytes [start, end) of `area` as one flat string. Received frames are Buffers (the
+ * socket's), read by Buffer's native latin1 decoder, a quarter of the cost of the generic
+ * path; any other Uint8Array goes through `String.fromCharCode` at once (a char-by-char
+ * concatenation builds a rope to flatten later).
+ */
+function asciiString(area: Uint8Array, start: number, end: number): string {
+  if (area instanceof Buffer) return area.toString("latin1", start, end);
+  return String.fromCharCode.apply(null, area.subarray(start, end) as unknown as number[]);
 }
 
 /**
@@ -182,7 +192,7 @@ function readKey(area: Uint8Array, offset: number, length: number): string {
     while (j < length && recent.charCodeAt(j) === area[offset + j]) j++;
     if (j === length) return recent;
   }
-  const key = String.fromCharCode.apply(null, area.subarray(offset, offset + length) as unknown as number[]);
+  const key = asciiString(area, offset, offset + length);
   if (!validKey(key)) throw new ProtocolError("metadata key outside [0-9a-z._-]");
   recentKeys[length] = key;
   return key;

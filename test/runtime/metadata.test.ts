@@ -73,6 +73,18 @@ describe("metadata section", () => {
     for (const [i, c] of cases.entries()) expect(() => splitMetadata(c, 1000), String(i)).toThrow(ProtocolError);
   });
 
+  it("reads a section from a Buffer (what a socket delivers) as from a Uint8Array", () => {
+    const md = { "x-request-id": "0f8fad5b-d9cb-469f-a165-70867728950e", tenant: "ünïcødé ✓", e: "" };
+    const body = encoded(md, bytes("p"));
+    for (const area of [body, Buffer.from(body)]) {
+      const split = splitMetadata(area, DEFAULT_MAX_METADATA_BYTES);
+      expect(split.metadata).toEqual(md);
+      expect(text(split.payload!)).toBe("p");
+    }
+    // A key's byte outside ASCII is refused from a Buffer too.
+    expect(() => splitMetadata(Buffer.from([4, 0x80, 1, 0xe9, 0, 0]), 1000)).toThrow(ProtocolError);
+  });
+
   it("a key read before does not vouch for different bytes of the same length", () => {
     // "k" and "abc" are now the recently read keys of lengths 1 and 3.
     expect(splitMetadata(encoded({ k: "1", abc: "2" }, undefined), 1000).metadata).toEqual({ k: "1", abc: "2" });
