@@ -83,7 +83,14 @@ export async function runCluster(distBench: string, run: ClusterRun): Promise<Cl
       const r = await Promise.all(ready);
       const first = Math.min(...r.map((x) => x.startedAt));
       const last = Math.max(...r.map((x) => x.connectedAt));
-      return { clusterMs: last - first, nodeMs: r.map((x) => x.connectedAt - x.startedAt), cpuUs: r.reduce((s, x) => s + x.cpuUs, 0) };
+      return {
+        clusterMs: last - first,
+        nodeMs: r.map((x) => x.connectedAt - x.startedAt),
+        cpuUs: r.reduce((s, x) => s + x.cpuUs, 0),
+        failedDials: r.reduce((s, x) => s + x.failedDials, 0),
+        // From the first new Manager to the last node listening: how staggered the start was.
+        listenSpreadMs: Math.max(...r.map((x) => x.listeningAt)) - first,
+      };
     };
 
     if (run.mode === "connect") {
@@ -100,11 +107,15 @@ export async function runCluster(distBench: string, run: ClusterRun): Promise<Cl
       const clusterMs: number[] = [];
       const nodeMs: number[] = [];
       let cpuUs = 0;
+      let failedDials = 0;
+      let listenSpreadMs = 0;
       for (let k = 0; k < setups; k++) {
         const s = await setUp();
         clusterMs.push(s.clusterMs);
         nodeMs.push(...s.nodeMs);
         cpuUs += s.cpuUs;
+        failedDials += s.failedDials;
+        listenSpreadMs += s.listenSpreadMs;
         await reset();
       }
       const hist = new Histogram();
@@ -127,6 +138,8 @@ export async function runCluster(distBench: string, run: ClusterRun): Promise<Cl
           "one node's set-up ms (new Manager to all peers connected): p50": quantile(sortedNode, 0.5),
           "one node's set-up ms: p99": quantile(sortedNode, 0.99),
           "CPU ms per link set-up (both sides, all nodes' set-up CPU / links)": cpuUs / setups / links / 1000,
+          "failed dial attempts per cluster set-up (peer not listening yet, ...)": failedDials / setups,
+          "ms from the first new Manager to the last node listening (mean)": listenSpreadMs / setups,
         },
       };
     }

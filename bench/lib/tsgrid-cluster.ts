@@ -44,6 +44,8 @@ export async function startManager(
   interceptors?: Interceptors,
   link: LinkOptions = {},
   listen = true,
+  /** Called with the Manager right after `new Manager` (before its first dial can finish). */
+  observe?: (manager: Manager) => void,
 ): Promise<Manager> {
   const manager = new Manager({
     local,
@@ -55,6 +57,7 @@ export async function startManager(
     ...(link.maskFrames === false ? { maskFrames: false } : {}),
     ...(link.tls ? { dialer: createTcpDialer({ tls: link.tls }) } : {}),
   });
+  observe?.(manager);
   registerBenchHandlers(manager);
   if (listen) await manager.listen(link.tls ? { tls: { ...link.tls, requestCert: true, rejectUnauthorized: true } } : {});
   return manager;

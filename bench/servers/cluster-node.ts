@@ -29,7 +29,16 @@ export type ToNode =
 export type FromNode =
   | { type: "listening"; port: number }
   /** Times in ms since the epoch (performance.timeOrigin-based: comparable across processes). */
-  | { type: "ready"; startedAt: number; connectedAt: number; cpuUs: number }
+  | {
+      type: "ready";
+      startedAt: number;
+      connectedAt: number;
+      cpuUs: number;
+      /** Dial attempts of this node that failed during the set-up (e.g. the peer did not listen yet). */
+      failedDials: number;
+      /** When this node was listening (ms since the epoch). */
+      listeningAt: number;
+    }
   | {
       type: "loaded";
       ops: number;
@@ -128,13 +137,20 @@ async function onMessage(msg: ToNode): Promise<void> {
     if (manager !== undefined) throw new Error("cluster while a Manager runs (reset first)");
     const startedAt = epochMs();
     const u0 = process.cpuUsage();
+    let failedDials = 0;
+    let listeningAt = 0;
     await profiled(async () => {
-      manager = await startManager(msg.local, msg.hosts, undefined, msg.tls ? { tls: msg.tls } : {});
+      manager = await startManager(msg.local, msg.hosts, undefined, msg.tls ? { tls: msg.tls } : {}, true, (m) =>
+        m.onStateChange((_peer, state, previous) => {
+          if (state === "disconnected" && previous === "connecting") failedDials++;
+        }),
+      );
+      listeningAt = epochMs();
       await waitConnected(manager);
     });
     const connectedAt = epochMs();
     const u1 = process.cpuUsage(u0);
-    send({ type: "ready", startedAt, connectedAt, cpuUs: u1.user + u1.system });
+    send({ type: "ready", startedAt, connectedAt, cpuUs: u1.user + u1.system, failedDials, listeningAt });
     return;
   }
   if (msg.type === "reset") {
