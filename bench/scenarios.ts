@@ -241,8 +241,8 @@ export function buildRows(avail: Availability = {}): Row[] {
     }
   }
   // The generated client (encode, request, decode with validation, both sides), beside the raw
-  // rows of the same size: NodeLoad (31 B, 3 fields) vs 32 B, StatusBatch (13 NodeStatus,
-  // 1,028-1,044 B, 80 fields) vs 1 KiB; and NodeStatus (71-79 B, 7 fields) as before.
+  // rows of the same size: NodeLoad (31 B, 3 values) vs 32 B, StatusBatch (13 NodeStatus,
+  // 1,028-1,044 B, 92 values) vs 1 KiB; and NodeStatus (71-79 B, 7 values) as before.
   for (const [tag, message, what, quick] of [
     ["b32", "load", "NodeLoad (31 B)", true],
     ["b1024", "batch", "StatusBatch (13 NodeStatus, 1,028-1,044 B)", false],
