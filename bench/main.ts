@@ -419,6 +419,13 @@ async function main(): Promise<void> {
   if (lines.out.length > 0) console.log("");
   for (const line of lines.out) console.log(line);
   for (const line of lines.err) console.error(line);
+  // A baseline's failed rows do not fail the run (an old runtime's failure is a finding), but
+  // a harness that no longer runs on the old runtime must not go unnoticed.
+  for (const before of befores) {
+    for (const r of before.rows.filter((x) => x.error !== undefined)) {
+      console.log(`WARNING baseline ${before.info.ref}: ${r.id} failed (not measured before/after): ${r.error!.split("\n")[0]}`);
+    }
+  }
   if (verdict.exitCode !== 0) process.exitCode = verdict.exitCode;
 }
 
