@@ -82,7 +82,9 @@ export interface ConnectionOptions {
   /**
    * A stream producer (a handler's generator, a caller's `requests.send` loop) that never
    * awaits anything else yields to the event loop after this many messages, so it cannot
-   * starve I/O and timers. Default 64.
+   * starve I/O and timers. Default 128, the default stream capacity: a producer bound by
+   * its credits already waits (and the loop turns) at least once per `capacity` messages,
+   * so the forced yield, an extra turn, is only for streams with more credits than this.
    */
   streamYieldMessages: number;
   /** The same, counted in bytes: yield after this many payload bytes. Default 1 MiB. */
@@ -130,7 +132,7 @@ export const DEFAULT_CONNECTION_OPTIONS: Readonly<Omit<ConnectionOptions, "logge
   maxIncomingBytes: 32 * 1024 * 1024,
   maxIncomingStreams: 512,
   writeTimeoutMs: 3000,
-  streamYieldMessages: 64,
+  streamYieldMessages: 128,
   streamYieldBytes: 1024 * 1024,
   maxStreamFaults: 16,
   deadlineResolutionMs: 5,
