@@ -88,3 +88,27 @@ export function beforeAfterTable(cmp: readonly BeforeAfter[], info: BaselineInfo
   }
   return lines.join("\n");
 }
+
+const median = (xs: number[]): number | undefined => {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/**
+ * A few lines for the README: how many rows were compared, the median ratios, which rows got
+ * worse beyond the tolerance (named, with their ratios), and how many the baseline could not run.
+ */
+export function beforeAfterSummary(cmp: readonly BeforeAfter[], info: BaselineInfo, fullTable: string): string {
+  const measured = cmp.filter((c) => c.na === undefined);
+  const worse = measured.filter((c) => regressed(c));
+  const better = measured.filter((c) => !regressed(c) && ((c.throughput !== undefined && c.throughput > 1.1) || (c.cpu !== undefined && c.cpu < 0.9)));
+  const tp = median(measured.flatMap((c) => (c.throughput !== undefined ? [c.throughput] : [])));
+  const cpu = median(measured.flatMap((c) => (c.cpu !== undefined ? [c.cpu] : [])));
+  const lines = [
+    `Before/after against ${info.ref} (${info.commit.slice(0, 9)}), interleaved in this run: ${measured.length} rows compared, median throughput after/before ${fmt(tp)}, median CPU µs/op after/before ${fmt(cpu)}; better beyond ±10%: ${better.length}, worse: ${worse.length}; not measurable in ${info.ref}: ${cmp.length - measured.length}. Every row: ${fullTable}.`,
+  ];
+  for (const c of worse) lines.push(`- worse: ${c.title}: throughput ${fmt(c.throughput)}, CPU ${fmt(c.cpu)}`);
+  return lines.join("\n");
+}

@@ -1,5 +1,5 @@
 /** The Markdown table of one run (bench/results/latest.md, and the README section). */
-import { beforeAfterTable, type BaselineInfo, type BeforeAfter } from "./before-after.js";
+import { beforeAfterSummary, beforeAfterTable, type BaselineInfo, type BeforeAfter } from "./before-after.js";
 import type { Ratio, RowResult } from "./ratios.js";
 
 export interface RunMeta {
@@ -136,6 +136,8 @@ export function renderMarkdown(
   chartPath: string | undefined,
   extrasOf?: RowResult["group"],
   beforeAfter: readonly BeforeAfterPart[] = [],
+  /** Only a summary per baseline (the README), not every row (latest.md). */
+  beforeAfterSummaryOnly = false,
 ): string {
   const parts = [
     `### Benchmark: ${meta.date}`,
@@ -160,7 +162,10 @@ export function renderMarkdown(
     contextTable(ratios),
     "",
   );
-  for (const b of beforeAfter) parts.push(beforeAfterTable(b.comparison, b.info), "");
+  for (const b of beforeAfter) {
+    // The README gets a summary per baseline (the tables are long); latest.md every row.
+    parts.push(beforeAfterSummaryOnly ? beforeAfterSummary(b.comparison, b.info, "`bench/results/latest.md`") : beforeAfterTable(b.comparison, b.info), "");
+  }
   const extras = extrasTable(rows, extrasOf);
   if (extras) parts.push(extras, "");
   return parts.join("\n");
@@ -180,6 +185,6 @@ export function readmeSection(meta: RunMeta, rows: RowResult[], ratios: Ratio[],
     "measurement (frames per WebSocket message, codec slices...); below: the memory rows only. How to run and read",
     "it: [docs/performance.md](docs/performance.md).",
     "",
-    renderMarkdown(meta, rows, ratios, chartPath, "memory", beforeAfter),
+    renderMarkdown(meta, rows, ratios, chartPath, "memory", beforeAfter, true),
   ].join("\n");
 }

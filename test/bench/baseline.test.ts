@@ -12,7 +12,7 @@ import {
   rowBounds,
   runBounds,
 } from "../../bench/lib/bounds.js";
-import { beforeAfterTable, compareRuns, regressed } from "../../bench/report/before-after.js";
+import { beforeAfterSummary, beforeAfterTable, compareRuns, regressed } from "../../bench/report/before-after.js";
 import { renderMarkdown, type RunMeta } from "../../bench/report/markdown.js";
 import { computeRatios, type RowResult } from "../../bench/report/ratios.js";
 import { buildRows } from "../../bench/scenarios.js";
@@ -121,6 +121,14 @@ describe("before/after", () => {
       machine: { cpu: "cpu", cores: 2, node: "v20", os: "linux", pinned: false, nice: 0 },
     };
     expect(renderMarkdown(meta, after, computeRatios(after), undefined, undefined, [{ info, comparison: cmp }])).toContain("Before/after: every tsgrid row");
+  });
+
+  it("summarises each baseline for the README: medians, counts, and every row that got worse by name", () => {
+    const cmp = compareRuns(after, before);
+    const text = beforeAfterSummary(cmp, info, "latest.md");
+    expect(text).toContain("2 rows compared");
+    expect(text).toContain("better beyond ±10%: 1, worse: 1; not measurable in d9569e5: 1");
+    expect(text).toContain("- worse: title of tsgrid.bidi.b32: throughput 0.50×, CPU 1.00×");
   });
 
   it("rows the old runtime would run without their feature are left out by prefix", () => {
