@@ -251,7 +251,13 @@ async function syncHarness(repoRoot: string, dir: string, stamp: BaselineStamp):
   rmSync(benchDir, { recursive: true, force: true });
   rmSync(join(dir, "dist", "bench"), { recursive: true, force: true });
   const skip = new Set(["results", ".baseline", "generated", "node_modules"].map((d) => join(repoRoot, "bench", d)));
-  cpSync(join(repoRoot, "bench"), benchDir, { recursive: true, filter: (src) => !skip.has(src) });
+  // Entry by entry: the default baseline dir is under bench/ (.baseline), and cpSync refuses to
+  // copy a directory into a subdirectory of itself before it applies any filter (EINVAL).
+  mkdirSync(benchDir, { recursive: true });
+  for (const entry of readdirSync(join(repoRoot, "bench"))) {
+    const src = join(repoRoot, "bench", entry);
+    if (!skip.has(src)) cpSync(src, join(benchDir, entry), { recursive: true });
+  }
   mkdirSync(join(benchDir, "generated"), { recursive: true });
   const gen = run(process.execPath, [join(dir, "bin", "gridgen.js"), "bench/schemas", "-o", "bench/generated"], dir, BUILD_TIMEOUT_MS);
   if (gen.status !== 0) {
