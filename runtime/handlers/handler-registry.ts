@@ -22,7 +22,8 @@ import { HandlerNames } from "./handler-names.js";
  * 128 each way was chosen by measurement (bench/stream-sweep.ts; docs/streams.md, "Choosing
  * capacities"): a 32 B bidi echo carries ~2× the messages per second of 32 credits for half
  * the CPU per message, while a stalled stream holds ~160 B per credit plus the message
- * (≈ 20 KiB at 32 B, ≈ 200 KiB at 1 KiB); beyond 128 a bidi echo gains little.
+ * (≈ 20 KiB at 32 B, ≈ 190 KiB at 1 KiB); beyond 128 the gain depends on the message
+ * size (none at 1 KiB) while the memory keeps doubling.
  */
 /** Default credits of a stream's output (messages the caller buffers). */
 export const DEFAULT_OUT_CAPACITY = 128;
