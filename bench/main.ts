@@ -27,7 +27,7 @@ import { renderSvg } from "./report/svg.js";
 import { buildRows, type Availability, type Row } from "./scenarios.js";
 import { baselineUnavailable, comparedInBaseline, defaultBaselineDir, NA_IN_BASELINE, prepareBaseline, type PreparedBaseline } from "./lib/baseline.js";
 import { defaultBudgetMs, rowBounds, runBounds, SLACK_MS, START_TIMEOUT_MS, type Timing } from "./lib/bounds.js";
-import { compareRuns, type BaselineInfo } from "./report/before-after.js";
+import { compareRuns, type BaselineInfo, type RunSample } from "./report/before-after.js";
 import { tlsUnavailable } from "./lib/tls-certs.js";
 import { BUDGET_SPENT, judgeRun, rowFailure, SlowError, verdictLines } from "./lib/verdict.js";
 
@@ -321,6 +321,14 @@ async function main(): Promise<void> {
   const started = Date.now();
   const loadStart = loadavg()[0]!;
   const best = new Map<string, RowResult>();
+  let currentRound = 1;
+  /** Every successful round of a row, per side (keyed by that side's best-results map). */
+  const samples = new Map<Map<string, RowResult>, Map<string, RunSample[]>>();
+  const samplesOf = (side: Map<string, RowResult>): Map<string, RunSample[]> => {
+    let m = samples.get(side);
+    if (m === undefined) samples.set(side, (m = new Map()));
+    return m;
+  };
   /** One run of a row on one side, kept when it beats that side's best so far. */
   const runOnce = async (row: Row, side: Side, into: Map<string, RowResult>, label: string, baseline?: PreparedBaseline): Promise<void> => {
     const prev = into.get(row.id);
@@ -345,10 +353,16 @@ async function main(): Promise<void> {
       r = skippedRow(row, r.error.slice(r.error.indexOf(NA_IN_BASELINE)).split("\n")[0]!);
     }
     if (prev === undefined || isBetter(r, prev)) into.set(row.id, r);
+    if (r.error === undefined && r.skipped === undefined && r.group !== "memory") {
+      const list = samplesOf(into).get(row.id) ?? [];
+      list.push({ round: currentRound, throughput: r.throughput, cpu: r.clientCpuPerOpUs + (r.serverCpuPerOpUs ?? 0) });
+      samplesOf(into).set(row.id, list);
+    }
     const what = r.skipped ? `skipped (${r.skipped})` : r.error ? `${r.errorKind === "slow" ? "SLOW" : "ERROR"} ${r.error.split("\n")[0]}` : `${Math.round(r.throughput).toLocaleString("en-US")} ops/s${r.p50Us !== undefined ? `, p50 ${r.p50Us.toFixed(1)} µs, p99 ${r.p99Us!.toFixed(1)} µs` : ""}`;
     console.log(`  ${label.padEnd(30)} ${what}  [${((Date.now() - t0) / 1000).toFixed(1)} s]`);
   };
   for (let round = 1; round <= rounds; round++) {
+    currentRound = round;
     if (rounds > 1) console.log(`round ${round} of ${rounds}`);
     for (const row of rows) {
       if (!compared.has(row.id)) {
@@ -380,7 +394,8 @@ async function main(): Promise<void> {
     const b = side.baseline;
     const beforeRows = rows.filter((r) => compared.has(r.id)).map((r) => side.best.get(r.id)!);
     const info: BaselineInfo = { ref: b.ref, commit: b.commit, stubbed: b.stubbed, typeErrors: b.typeErrors.length, notes: b.notes };
-    return { info, comparison: compareRuns(results, beforeRows), rows: beforeRows, typeErrorLines: b.typeErrors, unavailable: b.unavailable };
+    const comparison = compareRuns(results, beforeRows, { after: samplesOf(best), before: samplesOf(side.best) });
+    return { info, comparison, rows: beforeRows, typeErrorLines: b.typeErrors, unavailable: b.unavailable };
   });
   mkdirSync(outDir, { recursive: true });
   const day = now.toISOString().slice(0, 10);

@@ -15,6 +15,18 @@ export interface BeforeAfter {
   p50: number | undefined;
   /** Why there is no comparison: the baseline cannot run the row, or a side failed. */
   na?: string;
+  /** Lowest and highest after/before ratio of the rounds, paired by round (when every round was kept). */
+  throughputRange?: [number, number];
+  cpuRange?: [number, number];
+}
+
+/** One measured run of a row on one side: what the rounds' spread is computed from. */
+export interface RunSample {
+  /** The round it was measured in (1, 2...): after and before are paired by it. */
+  round: number;
+  throughput: number;
+  /** CPU µs per operation, client + server. */
+  cpu: number;
 }
 
 /** What the JSON and the report say about the baseline of a run. */
@@ -36,8 +48,19 @@ function problem(r: RowResult | undefined, side: string): string | undefined {
   return undefined;
 }
 
-/** One comparison per baseline row, in the baseline rows' order. */
-export function compareRuns(after: readonly RowResult[], before: readonly RowResult[]): BeforeAfter[] {
+const range = (xs: number[]): [number, number] | undefined => (xs.length < 2 ? undefined : [Math.min(...xs), Math.max(...xs)]);
+
+/**
+ * One comparison per baseline row, in the baseline rows' order. Throughput: the best round of
+ * each side; CPU per operation: the lowest round of each side (other work on the machine only
+ * adds to it) when `samples` has the rounds, else the best-throughput round's. With samples,
+ * the spread of the per-round ratios (round i after / round i before) too.
+ */
+export function compareRuns(
+  after: readonly RowResult[],
+  before: readonly RowResult[],
+  samples?: { after: ReadonlyMap<string, readonly RunSample[]>; before: ReadonlyMap<string, readonly RunSample[]> },
+): BeforeAfter[] {
   const byId = new Map(after.map((r) => [r.id, r]));
   return before.map((b) => {
     const a = byId.get(b.id);
@@ -45,16 +68,28 @@ export function compareRuns(after: readonly RowResult[], before: readonly RowRes
     const na = problem(b, "before") ?? problem(a, "after");
     if (na !== undefined || a === undefined) return { ...base, throughput: undefined, cpu: undefined, p50: undefined, na: na ?? "not run" };
     if (b.group === "memory") return { ...base, throughput: undefined, cpu: undefined, p50: undefined, na: "memory row: see the measurements" };
+    const sa = samples?.after.get(b.id) ?? [];
+    const sb = samples?.before.get(b.id) ?? [];
+    const minCpu = (xs: readonly RunSample[]): number => Math.min(...xs.map((x) => x.cpu).filter((c) => c > 0));
+    const cpuA = sa.length > 0 ? minCpu(sa) : cpuOf(a);
+    const cpuB = sb.length > 0 ? minCpu(sb) : cpuOf(b);
+    const pairs = sa.flatMap((x) => sb.filter((y) => y.round === x.round).map((y) => [x, y] as const));
+    const throughputRange = range(pairs.filter(([, y]) => y.throughput > 0).map(([x, y]) => x.throughput / y.throughput));
+    const cpuRange = range(pairs.filter(([x, y]) => x.cpu > 0 && y.cpu > 0).map(([x, y]) => x.cpu / y.cpu));
     return {
       ...base,
       throughput: b.throughput > 0 ? a.throughput / b.throughput : undefined,
-      cpu: cpuOf(b) > 0 && cpuOf(a) > 0 ? cpuOf(a) / cpuOf(b) : undefined,
+      cpu: Number.isFinite(cpuA) && Number.isFinite(cpuB) && cpuB > 0 && cpuA > 0 ? cpuA / cpuB : undefined,
       p50: a.p50Us !== undefined && b.p50Us !== undefined && b.p50Us > 0 ? a.p50Us / b.p50Us : undefined,
+      ...(throughputRange ? { throughputRange } : {}),
+      ...(cpuRange ? { cpuRange } : {}),
     };
   });
 }
 
 const fmt = (v: number | undefined): string => (v === undefined ? "–" : `${v.toFixed(2)}×`);
+const fmtWithRange = (v: number | undefined, r: [number, number] | undefined): string =>
+  r === undefined ? fmt(v) : `${fmt(v)} (${r[0].toFixed(2)}–${r[1].toFixed(2)})`;
 
 /**
  * A compared row regressed when its throughput fell or its CPU per operation rose by more than
@@ -67,7 +102,7 @@ export function regressed(c: BeforeAfter, tolerance = 0.1): boolean {
 export function beforeAfterTable(cmp: readonly BeforeAfter[], info: BaselineInfo): string {
   const lines = [
     `Before/after: every tsgrid row with the baseline runtime (${info.ref}, ${info.commit.slice(0, 9)}) and the current one, interleaved in this run (the current bench/ drives both).`,
-    "Throughput after/before above 1 and CPU after/before below 1 are improvements; a ⚠ marks a change beyond ±10%.",
+    "Throughput after/before above 1 and CPU after/before below 1 are improvements; a ⚠ marks a change beyond ±10%. Throughput: the best round of each side; CPU: the lowest round of each side; in brackets: the lowest and highest ratio of the rounds taken one by one (their spread).",
     "",
     "| row | throughput after/before | CPU µs/op after/before | p50 after/before | |",
     "|---|---:|---:|---:|:---|",
@@ -77,7 +112,7 @@ export function beforeAfterTable(cmp: readonly BeforeAfter[], info: BaselineInfo
       lines.push(`| ${c.title} | | | | ${c.na} |`);
       continue;
     }
-    lines.push(`| ${c.title} | ${fmt(c.throughput)} | ${fmt(c.cpu)} | ${fmt(c.p50)} | ${regressed(c) ? "⚠" : ""} |`);
+    lines.push(`| ${c.title} | ${fmtWithRange(c.throughput, c.throughputRange)} | ${fmtWithRange(c.cpu, c.cpuRange)} | ${fmt(c.p50)} | ${regressed(c) ? "⚠" : ""} |`);
   }
   const stubbed = Object.entries(info.stubbed).filter(([, names]) => names.length > 0);
   if (stubbed.length > 0 || info.notes.length > 0 || info.typeErrors > 0) {

@@ -107,6 +107,19 @@ describe("before/after", () => {
     expect(regressed(cmp[2]!)).toBe(true); // half the throughput
   });
 
+  it("with the rounds' samples: CPU is the lowest round of each side, and the spread pairs rounds by number", () => {
+    const samples = {
+      after: new Map([["tsgrid.single.c128.b32", [{ round: 1, throughput: 120_000, cpu: 5 }, { round: 2, throughput: 100_000, cpu: 4 }]]]),
+      before: new Map([["tsgrid.single.c128.b32", [{ round: 2, throughput: 100_000, cpu: 8 }, { round: 1, throughput: 80_000, cpu: 10 }]]]),
+    };
+    const c = compareRuns(after, before, samples)[0]!;
+    expect(c.throughput).toBeCloseTo(1.2); // best rounds (the rows)
+    expect(c.cpu).toBeCloseTo(4 / 8); // lowest CPU of each side
+    expect(c.throughputRange).toEqual([1, 1.5]); // round 1: 120/80, round 2: 100/100
+    expect(c.cpuRange).toEqual([0.5, 0.5]);
+    expect(beforeAfterTable([c], info)).toContain("| 1.20× (1.00–1.50) | 0.50× (0.50–0.50) |");
+  });
+
   it("says when the after side failed, and renders the table with what the baseline lacks", () => {
     const cmp = compareRuns([after[0]!, after[1]!, row("tsgrid.bidi.b32", { error: "boom\nstack", errorKind: "broken" })], before);
     expect(cmp[2]!.na).toBe("after: error: boom");
