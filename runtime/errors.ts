@@ -176,6 +176,8 @@ export class UnauthenticatedError extends GridError {
 /**
  * The server refused a new call because the caller's link is at one of its limits
  * (`maxIncomingCalls`, `maxIncomingBytes`, `maxIncomingStreams`). The handler did not run: safe to retry later.
+ * On an open stream: the stream's unread messages took the peer's `maxUnreadStreamBytes`
+ * (either side), so the stream was ended on both sides.
  */
 export class ResourceExhaustedError extends GridError {
   constructor(message: string, options?: { cause?: unknown }) {

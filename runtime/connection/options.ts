@@ -72,6 +72,15 @@ export interface ConnectionOptions {
    */
   maxIncomingStreams: number;
   /**
+   * Bytes of stream messages from this peer that wait, unread, in the queues of its live
+   * streams (input of streams it opened, output of streams we opened), at most. Credits bound
+   * each queue in messages only; this bounds them in bytes. The stream whose message would go
+   * beyond fails with `ResourceExhaustedError` on both sides and its queue is freed (a
+   * message alone always fits). Default 64 MiB: 512 streams each holding a full default
+   * window (128) of 1 KiB messages.
+   */
+  maxUnreadStreamBytes: number;
+  /**
    * The peer reads nothing of what we queued (the backlog is at `maxQueuedBytes` and the
    * transport took no byte of it) for this long: the connection is dropped, with a `warn`
    * log line. While the backlog is above twice `maxQueuedBytes` this side also stops reading
@@ -131,6 +140,7 @@ export const DEFAULT_CONNECTION_OPTIONS: Readonly<Omit<ConnectionOptions, "logge
   maxIncomingCalls: 1024,
   maxIncomingBytes: 32 * 1024 * 1024,
   maxIncomingStreams: 512,
+  maxUnreadStreamBytes: 64 * 1024 * 1024,
   writeTimeoutMs: 3000,
   streamYieldMessages: 128,
   streamYieldBytes: 1024 * 1024,
@@ -185,6 +195,7 @@ export function resolveConnectionOptions(partial: Partial<ConnectionOptions> | u
   count("maxIncomingCalls", opts.maxIncomingCalls);
   count("maxIncomingStreams", opts.maxIncomingStreams);
   positive("maxIncomingBytes", opts.maxIncomingBytes);
+  positive("maxUnreadStreamBytes", opts.maxUnreadStreamBytes);
   period("writeTimeoutMs", opts.writeTimeoutMs);
   count("streamYieldMessages", opts.streamYieldMessages);
   positive("streamYieldBytes", opts.streamYieldBytes);

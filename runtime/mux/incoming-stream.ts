@@ -24,7 +24,7 @@ import { IncomingContext } from "./incoming-calls.js";
 import { notifyEnd, notifyMessage } from "./mux.js";
 import type { Mux } from "./mux.js";
 import { CallKind } from "./outgoing-calls.js";
-import { InboundQueue, YieldBudget, nextTurn } from "./stream-flow.js";
+import { InboundQueue, Pushed, YieldBudget, nextTurn } from "./stream-flow.js";
 import type { InboundOwner } from "./stream-flow.js";
 
 function describeValue(value: unknown): string {
@@ -100,7 +100,7 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
    */
   start(payload: Uint8Array | undefined): void {
     if (this.mux.serverChain === undefined) this.sendAck();
-    if (this.entry.inCapacity > 0) this.input = new InboundQueue(this.entry.inCapacity, this);
+    if (this.entry.inCapacity > 0) this.input = new InboundQueue(this.entry.inCapacity, this, this.mux.unread);
     this.outCredits = this.entry.outCapacity;
     this.bytesIn += payload?.byteLength ?? 0;
     void this.run(payload);
@@ -229,8 +229,10 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
     if (payload !== undefined) {
       this.bytesIn += payload.byteLength;
       if (this.observers !== undefined) notifyMessage(this.mux, this.observers, "in", payload.byteLength);
-      if (!input.push(payload)) {
-        this.fault(new ProtocolError(`stream ${this.muxId}: caller sent beyond its ${input.capacity} credits`));
+      const pushed = input.push(payload);
+      if (pushed !== Pushed.Queued) {
+        if (pushed === Pushed.OverCredits) this.fault(new ProtocolError(`stream ${this.muxId}: caller sent beyond its ${input.capacity} credits`));
+        else this.stop(this.mux.unreadExhausted(this.handler), true);
         return;
       }
     }
@@ -319,6 +321,7 @@ export class IncomingStream extends IncomingContext implements DeadlineEntry, In
   private finish(err: GridError | undefined): void {
     if (this.done) return;
     this.done = true;
+    this.input?.release();
     this.mux.forgetStream(this);
     if (this.observers !== undefined) notifyEnd(this.mux, this.observers, err);
     if (this.mux.options.trace !== undefined) {

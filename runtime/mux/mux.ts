@@ -54,6 +54,7 @@ import { IncomingRequest } from "./incoming-calls.js";
 import { IncomingStream } from "./incoming-stream.js";
 import { CallKind, OutgoingRequest } from "./outgoing-calls.js";
 import { OutgoingStream } from "./outgoing-stream.js";
+import { UnreadBudget } from "./stream-flow.js";
 
 export type OutgoingCall = OutgoingRequest | OutgoingStream;
 export type IncomingCall = IncomingRequest | IncomingStream;
@@ -150,6 +151,8 @@ export class Mux {
   private incomingBytes = 0;
   /** Stream-level protocol faults of the current link. */
   private streamFaults = 0;
+  /** Bytes of this peer's stream messages waiting unread in our streams' queues. */
+  readonly unread: UnreadBudget;
   /** The error payloads of refusals at the caps, by option name, encoded on first use. */
   private readonly capRefusals = new Map<string, Uint8Array>();
   /** The composed client interceptors; undefined when none (the plain path). */
@@ -172,6 +175,7 @@ export class Mux {
 
   constructor(init: MuxInit) {
     this.options = init.options;
+    this.unread = new UnreadBudget(init.options.maxUnreadStreamBytes);
     this.remote = init.remote;
     this.local = init.local;
     this.registry = init.registry;
@@ -870,6 +874,19 @@ export class Mux {
   }
 
   // ---- helpers --------------------------------------------------------------------------------
+
+  /**
+   * The error of a stream whose next message from the peer would take the bytes waiting
+   * unread in this peer's streams beyond `maxUnreadStreamBytes`: the stream fails (both
+   * sides) and its queue is freed. The peer kept to its credits: not a protocol fault.
+   */
+  unreadExhausted(handler: number): ResourceExhaustedError {
+    return new ResourceExhaustedError(
+      `${this.local} holds ${this.options.maxUnreadStreamBytes} bytes of stream messages from ${this.remote} ` +
+        `that their consumers have not read (maxUnreadStreamBytes): stream of ${this.names.label(handler)} failed; ` +
+        `read faster, lower the stream's capacity or raise the option`,
+    );
+  }
 
   /**
    * A stream was failed for a protocol fault of the peer (already reported on the stream).

@@ -20,7 +20,7 @@ import type { RoomWaiter } from "./frame-writer.js";
 import { notifyEnd, notifyMessage } from "./mux.js";
 import type { Mux } from "./mux.js";
 import { CallKind } from "./outgoing-calls.js";
-import { InboundQueue, YieldBudget, nextTurn } from "./stream-flow.js";
+import { InboundQueue, Pushed, YieldBudget, nextTurn } from "./stream-flow.js";
 import type { InboundOwner } from "./stream-flow.js";
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -170,7 +170,7 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
       throw new ProtocolError(`AckMux capacities out of range: in ${inCapacity}, out ${outCapacity}`);
     }
     this.state = State.Open;
-    this.responses = new InboundQueue(outCapacity, this);
+    this.responses = new InboundQueue(outCapacity, this, this.mux.unread);
     if (inCapacity > 0) {
       this.inCredits = this.inCapacity = inCapacity;
       this.requests = new StreamInput(this);
@@ -189,8 +189,10 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
     if (payload !== undefined) {
       this.bytesIn += payload.byteLength;
       if (this.observers !== undefined) notifyMessage(this.mux, this.observers, "in", payload.byteLength);
-      if (!this.responses.push(payload)) {
-        this.fault(new ProtocolError(`stream ${this.muxId}: server sent beyond its ${this.responses.capacity} credits`));
+      const pushed = this.responses.push(payload);
+      if (pushed !== Pushed.Queued) {
+        if (pushed === Pushed.OverCredits) this.fault(new ProtocolError(`stream ${this.muxId}: server sent beyond its ${this.responses.capacity} credits`));
+        else this.fail(this.mux.unreadExhausted(this.handler), true, true);
         return;
       }
     }
@@ -377,6 +379,7 @@ export class OutgoingStream implements Stream, DeadlineEntry, RoomWaiter, Inboun
   private finish(inputErr: GridError, traceErr: GridError | undefined): void {
     if (this.state === State.Done) return;
     this.state = State.Done;
+    this.responses?.release(); // unset while still opening
     this.waitingForRoom = false;
     this.connectFrame = undefined;
     this.mux.forgetStream(this);

@@ -90,6 +90,33 @@ describe("per-peer caps and backlog (#9 item 6)", () => {
     await freshPeerConnects(t, 1);
   });
 
+  it("bounds the bytes a peer's stream input holds unread (maxUnreadStreamBytes 64 MiB): the stream beyond fails resource_exhausted", async () => {
+    const { t, p, e } = await setup();
+    const before = await t.mem();
+    // 8 streams whose handler never reads, 8 credits each, filled with 4 MiB messages: 256 MiB
+    // offered within credits. 64 MiB fit (16 messages: the first two streams); the other six
+    // streams fail at their first message, and their queues are dropped.
+    const streams = 8;
+    flood(e, 1, streams, (id) => encode({ op: Op.ConnectMux, muxId: id, handler: Handlers.NeverReadsInput }));
+    await until(() => e.count(Op.AckMux) >= streams, 10_000, "the streams opened");
+    const message = new Uint8Array(4 * MiB);
+    for (let id = 1; id <= streams; id++) {
+      for (let seq = 0; seq < 8; seq++) e.send(encode({ op: Op.MuxClientMsg, muxId: id, seq, payload: message }));
+    }
+    await until(() => e.count(Op.DisconnectServerMux) >= streams - 2, 20_000, "the streams beyond the budget failed");
+    await sleep(300);
+    const failed = e.frames.filter((f) => f.op === Op.DisconnectServerMux);
+    expect(failed.length).toBe(streams - 2);
+    expect(failed.every((f) => f.error?.code === "resource_exhausted" && /maxUnreadStreamBytes/.test(f.error.message))).toBe(true);
+    const after = await t.mem();
+    const stats = await p.stop();
+    report(`caps: ${streams} streams x 8 x 4 MiB unread input`, stats, before, after, `failed ${failed.length}`);
+    expect(stats.failed).toBe(0);
+    // 64 MiB held by the two streams within the budget (on 156c119: all 256 MiB).
+    expect(after.rss - before.rss).toBeLessThan(128 * MiB);
+    await freshPeerConnects(t, 1);
+  });
+
   it("refuses an oversized ping: the link is dropped, no pong is queued", async () => {
     const { t, p, e } = await setup();
     const before = await t.mem();

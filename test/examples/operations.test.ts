@@ -189,6 +189,7 @@ describe("docs/operations.md tables match the runtime", () => {
       maxIncomingCalls: options.maxIncomingCalls,
       maxIncomingBytes: options.maxIncomingBytes,
       maxIncomingStreams: options.maxIncomingStreams,
+      maxUnreadStreamBytes: options.maxUnreadStreamBytes,
       writeTimeoutMs: options.writeTimeoutMs,
       streamYieldMessages: options.streamYieldMessages,
       streamYieldBytes: options.streamYieldBytes,
