@@ -3,7 +3,7 @@
  * process and each client in another (pinned to one core each when `taskset` works), and
  * writes the JSON results, a Markdown table and an SVG chart of the ratios.
  *
- *   npm run bench                      full run (~6 min; --list: rows, bounds): results/<date>.json, latest.md,
+ *   npm run bench                      full run (~9 min; --list: rows, bounds): results/<date>.json, latest.md,
  *                                      ratios.svg, and the README section between the markers
  *   npm run bench -- --quick           ~30 s smoke run (CI); writes under bench/results/quick/
  *   npm run bench -- --only tsgrid.single,ws.echo   rows whose id starts with one of these
