@@ -316,7 +316,7 @@ export class FrameWriter {
     const counters = this.counters;
     counters.framesOut += n;
     const maxMerge = this.opts.maxMergeBytes;
-    const maxFrames = Math.min(this.opts.maxMergeFrames ?? MAX_MERGED_FRAMES, MAX_MERGED_FRAMES);
+    const maxFrames = this.fullFrames;
     // Without sendParts every frame is copied into a message.
     const parts = transport.sendParts !== undefined;
     let i = 0;

@@ -596,11 +596,7 @@ export class Mux {
   /** `failed`: the handler threw (or rejected with) `thrown`, which may be any value, even undefined. */
   private answerIncoming(call: IncomingRequest, result: Uint8Array | undefined, thrown: unknown, failed: boolean): void {
     if (call.done) return; // cancelled, expired or disconnected: nobody waits for it
-    call.done = true;
-    if (this.incoming.get(call.muxId) === call) {
-      this.incoming.delete(call.muxId);
-      this.incomingBytes -= call.bytesIn;
-    }
+    this.endIncoming(call);
     this.wheel.remove(call);
     let err: GridError | undefined;
     if (failed) err = this.failures.thrown(call.handler, "single", thrown);
@@ -616,12 +612,19 @@ export class Mux {
     this.traceIncoming(call, payload.byteLength, err);
   }
 
+  /** Marks an incoming single done and takes it, and the payload bytes it held, out of the table. */
+  private endIncoming(call: IncomingRequest): void {
+    call.done = true;
+    if (this.incoming.get(call.muxId) === call) {
+      this.incoming.delete(call.muxId);
+      this.incomingBytes -= call.bytesIn;
+    }
+  }
+
   /** An incoming request's deadline passed: abort its handler; the caller gave up already. */
   expireIncoming(call: IncomingRequest): void {
     if (call.done) return;
-    call.done = true;
-    this.incoming.delete(call.muxId);
-    this.incomingBytes -= call.bytesIn;
+    this.endIncoming(call);
     const err = new DeadlineExceededError(`request to ${this.names.label(call.handler)} exceeded its deadline`);
     call.abort(err);
     this.traceIncoming(call, 0, err);
@@ -638,9 +641,7 @@ export class Mux {
       call.stop(err, false);
       return;
     }
-    call.done = true;
-    this.incoming.delete(call.muxId);
-    this.incomingBytes -= call.bytesIn;
+    this.endIncoming(call);
     this.wheel.remove(call);
     call.abort(err);
     this.traceIncoming(call, 0, err);
