@@ -88,6 +88,8 @@ export async function runCluster(distBench: string, run: ClusterRun): Promise<Cl
         nodeMs: r.map((x) => x.connectedAt - x.startedAt),
         cpuUs: r.reduce((s, x) => s + x.cpuUs, 0),
         failedDials: r.reduce((s, x) => s + x.failedDials, 0),
+        waitedPeers: r.reduce((s, x) => s + x.waitedPeers, 0),
+        waitedMs: r.reduce((s, x) => s + x.waitedMs, 0),
         // From the first new Manager to the last node listening: how staggered the start was.
         listenSpreadMs: Math.max(...r.map((x) => x.listeningAt)) - first,
       };
@@ -108,6 +110,8 @@ export async function runCluster(distBench: string, run: ClusterRun): Promise<Cl
       const nodeMs: number[] = [];
       let cpuUs = 0;
       let failedDials = 0;
+      let waitedPeers = 0;
+      let waitedMs = 0;
       let listenSpreadMs = 0;
       for (let k = 0; k < setups; k++) {
         const s = await setUp();
@@ -115,6 +119,8 @@ export async function runCluster(distBench: string, run: ClusterRun): Promise<Cl
         nodeMs.push(...s.nodeMs);
         cpuUs += s.cpuUs;
         failedDials += s.failedDials;
+        waitedPeers += s.waitedPeers;
+        waitedMs += s.waitedMs;
         listenSpreadMs += s.listenSpreadMs;
         await reset();
       }
@@ -139,6 +145,8 @@ export async function runCluster(distBench: string, run: ClusterRun): Promise<Cl
           "one node's set-up ms: p99": quantile(sortedNode, 0.99),
           "CPU ms per link set-up (both sides, all nodes' set-up CPU / links)": cpuUs / setups / links / 1000,
           "failed dial attempts per cluster set-up (peer not listening yet, ...)": failedDials / setups,
+          "links whose first dial failed and waited for a redial, per cluster set-up": waitedPeers / setups,
+          "ms from such a link's first failed dial to connected (mean)": waitedPeers > 0 ? waitedMs / waitedPeers : 0,
           "ms from the first new Manager to the last node listening (mean)": listenSpreadMs / setups,
         },
       };

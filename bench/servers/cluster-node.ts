@@ -38,6 +38,10 @@ export type FromNode =
       failedDials: number;
       /** When this node was listening (ms since the epoch). */
       listeningAt: number;
+      /** Peers whose first dial failed, so that they waited for a redial. */
+      waitedPeers: number;
+      /** Of those, ms from each one's first failed dial to connected, summed. */
+      waitedMs: number;
     }
   | {
       type: "loaded";
@@ -139,10 +143,17 @@ async function onMessage(msg: ToNode): Promise<void> {
     const u0 = process.cpuUsage();
     let failedDials = 0;
     let listeningAt = 0;
+    let waitedMs = 0;
+    const firstFailure = new Map<string, number>();
     await profiled(async () => {
       manager = await startManager(msg.local, msg.hosts, undefined, msg.tls ? { tls: msg.tls } : {}, true, (m) =>
-        m.onStateChange((_peer, state, previous) => {
-          if (state === "disconnected" && previous === "connecting") failedDials++;
+        m.onStateChange((peer, state, previous) => {
+          if (state === "disconnected" && previous === "connecting") {
+            failedDials++;
+            if (!firstFailure.has(peer)) firstFailure.set(peer, epochMs());
+          } else if (state === "connected" && firstFailure.has(peer)) {
+            waitedMs += epochMs() - firstFailure.get(peer)!;
+          }
         }),
       );
       listeningAt = epochMs();
@@ -150,7 +161,16 @@ async function onMessage(msg: ToNode): Promise<void> {
     });
     const connectedAt = epochMs();
     const u1 = process.cpuUsage(u0);
-    send({ type: "ready", startedAt, connectedAt, cpuUs: u1.user + u1.system, failedDials, listeningAt });
+    send({
+      type: "ready",
+      startedAt,
+      connectedAt,
+      cpuUs: u1.user + u1.system,
+      failedDials,
+      listeningAt,
+      waitedPeers: firstFailure.size,
+      waitedMs,
+    });
     return;
   }
   if (msg.type === "reset") {

@@ -71,8 +71,9 @@ export class Dialler {
     }, delayMs);
   }
 
-  private scheduleRedial(peer: Peer): void {
-    this.scheduleDial(peer, backoffDelay(peer.attempt++, this.backoff));
+  /** `refused`: the last dial's connection was refused (nothing listens yet): the short schedule. */
+  private scheduleRedial(peer: Peer, refused = false): void {
+    this.scheduleDial(peer, backoffDelay(peer.attempt++, this.backoff, Math.random, refused));
   }
 
   /** One dial attempt: byte stream, upgrade, handshake, attach. Never throws. */
@@ -175,7 +176,8 @@ export class Dialler {
     peer.lastFailure = failure;
     // Back to "disconnected" with the reason, so state listeners see why.
     peer.conn.detach(error);
-    this.scheduleRedial(peer);
+    // Refused at once by the peer's host: nothing listens yet (it is starting): retry soon.
+    this.scheduleRedial(peer, causeCode(error) === "ECONNREFUSED");
   }
 
   /** The dialer, with every stream it opens tracked so `close` can end it. */

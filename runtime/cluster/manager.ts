@@ -96,7 +96,10 @@ export interface ManagerOptions extends Partial<ConnectionOptions> {
    * each kind is logged, later ones are counted and summed up once per window. Default 10 000 ms.
    */
   refusalLogIntervalMs?: number;
-  /** Delays between redials of a peer. Defaults: 100 ms doubling up to 10 s, 50% jitter. */
+  /**
+   * Delays between redials of a peer. Defaults: 100 ms doubling up to 10 s, 50% jitter; from
+   * 5 ms after a refused connection (nothing listens on the peer's port yet, as at start-up).
+   */
   reconnect?: Partial<BackoffOptions>;
   /** Identifies this Manager instance to its peers. Default: a random UUID. */
   instanceId?: string;

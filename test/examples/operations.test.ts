@@ -172,6 +172,7 @@ describe("docs/operations.md tables match the runtime", () => {
       maxClockSkewMs: policy.maxClockSkewMs,
       closeTimeoutMs: field("closeTimeoutMs"),
       "reconnect.initialDelayMs": backoff.initialDelayMs,
+      "reconnect.refusedDelayMs": backoff.refusedDelayMs,
       "reconnect.maxDelayMs": backoff.maxDelayMs,
       "reconnect.multiplier": backoff.multiplier,
       "reconnect.jitter": backoff.jitter,
