@@ -26,7 +26,7 @@ import { computeRatios, RATIO_DEFS, type RowResult } from "./report/ratios.js";
 import { renderSvg } from "./report/svg.js";
 import { buildRows, type Availability, type Row } from "./scenarios.js";
 import { baselineUnavailable, comparedInBaseline, defaultBaselineDir, NA_IN_BASELINE, prepareBaseline, type PreparedBaseline } from "./lib/baseline.js";
-import { defaultBudgetMs, rowBounds, runBounds, SLACK_MS, START_TIMEOUT_MS, type Timing } from "./lib/bounds.js";
+import { defaultBudgetMs, rowBounds, rowWarmupMs, runBounds, SLACK_MS, START_TIMEOUT_MS, type Timing } from "./lib/bounds.js";
 import { compareRuns, type BaselineInfo, type RunSample } from "./report/before-after.js";
 import { tlsUnavailable } from "./lib/tls-certs.js";
 import { BUDGET_SPENT, judgeRun, rowFailure, SlowError, verdictLines } from "./lib/verdict.js";
@@ -50,7 +50,7 @@ const argv = ((): ReturnType<typeof parseBenchArgs> => {
   }
 })();
 const { quick, partial, durationMs, rounds, warmupMs } = argv;
-const timing: Timing = { warmupMs, durationMs, rounds };
+const timing: Timing = { warmupMs, durationMs, rounds, quick };
 const pin = canPin() && (argv.pin === "yes" || (argv.pin === "auto" && loadavg()[0]! < cpus().length / 2));
 const outDir = partial ? join(benchSrc, "results", "quick") : join(benchSrc, "results");
 const profileDir = join(benchSrc, "results", "profiles");
@@ -139,7 +139,8 @@ async function runRow(row: Row, side: Side = CURRENT): Promise<RowResult> {
         });
       server.send({ type: "usage", id, gc: msg.gc } satisfies ToServer);
     });
-    const spec: ScenarioSpec = { id: row.id, client: row.client, params: row.params, warmupMs, durationMs, maxOps: MAX_OPS };
+    const rowWarmup = rowWarmupMs(row, timing);
+    const spec: ScenarioSpec = { id: row.id, client: row.client, params: row.params, warmupMs: rowWarmup, durationMs, maxOps: MAX_OPS };
     const resultPromise = nextMessage(
       client,
       (m) => {
@@ -147,7 +148,7 @@ async function runRow(row: Row, side: Side = CURRENT): Promise<RowResult> {
         if (msg.type === "error") throw msg.slow === true ? new SlowError(msg.message) : new Error(msg.message);
         return msg.type === "result" ? msg.result : undefined;
       },
-      warmupMs + durationMs + SLACK_MS + Number(row.params["extraTimeMs"] ?? 0),
+      rowWarmup + durationMs + SLACK_MS + Number(row.params["extraTimeMs"] ?? 0),
       `${row.id} client`,
     );
     client.send({ type: "run", scenario: spec, port, ...(serverInfo ? { serverInfo } : {}) } satisfies ToClient);
@@ -315,7 +316,7 @@ async function main(): Promise<void> {
   const budgetMs = argv.budgetMs ?? defaultBudgetMs(expected.expectedMs, quick);
   const pinned = pin;
   console.log(
-    `bench: ${rows.length} rows${sides.length > 0 ? ` (${compared.size} also with the runtime of ${baselines.map((b) => b.ref).join(", ")})` : ""}, ${durationMs} ms each (+${warmupMs} ms warm-up)${pinned ? ", server/client pinned to cores 0/1" : ""}; expected ${fmtS(expected.expectedMs)}, budget ${fmtS(budgetMs)}`,
+    `bench: ${rows.length} rows${sides.length > 0 ? ` (${compared.size} also with the runtime of ${baselines.map((b) => b.ref).join(", ")})` : ""}, ${durationMs} ms each (+${warmupMs} ms warm-up${quick || warmupMs <= 0 ? "" : ", stream rows at least 2.5 s"})${pinned ? ", server/client pinned to cores 0/1" : ""}; expected ${fmtS(expected.expectedMs)}, budget ${fmtS(budgetMs)}`,
   );
   if (argv.profile) mkdirSync(profileDir, { recursive: true });
   const started = Date.now();

@@ -21,6 +21,15 @@ export interface Row {
 }
 
 const KIB = 1024;
+/**
+ * Warm-up of every stream row, references included (param `minWarmupMs`; a full run's
+ * `--warmup` below it is raised to it, `--quick` keeps its own). A stream row's steady state
+ * comes late for tsgrid: its per-WebSocket-message code (socket writes, ws, the event loop's
+ * turns) runs once per ~25 stream messages, so V8 optimizes it 1-3 s after the stream starts,
+ * while the raw-ws reference runs the same code once per message and is at its steady rate in
+ * its first 250 ms (docs/performance.md, stream capacities).
+ */
+const STREAM_WARMUP_MS = 2500;
 export const PAYLOADS = [32, KIB, 64 * KIB] as const;
 export const INFLIGHTS = [1, 16, 128] as const;
 /**
@@ -91,7 +100,7 @@ export function buildRows(avail: Availability = {}): Row[] {
       title: `raw ws one-stream echo, backpressure, ${sizeLabel(payload)}`,
       server: wsServer("stream"),
       client: "raw-ws",
-      params: { mode: "stream", payload },
+      params: { mode: "stream", payload, minWarmupMs: STREAM_WARMUP_MS },
       unit: "messages",
       quick: payload === 32,
     });
@@ -129,7 +138,7 @@ export function buildRows(avail: Availability = {}): Row[] {
       title: `grpc-js bidi echo (retry buffer 0), ${sizeLabel(payload)}`,
       server: grpcServer,
       client: "grpc",
-      params: { mode: "bidi", payload },
+      params: { mode: "bidi", payload, minWarmupMs: STREAM_WARMUP_MS },
       unit: "messages",
       quick: payload === 32,
     });
@@ -280,7 +289,7 @@ export function buildRows(avail: Availability = {}): Row[] {
         title: `tsgrid server stream (${how}), ${sizeLabel(payload)}`,
         server: tsgridServer,
         client: "tsgrid",
-        params: { mode: "source", payload, ...(capacity !== undefined ? { capacity } : {}) },
+        params: { mode: "source", payload, minWarmupMs: STREAM_WARMUP_MS, ...(capacity !== undefined ? { capacity } : {}) },
         unit: "messages",
         quick: payload === 32 && capacity === undefined,
         ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),
@@ -291,7 +300,7 @@ export function buildRows(avail: Availability = {}): Row[] {
         title: `tsgrid bidi stream echo (${how}), ${sizeLabel(payload)}`,
         server: tsgridServer,
         client: "tsgrid",
-        params: { mode: "bidi", payload, ...(capacity !== undefined ? { capacity } : {}) },
+        params: { mode: "bidi", payload, minWarmupMs: STREAM_WARMUP_MS, ...(capacity !== undefined ? { capacity } : {}) },
         unit: "messages",
         quick: payload === 32,
         ...(avail.tsgrid ? { unavailable: avail.tsgrid } : {}),

@@ -9,6 +9,8 @@ export interface Timing {
   warmupMs: number;
   durationMs: number;
   rounds: number;
+  /** A --quick run: rows' `minWarmupMs` do not apply. */
+  quick?: boolean;
 }
 
 /** Bounds of main.ts's waits (it imports them): a child's start, and slack beyond its phases. */
@@ -42,10 +44,16 @@ export interface RowBounds {
 
 const num = (v: unknown, dflt = 0): number => (typeof v === "number" && Number.isFinite(v) ? v : dflt);
 
+/** The warm-up of `row`: `t.warmupMs`, raised to the row's `minWarmupMs` (not in --quick, nor with no warm-up). */
+export function rowWarmupMs(row: Row, t: Timing): number {
+  if (t.quick === true || t.warmupMs <= 0) return t.warmupMs;
+  return Math.max(t.warmupMs, num(row.params["minWarmupMs"]));
+}
+
 export function rowBounds(row: Row, t: Timing): RowBounds {
   const runs = row.group === "memory" ? 1 : t.rounds;
   if (row.unavailable !== undefined) return { expectedMs: 0, maxMs: 0, runs };
-  const phases = t.warmupMs + t.durationMs;
+  const phases = rowWarmupMs(row, t) + t.durationMs;
   // A row may declare the extra time it needs (memory rows fill 10,000 calls, connect rows dial...).
   const extra = num(row.params["extraTimeMs"]);
   const expectedExtra = num(row.params["expectedExtraMs"], row.group === "memory" ? 2_000 : 0);

@@ -10,6 +10,7 @@ import {
   QUICK_RUN_EXPECTED_MAX_MS,
   ROW_MAX_MS,
   rowBounds,
+  rowWarmupMs,
   runBounds,
 } from "../../bench/lib/bounds.js";
 import { beforeAfterSummary, beforeAfterTable, compareRuns, regressed } from "../../bench/report/before-after.js";
@@ -64,7 +65,7 @@ describe("bench flags", () => {
 describe("every row is bounded, and so are the runs", () => {
   const rows = buildRows();
   const full = { warmupMs: 300, durationMs: 1000, rounds: 2 };
-  const quick = { warmupMs: 150, durationMs: 400, rounds: 1 };
+  const quick = { warmupMs: 150, durationMs: 400, rounds: 1, quick: true };
 
   it("each row has a finite bound on one run, within ROW_MAX_MS", () => {
     const unbounded = rows
@@ -76,6 +77,19 @@ describe("every row is bounded, and so are the runs", () => {
   it(`a full run is expected within ${FULL_RUN_EXPECTED_MAX_MS / 60_000} min and --quick within ${QUICK_RUN_EXPECTED_MAX_MS / 1000} s`, () => {
     expect(runBounds(rows, full).expectedMs).toBeLessThanOrEqual(FULL_RUN_EXPECTED_MAX_MS);
     expect(runBounds(rows.filter((r) => r.quick), quick).expectedMs).toBeLessThanOrEqual(QUICK_RUN_EXPECTED_MAX_MS);
+  });
+
+  it("stream rows, references included, warm up at least their minWarmupMs in a full run, not in --quick", () => {
+    const streams = rows.filter((r) => r.params["mode"] === "stream" || r.params["mode"] === "bidi" || r.params["mode"] === "source");
+    expect(streams.map((r) => r.id)).toEqual(expect.arrayContaining(["ws.stream.b32", "grpc.bidi.b32", "tsgrid.bidi.b32", "tsgrid.source.b32"]));
+    for (const r of streams) {
+      expect(rowWarmupMs(r, full)).toBe(r.params["minWarmupMs"]);
+      expect(rowWarmupMs(r, full)).toBeGreaterThan(full.warmupMs);
+      expect(rowWarmupMs(r, quick)).toBe(quick.warmupMs);
+      expect(rowWarmupMs(r, { ...full, warmupMs: 0 })).toBe(0);
+    }
+    const single = rows.find((r) => r.id === "tsgrid.single.c128.b32")!;
+    expect(rowWarmupMs(single, full)).toBe(full.warmupMs);
   });
 
   it("a baseline run adds one run per round of every compared row", () => {
