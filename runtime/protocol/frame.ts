@@ -351,12 +351,26 @@ export function decodeFrameAt(
   offset += length;
   if ((flags & Flag.Checksum) !== 0) {
     if (offset + CHECKSUM_SIZE > buf.byteLength) throw new ProtocolError(`truncated checksum on ${opName(op)}`);
-    const expected = readU32(buf, offset);
-    const actual = crc32(buf.subarray(start, offset));
-    if (expected !== actual) throw new ProtocolError(`checksum mismatch on ${opName(op)}`);
+    checkCrc(op, readU32(buf, offset), crc32(buf.subarray(start, offset)));
     offset += CHECKSUM_SIZE;
   }
   return offset;
+}
+
+/** Throws ProtocolError unless `actual`, the CRC32 of a frame's bytes, is the one it carries. */
+function checkCrc(op: number, carried: number, actual: number): void {
+  if (carried !== actual) throw new ProtocolError(`checksum mismatch on ${opName(op)}`);
+}
+
+/**
+ * Bytes of the head (header and subroute) of the frame at `offset`, read from its flags and
+ * subroute length without checking them; -1 when `buf` ends before they can be read.
+ */
+function headSizeAt(buf: Uint8Array, offset: number): number {
+  const available = buf.byteLength - offset;
+  if (available < HEADER_SIZE) return -1;
+  if ((buf[offset + 1]! & Flag.HasSubroute) === 0) return HEADER_SIZE;
+  return available > HEADER_SIZE ? HEADER_SIZE + 1 + buf[offset + HEADER_SIZE]! : -1;
 }
 
 /**
@@ -462,25 +476,26 @@ export function decodeParts(
   out: Frame,
   onFrame: (frame: Frame) => void,
 ): void {
-  if (parts.length === 2 || parts.length === 3) {
-    const head = parts[0]!;
+  const head = parts[0]!;
+  // encodeParts's split: a head part that is exactly one frame's header and subroute...
+  if ((parts.length === 2 || parts.length === 3) && headSizeAt(head, 0) === head.byteLength) {
+    // ...checked as the head of a whole message is (it throws what the joined parts would).
+    decodeHeadAt(head, 0, limits, out);
     const payload = parts[1]!;
-    if (head.byteLength >= HEADER_SIZE && head[0] !== Op.Merged && (head[1]! & Flag.NoPayload) === 0) {
-      const checksum = (head[1]! & Flag.Checksum) !== 0;
-      const crcPart = parts[2];
-      if (
-        readU32(head, 16) === payload.byteLength &&
-        (checksum ? crcPart !== undefined && crcPart.byteLength === CHECKSUM_SIZE : crcPart === undefined) &&
-        decodeHeadAt(head, 0, limits, out) === head.byteLength
-      ) {
-        if (checksum && readU32(crcPart!, 0) !== crc32(payload, crc32(head))) {
-          throw new ProtocolError(`checksum mismatch on ${opName(out.op)}`);
-        }
-        out.payload = payload;
-        onFrame(out);
-        return;
-      }
+    const crcPart = parts[2];
+    const checksum = (out.flags & Flag.Checksum) !== 0;
+    // ...then a payload part that is the frame's whole payload, and the checksum, if any.
+    if (
+      out.op !== Op.Merged &&
+      (out.flags & Flag.NoPayload) === 0 &&
+      readU32(head, 16) === payload.byteLength &&
+      (checksum ? crcPart !== undefined && crcPart.byteLength === CHECKSUM_SIZE : crcPart === undefined)
+    ) {
+      if (checksum) checkCrc(out.op, readU32(crcPart!, 0), crc32(payload, crc32(head)));
+      out.payload = payload;
+      onFrame(out);
+      return;
     }
   }
-  decodeMessage(parts.length === 1 ? parts[0]! : Buffer.concat(parts), limits, out, onFrame);
+  decodeMessage(parts.length === 1 ? head : Buffer.concat(parts), limits, out, onFrame);
 }

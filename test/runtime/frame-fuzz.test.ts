@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { ProtocolError } from "../../runtime/errors.js";
 import {
   decodeMessage,
+  decodeParts,
   emptyFrame,
   encodeFrame,
   Flag,
@@ -192,6 +193,46 @@ describe("frame codec properties", () => {
         for (const [at, value] of mutations) mutated[at] = value;
         // slice, not subarray: a read past the end must not find stale bytes in the buffer.
         decodeOrReject(mutated.slice(0, keep));
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it("a message in parts (any split, any mutation) decodes as the joined message does: same frames or same error", () => {
+    /** Frames or the error message of a decode. */
+    const outcome = (decode: (onFrame: (f: Frame) => void) => void): unknown => {
+      const frames: ReturnType<typeof expected>[] = [];
+      try {
+        decode((f) => frames.push(expected(f)));
+      } catch (err) {
+        if (err instanceof ProtocolError) return err.message;
+        throw err;
+      }
+      return frames;
+    };
+    const arb = validMessageArb.chain((m) =>
+      fc.tuple(
+        fc.constant(m),
+        fc.array(fc.tuple(fc.nat({ max: m.byteLength - 1 }), fc.integer({ min: 0, max: 255 })), { maxLength: 2 }),
+        // One or two cuts; the head part of encodeParts's own split (header and subroute) is
+        // among the cuts often enough through the bias to small offsets.
+        fc.array(fc.oneof(fc.integer({ min: HEADER_SIZE, max: HEADER_SIZE + 8 }), fc.nat({ max: m.byteLength })), { minLength: 1, maxLength: 2 }),
+      ),
+    );
+    fc.assert(
+      fc.property(arb, ([m, mutations, cuts]) => {
+        const mutated = m.slice();
+        for (const [at, value] of mutations) mutated[at] = value;
+        const at = [...new Set(cuts.map((c) => Math.min(c, mutated.byteLength)))].sort((a, b) => a - b);
+        const parts: Uint8Array[] = [];
+        let from = 0;
+        for (const cut of at) {
+          parts.push(mutated.slice(from, cut));
+          from = cut;
+        }
+        parts.push(mutated.slice(from));
+        const joined = outcome((onFrame) => decodeMessage(mutated, limits, emptyFrame(), onFrame));
+        expect(outcome((onFrame) => decodeParts(parts, limits, emptyFrame(), onFrame))).toEqual(joined);
       }),
       { numRuns: NUM_RUNS },
     );

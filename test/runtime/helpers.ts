@@ -77,3 +77,35 @@ export async function until(cond: () => boolean, ms = 5000): Promise<void> {
     await sleep(5);
   }
 }
+
+/** A ws server on a loopback port; `close` terminates its clients, then closes it. */
+export async function loopbackWss(): Promise<{ wss: WebSocketServer; url: string; close(): Promise<void> }> {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
+  await once(wss, "listening");
+  return {
+    wss,
+    url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+    close: async () => {
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+    },
+  };
+}
+
+/** The two ends of one ws WebSocket over loopback (raw sockets, no Connection). */
+export async function wsPair(): Promise<{ client: WebSocket; server: WebSocket; done: () => Promise<void> }> {
+  const { wss, url, close } = await loopbackWss();
+  const accepted = once(wss, "connection");
+  const client = new WebSocket(url, { perMessageDeflate: false });
+  await once(client, "open");
+  const [server] = (await accepted) as [WebSocket];
+  return {
+    client,
+    server,
+    done: async () => {
+      client.terminate();
+      server.terminate();
+      await close();
+    },
+  };
+}

@@ -3,10 +3,7 @@
  * sent as the parts [head, payload(, crc)] of one message (a WebSocket fragment each) and
  * decoded from those parts, its payload handed on as the received fragment itself.
  */
-import { once } from "node:events";
-import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { WebSocket, WebSocketServer } from "ws";
 import { ProtocolError } from "../../runtime/errors.js";
 import { FrameWriter, ZERO_COPY_MIN_BYTES } from "../../runtime/mux/frame-writer.js";
 import {
@@ -26,7 +23,7 @@ import { connectWS } from "../../runtime/transport/connect-ws.js";
 import { Connection } from "../../runtime/connection/connection.js";
 import { HandlerRegistry } from "../../runtime/handlers/handler-registry.js";
 import { silentLogger } from "../../runtime/logger.js";
-import { makePair, transports } from "./helpers.js";
+import { loopbackWss, makePair, transports, until, wsPair } from "./helpers.js";
 
 const limits = { maxPayloadBytes: 1 << 24 };
 
@@ -187,12 +184,7 @@ describe("large payloads end to end", () => {
   }
 
   it("ws: the receiver is handed the payload fragment itself; the message is fragmented on the wire", async () => {
-    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
-    await once(wss, "listening");
-    const accepted = once(wss, "connection");
-    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, { perMessageDeflate: false });
-    await once(client, "open");
-    const [server] = (await accepted) as [WebSocket];
+    const { client, server, done } = await wsPair();
     try {
       const sender = wsTransport(client);
       const receiver = wsTransport(server);
@@ -202,18 +194,13 @@ describe("large payloads end to end", () => {
       const payload = big(200_000);
       sender.sendParts!(encodeParts(Op.Request, 0, 1, 1, 0, 0, undefined, payload));
       sender.send(new Uint8Array([1, 2, 3]));
-      await new Promise<void>((resolve) => {
-        const check = (): void => (got.length >= 2 ? resolve() : void setTimeout(check, 5));
-        check();
-      });
+      await until(() => got.length >= 2);
       expect(got[0]).toHaveLength(2);
       expect(got[0]![1]!.byteLength).toBe(payload.byteLength);
       expect(same(got[0]![1], payload)).toBe(true);
       expect([...got[1]![0]!]).toEqual([1, 2, 3]);
     } finally {
-      client.terminate();
-      server.terminate();
-      await new Promise<void>((r) => wss.close(() => r()));
+      await done();
     }
   });
 });
@@ -221,8 +208,7 @@ describe("large payloads end to end", () => {
 describe("connectWS maskFrames", () => {
   /** The 4-byte masking key of the first frame the client sends (a short binary message). */
   async function maskKeyOf(maskFrames: boolean | undefined): Promise<number[]> {
-    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
-    await once(wss, "listening");
+    const { wss, url, close } = await loopbackWss();
     const got = new Promise<Buffer>((resolve) => {
       wss.on("connection", (ws, req) => {
         const chunks: Buffer[] = [];
@@ -234,7 +220,7 @@ describe("connectWS maskFrames", () => {
         ws.on("message", () => {});
       });
     });
-    const ws = await connectWS(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, maskFrames === undefined ? {} : { maskFrames });
+    const ws = await connectWS(url, maskFrames === undefined ? {} : { maskFrames });
     try {
       ws.send(new Uint8Array([1, 2, 3]));
       const bytes = await got;
@@ -242,8 +228,7 @@ describe("connectWS maskFrames", () => {
       return [...bytes.subarray(2, 6)];
     } finally {
       ws.terminate();
-      for (const c of wss.clients) c.terminate();
-      await new Promise<void>((r) => wss.close(() => r()));
+      await close();
     }
   }
 
@@ -254,21 +239,19 @@ describe("connectWS maskFrames", () => {
   });
 
   it("an unmasked link carries small and large payloads intact", async () => {
-    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
-    await once(wss, "listening");
+    const { wss, url, close } = await loopbackWss();
     const registry = new HandlerRegistry();
     registry.registerSingle(1, (payload) => payload);
     const server = new Connection({ local: "s", remote: "c", handlers: registry, options: { logger: silentLogger } });
     wss.on("connection", (ws) => server.attach(wsTransport(ws)));
     const client = new Connection({ local: "c", remote: "s", handlers: new HandlerRegistry(), options: { logger: silentLogger } });
-    client.attach(wsTransport(await connectWS(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, { maskFrames: false })));
+    client.attach(wsTransport(await connectWS(url, { maskFrames: false })));
     try {
       for (const n of [10, 100_000, 1 << 20]) expect(same(await client.request(1, big(n)), big(n))).toBe(true);
     } finally {
       client.close();
       server.close();
-      for (const c of wss.clients) c.terminate();
-      await new Promise<void>((r) => wss.close(() => r()));
+      await close();
     }
   });
 });

@@ -1,30 +1,10 @@
 import { once } from "node:events";
-import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { WebSocket, WebSocketServer } from "ws";
 import { DisconnectedError } from "../../runtime/errors.js";
 import { memoryTransportPair } from "../../runtime/transport/memory-transport.js";
 import type { MessageTransport } from "../../runtime/transport/message-transport.js";
 import { wsTransport } from "../../runtime/transport/ws-transport.js";
-import { sleep, until } from "./helpers.js";
-
-async function wsPair(): Promise<{ client: WebSocket; server: WebSocket; done: () => Promise<void> }> {
-  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
-  await once(wss, "listening");
-  const accepted = once(wss, "connection");
-  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, { perMessageDeflate: false });
-  await once(client, "open");
-  const [server] = (await accepted) as [WebSocket];
-  return {
-    client,
-    server,
-    done: async () => {
-      client.terminate();
-      server.terminate();
-      await new Promise<void>((r) => wss.close(() => r()));
-    },
-  };
-}
+import { sleep, until, wsPair } from "./helpers.js";
 
 function recorder(t: MessageTransport) {
   const got: number[][] = [];
