@@ -285,11 +285,19 @@ export class FrameWriter {
     this.queue = this.spare ?? new FrameQueue();
     this.spare = undefined;
     this.pendingBytes = 0;
+    // A stream's burst of more frames than one message holds: its messages leave in one
+    // socket write (one syscall, one wake-up of the peer) instead of one write each.
+    // Single requests keep one write per message (at 128 in flight the peer starts on the
+    // first while the rest are encoded: docs/performance.md, maxMergeFrames).
+    const cork = this.streamQueued && n > this.fullFrames && transport.cork !== undefined;
+    if (cork) transport.cork!();
     try {
       this.encodeAndSend(transport, q, n);
     } catch (err) {
       // Never let an exception escape a microtask (it would end the process).
       this.opts.onError(err);
+    } finally {
+      if (cork) transport.uncork!();
     }
     q.clear();
     this.spare = q;

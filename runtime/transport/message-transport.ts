@@ -25,6 +25,12 @@ export interface MessageTransport {
    * parts itself. The parts are the transport's until written: never modified afterwards.
    */
   sendParts?(parts: readonly Uint8Array[]): void;
+  /**
+   * Holds the messages sent until `uncork` and hands them to the OS in one write (one
+   * syscall and one wake-up of the reader for several messages). Calls nest; optional.
+   */
+  cork?(): void;
+  uncork?(): void;
   /** Bytes queued by `send` and not yet handed to the OS. */
   readonly bufferedAmount: number;
   /** Installs the receiver. Messages that arrived before are delivered after this call. */

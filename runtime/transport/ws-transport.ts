@@ -83,17 +83,24 @@ class WsTransport implements MessageTransport {
     // Sent back to back (ws queues them in order): no other message can come in between.
     // The socket is corked around them so the fragments leave in one write (one segment
     // train, one wake-up of the reader) instead of one each: ws corks each fragment only.
-    // `_socket` is ws's (undocumented, stable since ws 1): without it, no cork.
-    const socket = (this.ws as unknown as { _socket?: { cork?(): void; uncork?(): void } })._socket;
-    const cork = socket?.cork !== undefined && socket.uncork !== undefined;
-    if (cork) socket.cork!();
+    this.cork();
     try {
       const last = parts.length - 1;
       for (let i = 0; i < last; i++) this.ws.send(parts[i]!, partOptions);
       this.ws.send(parts[last]!, sendOptions);
     } finally {
-      if (cork) socket.uncork!();
+      this.uncork();
     }
+  }
+
+  // `_socket` is ws's (undocumented, stable since ws 1): without it, no cork. Node counts
+  // nested corks, and ws's own cork around each frame nests inside ours.
+  cork(): void {
+    (this.ws as unknown as { _socket?: { cork?(): void } })._socket?.cork?.();
+  }
+
+  uncork(): void {
+    (this.ws as unknown as { _socket?: { uncork?(): void } })._socket?.uncork?.();
   }
 
   pause(): void {

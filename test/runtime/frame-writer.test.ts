@@ -9,6 +9,9 @@ import type { Frame } from "../../runtime/protocol/frame.js";
 import type { MessageTransport, TransportHandlers } from "../../runtime/transport/message-transport.js";
 import { bytes, makePair, sleep, until } from "./helpers.js";
 import { rawPeer } from "./raw-peer.js";
+import type { AddressInfo } from "node:net";
+import { WebSocket, WebSocketServer } from "ws";
+import { wsTransport } from "../../runtime/transport/ws-transport.js";
 
 class FakeTransport implements MessageTransport {
   sent: Uint8Array[] = [];
@@ -268,6 +271,83 @@ describe("the read turn (frames caused by received messages flush at the check p
     // (flushing after each received message sent them apart: 2).
     expect(pair.a.stats.messagesOut - aBefore).toBe(1);
     await pair.close();
+  });
+});
+
+describe("corking a stream's burst", () => {
+  class CorkTransport extends FakeTransport {
+    log: string[] = [];
+    corked = 0;
+    override send(data: Uint8Array): void {
+      super.send(data);
+      this.log.push(this.corked > 0 ? "send(corked)" : "send");
+    }
+    cork(): void {
+      this.corked++;
+      this.log.push("cork");
+    }
+    uncork(): void {
+      this.corked--;
+      this.log.push("uncork");
+    }
+  }
+  const frames = (t: FakeTransport) => t.sent.flatMap(framesOf).map((x) => x.muxId);
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+  it("a flush of more stream frames than one message holds goes out corked: one socket write for all its messages", async () => {
+    const t = new CorkTransport();
+    const w = new FrameWriter({ ...opts, maxQueuedBytes: 1 << 20, maxMergeFrames: 32 });
+    w.attach(t);
+    for (let i = 1; i <= 100; i++) w.write(msg(i));
+    await Promise.resolve();
+    expect(t.log).toEqual(["cork", "send(corked)", "send(corked)", "send(corked)", "send(corked)", "uncork"]);
+    expect(frames(t)).toEqual(ids(100));
+  });
+
+  it("a stream flush that fits one message, and single-request frames, are not corked", async () => {
+    const t = new CorkTransport();
+    const w = new FrameWriter({ ...opts, maxQueuedBytes: 1 << 20, maxMergeFrames: 32 });
+    w.attach(t);
+    for (let i = 1; i <= 32; i++) w.write(msg(i));
+    await Promise.resolve();
+    expect(t.log).toEqual(["send"]);
+    await new Promise((r) => setImmediate(r)); // let the writer leave its burst
+    t.log = [];
+    t.sent = [];
+    for (let i = 1; i <= 100; i++) w.write(f(i, new Uint8Array(10)));
+    await Promise.resolve();
+    expect(t.log).toEqual(["send", "send", "send", "send"]);
+    expect(frames(t)).toEqual(ids(100));
+  });
+
+  it("over ws: corked messages reach the peer only at uncork, whole and in order", async () => {
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
+    await new Promise((r) => wss.once("listening", r));
+    const accepted = new Promise<WebSocket>((r) => wss.once("connection", r));
+    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, { perMessageDeflate: false });
+    await new Promise((r) => client.once("open", r));
+    const server = await accepted;
+    try {
+      const got: number[][] = [];
+      const ts = wsTransport(server);
+      ts.setHandlers({ onMessage: (d) => got.push([...d]), onClose: () => {} });
+      const tc = wsTransport(client);
+      tc.cork!();
+      tc.send(Uint8Array.of(1));
+      tc.send(Uint8Array.of(2, 2));
+      tc.send(new Uint8Array(3000).fill(3));
+      await sleep(50);
+      expect(got).toEqual([]); // held by the cork
+      tc.uncork!();
+      await until(() => got.length === 3);
+      expect(got[0]).toEqual([1]);
+      expect(got[1]).toEqual([2, 2]);
+      expect(got[2]).toEqual(new Array(3000).fill(3));
+    } finally {
+      client.terminate();
+      server.terminate();
+      await new Promise<void>((r) => wss.close(() => r()));
+    }
   });
 });
 
