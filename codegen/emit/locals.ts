@@ -10,7 +10,7 @@ const reserved = new Set(
 );
 
 /** Module-level names a function body may refer to, which locals must not shadow. */
-const globals = new Set(["BigInt", "Number", "String", "Array", "Map", "Date", "Uint8Array", "Object", "keyPath", "isRecord", "newRecord", "fieldKey", "fieldNames"]);
+const globals = new Set(["BigInt", "Number", "String", "Array", "Map", "Date", "Uint8Array", "Object", "keyPath", "isRecord", "newArray", "newRecord", "fieldKey", "fieldNames"]);
 
 export const identifier = /^[A-Za-z_$][\w$]*$/;
 

@@ -117,12 +117,13 @@ function emitRead(ctx: FnContext, ind: string, t: TypeRef, path: PathPart[], hin
       const a = ctx.locals.fresh(`${hint}Length`);
       const items = ctx.locals.fresh(hint);
       ctx.out.push(`${ind}const ${a} = r.arrayHeader();`, `${ind}if (${a} < 0) ${fail}`);
-      ctx.out.push(`${ind}const ${items}: ${typeText(r, ctx.scope)} = [];`);
+      // Sized from the header (no growth, no spare capacity; a long one grows as it is read).
+      ctx.out.push(`${ind}const ${items} = ${ctx.scope.f.value("newArray", runtimeModule)}<${typeText(r.element, ctx.scope)}>(${a});`);
       ctx.locals.block(() => {
         const j = ctx.locals.fresh("j");
         ctx.out.push(`${ind}for (let ${j} = 0; ${j} < ${a}; ${j}++) {`);
         const x = emitRead(ctx, `${ind}  `, r.element, [...path, { lit: "[" }, { code: j }, { lit: "]" }], "x");
-        ctx.out.push(`${ind}  ${items}.push(${x});`, `${ind}}`);
+        ctx.out.push(`${ind}  ${items}[${j}] = ${x};`, `${ind}}`);
       });
       return items;
     }

@@ -43,6 +43,7 @@ export const runtimeNames: readonly string[] = [
   "isRecord",
   "keyPath",
   "messageCodec",
+  "newArray",
   "newRecord",
   "requestTyped",
   "requestTypedEmpty",

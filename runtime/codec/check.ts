@@ -56,6 +56,19 @@ export function newRecord<T>(): Record<string, T> {
   return Object.create(null) as Record<string, T>;
 }
 
+/** Arrays up to this length are allocated at their decoded length; longer ones grow as they are read. */
+const presizedArrayMax = 1024;
+
+/**
+ * A new decoded array for `length` elements (a header's count, at most one per byte left in the
+ * message): allocated at its size up to 1024 elements (no growth, no spare capacity); a longer
+ * one starts empty and grows as elements are read and checked, so a header that lies costs no
+ * memory before its elements do (and V8 keeps it in fast elements).
+ */
+export function newArray<T>(length: number): T[] {
+  return length <= presizedArrayMax ? new Array<T>(length) : [];
+}
+
 /** The path segment of a map key: `["key"]`. */
 export function keyPath(key: string | number): string {
   return `[${typeof key === "string" ? JSON.stringify(key) : String(key)}]`;

@@ -5,7 +5,7 @@ export type { FieldKey } from "./writer.js";
 export { MsgpackWriter, fieldKey } from "./writer.js";
 export { messageCodec } from "./codec.js";
 export { encodeMsgpack } from "./msgpack.js";
-export { invalidPayload, isRecord, keyPath, newRecord, mismatch, mismatchValue, typeOf } from "./check.js";
+export { invalidPayload, isRecord, keyPath, newArray, newRecord, mismatch, mismatchValue, typeOf } from "./check.js";
 export type { RegisterOptions } from "./register.js";
 export { requestTyped, requestTypedEmpty } from "./typed-single.js";
 export type { BidiStream, ServerStream, TypedStreamWriter } from "./typed-stream.js";

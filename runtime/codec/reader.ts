@@ -10,6 +10,7 @@
  * `malformed`.
  */
 import { mismatch, mismatchValue } from "./check.js";
+import { fieldKey } from "./writer.js";
 
 /**
  * Strict: invalid UTF-8 is refused, not replaced by U+FFFD (two different byte strings must never
@@ -39,6 +40,12 @@ export class MsgpackReader {
    */
   #buf: Uint8Array = empty;
   #view: DataView = new DataView(empty.buffer);
+  /**
+   * The ArrayBuffer `#buf` covers whole, or null when `#buf` covers one large message. Kept
+   * apart because a typed array's `buffer` getter is a builtin call (about 20 ns) that V8 does
+   * not inline: a decode reads it once, from its message.
+   */
+  #ab: ArrayBufferLike | null = null;
   #pos = 0;
   #end = 0;
   /** The bytes ended in the middle of a value, or hold a byte msgpack never uses. */
@@ -48,19 +55,22 @@ export class MsgpackReader {
 
   reset(bytes: Uint8Array): void {
     const ab = bytes.buffer;
-    // Reused when they cover the whole buffer of this message (a large message's views do not).
-    if (this.#buf.buffer !== ab || this.#buf.byteLength !== ab.byteLength) {
+    let base = bytes.byteOffset;
+    // Views of the whole buffer are reused while messages share it.
+    if (ab !== this.#ab) {
       if (ab.byteLength <= cachedBufferLimit) {
         this.#buf = new Uint8Array(ab);
         this.#view = new DataView(ab);
+        this.#ab = ab;
       } else {
         // Views of just this message, dropped by `release` after its decode.
-        this.#buf = new Uint8Array(ab, bytes.byteOffset, bytes.byteLength);
-        this.#view = new DataView(ab, bytes.byteOffset, bytes.byteLength);
+        this.#buf = new Uint8Array(ab, base, bytes.byteLength);
+        this.#view = new DataView(ab, base, bytes.byteLength);
+        this.#ab = null;
+        base = 0;
       }
     }
-    // Absolute positions in #buf (whose own byteOffset is 0, or the message's for a large one).
-    const base = bytes.byteOffset - this.#buf.byteOffset;
+    // Absolute positions in #buf (the buffer's, or the large message's).
     this.#pos = base;
     this.#end = base + bytes.byteLength;
     this.malformed = false;
@@ -69,7 +79,7 @@ export class MsgpackReader {
 
   /** Drops the views of a large message (see `cachedBufferLimit`) once it is decoded. */
   release(): void {
-    if (this.#buf.buffer.byteLength > cachedBufferLimit) {
+    if (this.#ab === null && this.#buf !== empty) {
       this.#buf = empty;
       this.#view = new DataView(empty.buffer);
     }
@@ -349,34 +359,41 @@ export class MsgpackReader {
   }
 
   /**
-   * Reads a map key and returns its index in `keys` (field names as UTF-8 bytes), or -1 for a key
-   * of another name or type (consumed either way; the value is then to be skipped). Fields
-   * usually arrive in declaration order, so `hint` (the index expected next) is tried first.
+   * Reads a map key and returns its index in `keys` (field names as msgpack strs, see
+   * `fieldNames`), or -1 for a key of another name or type (consumed either way; the value is
+   * then to be skipped). Fields usually arrive in declaration order, so `hint` (the index
+   * expected next) is tried first, byte for byte with its header: no header to decode.
    */
   field(keys: readonly Uint8Array[], hint: number): number {
     const buf = this.#buf;
-    const t = buf[this.#pos] as number;
-    let len: number;
-    if (t >= 0xa0 && t < 0xc0 && this.#pos + 1 + (t & 0x1f) <= this.#end) {
-      // A fixstr (every name up to 31 bytes), in the message: the common case, inline.
-      len = t & 0x1f;
-      this.#pos++;
-    } else {
-      const save = this.#pos;
-      len = this.#strHeader();
-      if (len < 0) {
-        this.#pos = save;
-        return this.skip() ? -1 : -2;
+    const pos = this.#pos;
+    const n = keys.length;
+    if (hint < n) {
+      const key = keys[hint] as Uint8Array;
+      const len = key.length;
+      if (pos + len <= this.#end) {
+        let j = 0;
+        while (j < len && key[j] === buf[pos + j]) j++;
+        if (j === len) {
+          this.#pos = pos + len;
+          return hint;
+        }
       }
+    }
+    // Another field, or another encoding of its header (str8 for a short name): by name.
+    const len = this.#strHeader();
+    if (len < 0) {
+      this.#pos = pos;
+      return this.skip() ? -1 : -2;
     }
     const start = this.#pos;
     this.#pos += len;
-    const n = keys.length;
-    for (let k = 0, i = hint < n ? hint : 0; k < n; k++, i = i + 1 < n ? i + 1 : 0) {
+    for (let i = 0; i < n; i++) {
       const key = keys[i] as Uint8Array;
-      if (key.length !== len) continue;
+      const h = key.length - nameLength(key);
+      if (key.length - h !== len) continue;
       let j = 0;
-      while (j < len && key[j] === buf[start + j]) j++;
+      while (j < len && key[h + j] === buf[start + j]) j++;
       if (j === len) return i;
     }
     return -1;
@@ -571,9 +588,19 @@ function asciiText(buf: Uint8Array, start: number, len: number): string | undefi
   }
 }
 
-const utf8 = new TextEncoder();
+/** The byte length of the name in a pre-encoded key (a msgpack str). */
+function nameLength(key: Uint8Array): number {
+  const t = key[0] as number;
+  if (t < 0xc0) return t & 0x1f;
+  if (t === 0xd9) return key[1] as number;
+  if (t === 0xda) return ((key[1] as number) << 8) | (key[2] as number);
+  return new DataView(key.buffer, key.byteOffset, key.byteLength).getUint32(1);
+}
 
-/** The UTF-8 bytes of an interface's field names, in declaration order (what `MsgpackReader.field` matches). */
+/**
+ * An interface's field names in declaration order, each as the msgpack str an encoder writes
+ * (`fieldKey`: header and UTF-8), which is what `MsgpackReader.field` matches.
+ */
 export function fieldNames(names: readonly string[]): readonly Uint8Array[] {
-  return names.map((n) => utf8.encode(n));
+  return names.map(fieldKey);
 }

@@ -36,13 +36,16 @@ export class MsgpackWriter {
   error = "";
   #buf: Uint8Array;
   #view: DataView;
+  /** `#buf`'s ArrayBuffer (its `buffer` getter is a builtin call V8 does not inline). */
+  #ab: ArrayBuffer;
   /** Where the message being written starts. */
   #start = 0;
   #pos = 0;
 
   constructor(size = chunkSize) {
-    this.#buf = new Uint8Array(size);
-    this.#view = new DataView(this.#buf.buffer);
+    this.#ab = new ArrayBuffer(size);
+    this.#buf = new Uint8Array(this.#ab);
+    this.#view = new DataView(this.#ab);
   }
 
   /** Starts a message. */
@@ -79,7 +82,7 @@ export class MsgpackWriter {
   finish(): Uint8Array {
     // The constructor, not `subarray`: about half the cost (subarray looks up the species
     // constructor, which Node's Buffer subclass keeps off V8's fast path).
-    return new Uint8Array(this.#buf.buffer, this.#start, this.#pos - this.#start);
+    return new Uint8Array(this.#ab, this.#start, this.#pos - this.#start);
   }
 
   /** Makes room for `n` more bytes, moving the message started so far into a new chunk if needed. */
@@ -90,10 +93,12 @@ export class MsgpackWriter {
   #grow(n: number): void {
     const used = this.#pos - this.#start;
     const size = Math.max(chunkSize, (used + n) * 2);
-    const next = new Uint8Array(size);
+    const ab = new ArrayBuffer(size);
+    const next = new Uint8Array(ab);
     next.set(this.#buf.subarray(this.#start, this.#pos));
+    this.#ab = ab;
     this.#buf = next;
-    this.#view = new DataView(next.buffer);
+    this.#view = new DataView(ab);
     this.#start = 0;
     this.#pos = used;
   }

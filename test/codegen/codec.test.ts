@@ -125,6 +125,32 @@ describe("round trip", () => {
   });
 });
 
+describe("decoder fast paths", () => {
+  const str8 = (s: string): number[] => [0xd9, s.length, ...Buffer.from(s)];
+  const fixstr = (s: string): number[] => [0xa0 | s.length, ...Buffer.from(s)];
+
+  it("a field name sent with a longer header than needed (str8) is still that field", () => {
+    // Fields are matched with their encoder's header first; any other encoding of the name matches too.
+    const bytes = new Uint8Array([0x84, ...str8("quorum"), 3, ...fixstr("uid"), ...fixstr("u"), ...str8("resources"), 0x91, ...str8("r"), ...str8("owner"), ...fixstr("o")]);
+    expect(LockArgsCodec.decode(bytes)).toEqual({ resources: ["r"], uid: "u", owner: "o", quorum: 3 });
+  });
+
+  it("arrays of any length decode (presized up to 1024 elements, grown beyond)", () => {
+    for (const n of [0, 1, 1024, 1025, 5000]) {
+      const v = { resources: Array.from({ length: n }, (_, i) => `r${i}`), uid: "u", owner: "o", quorum: n };
+      const d = LockArgsCodec.decode(LockArgsCodec.encode(v));
+      expect(d).toEqual(v);
+      expect(Object.keys(d.resources)).toHaveLength(n); // no holes
+    }
+    // A header that claims more elements than follow is refused, presized or not.
+    for (const n of [3, 2000]) {
+      const bytes = LockArgsCodec.encode({ resources: Array.from({ length: n }, () => "r"), uid: "u", owner: "o", quorum: 1 });
+      const first = bytes.indexOf(0xa1); // the first element: fixstr "r" (the keys are longer)
+      expect(() => LockArgsCodec.decode(bytes.subarray(0, first + 2))).toThrow(/malformed msgpack/);
+    }
+  });
+});
+
 describe("validation", () => {
   const enc = (v: unknown): Uint8Array => encodeMsgpack(v);
   const cases: [string, Record<string, unknown>, string][] = [
