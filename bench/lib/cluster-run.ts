@@ -90,6 +90,8 @@ export async function runCluster(distBench: string, run: ClusterRun): Promise<Cl
         failedDials: r.reduce((s, x) => s + x.failedDials, 0),
         waitedPeers: r.reduce((s, x) => s + x.waitedPeers, 0),
         waitedMs: r.reduce((s, x) => s + x.waitedMs, 0),
+        redialWaitMs: r.reduce((s, x) => s + x.redialWaitMs, 0),
+        redials: r.reduce((s, x) => s + x.redials, 0),
         // From the first new Manager to the last node listening: how staggered the start was.
         listenSpreadMs: Math.max(...r.map((x) => x.listeningAt)) - first,
       };
@@ -112,6 +114,8 @@ export async function runCluster(distBench: string, run: ClusterRun): Promise<Cl
       let failedDials = 0;
       let waitedPeers = 0;
       let waitedMs = 0;
+      let redialWaitMs = 0;
+      let redials = 0;
       let listenSpreadMs = 0;
       for (let k = 0; k < setups; k++) {
         const s = await setUp();
@@ -121,6 +125,8 @@ export async function runCluster(distBench: string, run: ClusterRun): Promise<Cl
         failedDials += s.failedDials;
         waitedPeers += s.waitedPeers;
         waitedMs += s.waitedMs;
+        redialWaitMs += s.redialWaitMs;
+        redials += s.redials;
         listenSpreadMs += s.listenSpreadMs;
         await reset();
       }
@@ -147,6 +153,7 @@ export async function runCluster(distBench: string, run: ClusterRun): Promise<Cl
           "failed dial attempts per cluster set-up (peer not listening yet, ...)": failedDials / setups,
           "links whose first dial failed and waited for a redial, per cluster set-up": waitedPeers / setups,
           "ms from such a link's first failed dial to connected (mean)": waitedPeers > 0 ? waitedMs / waitedPeers : 0,
+          "ms from a failed dial to the redial (mean: the backoff delay and timer lag)": redials > 0 ? redialWaitMs / redials : 0,
           "ms from the first new Manager to the last node listening (mean)": listenSpreadMs / setups,
         },
       };

@@ -42,6 +42,10 @@ export type FromNode =
       waitedPeers: number;
       /** Of those, ms from each one's first failed dial to connected, summed. */
       waitedMs: number;
+      /** Ms from each failed dial to the next dial of that peer (the redial delay), summed. */
+      redialWaitMs: number;
+      /** Redials counted in redialWaitMs. */
+      redials: number;
     }
   | {
       type: "loaded";
@@ -145,12 +149,21 @@ async function onMessage(msg: ToNode): Promise<void> {
     let listeningAt = 0;
     let waitedMs = 0;
     const firstFailure = new Map<string, number>();
+    const lastFailure = new Map<string, number>();
+    let redialWaitMs = 0;
+    let redials = 0;
     await profiled(async () => {
       manager = await startManager(msg.local, msg.hosts, undefined, msg.tls ? { tls: msg.tls } : {}, true, (m) =>
         m.onStateChange((peer, state, previous) => {
           if (state === "disconnected" && previous === "connecting") {
             failedDials++;
-            if (!firstFailure.has(peer)) firstFailure.set(peer, epochMs());
+            const t = epochMs();
+            if (!firstFailure.has(peer)) firstFailure.set(peer, t);
+            lastFailure.set(peer, t);
+          } else if (state === "connecting" && lastFailure.has(peer)) {
+            redialWaitMs += epochMs() - lastFailure.get(peer)!;
+            redials++;
+            lastFailure.delete(peer);
           } else if (state === "connected" && firstFailure.has(peer)) {
             waitedMs += epochMs() - firstFailure.get(peer)!;
           }
@@ -170,6 +183,8 @@ async function onMessage(msg: ToNode): Promise<void> {
       listeningAt,
       waitedPeers: firstFailure.size,
       waitedMs,
+      redialWaitMs,
+      redials,
     });
     return;
   }
