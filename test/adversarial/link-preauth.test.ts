@@ -161,7 +161,12 @@ it("item 3: 300 silent WebSockets from one address, reopened as they drop, lock 
   const stats = await probe.stop();
   const after = await t.mem();
   const connectAfter = await freshPeerConnects(t, 2);
-  const lines = t.logs.slice(logsBefore).filter((l) => l.level !== "info");
+  // The flood's lines only: "no connection from a peer yet" is the Manager's one-time report,
+  // dialTimeoutMs after its start, of the probe and evil names that never dial it; on a loaded
+  // machine this test reaches that moment and it adds one line per such name (12 lines seen).
+  const lines = t.logs
+    .slice(logsBefore)
+    .filter((l) => l.level !== "info" && l.message !== "no connection from a peer yet");
   const kinds = new Set(lines.map((l) => l.message));
   report(
     "item 3 (300 silent WebSockets from 127.0.0.1, reopened, 3.5 s)",
