@@ -84,7 +84,7 @@ it("item 2: a refused link is destroyed at once, and what a peer sends before Co
         sent += junk.byteLength;
       } else await sleep(2);
     }
-    await Promise.race([link.closed, sleep(2000)]);
+    await Promise.race([link.closed, sleep(6000)]);
     link.ws.terminate();
     return { res, sent, closedAfterMs: closedAt === 0 ? Infinity : closedAt - refusedAt };
   });
@@ -118,7 +118,10 @@ it("item 2: a refused link is destroyed at once, and what a peer sends before Co
     expect(r.res).toMatchObject({ accepted: false, code: "unauthenticated" });
     expect(r.res.accepted ? "" : r.res.reason).toMatch(/bad auth token/);
   }
-  expect(slowestClose).toBeLessThan(2000); // destroyed, not kept until the 10 s handshake timeout
+  // Destroyed, not kept until the 10 s handshake timeout. Quiet, it takes tens of ms; at load 15
+  // the target, reading 20 floods and 80 MiB of pre-auth messages, took 2.3 s: 5 s still tells
+  // "destroyed on refusal" from "kept until the timeout".
+  expect(slowestClose).toBeLessThan(5000);
   expect(codes.every((c) => c === 1006)).toBe(true); // destroyed by the pre-auth byte budget
   expect(stats.failed).toBe(0);
   expect(after.maxRss - before.rss).toBeLessThan(96 * MiB); // ~24 MiB documented, plus socket buffers and noise
