@@ -1,45 +1,14 @@
 /**
- * The observability integrations as the bench rows run them, on both sides of a call:
- *  - "otel": tsgrid/otel with a real SDK tracer provider (every span recorded, batched, then
- *    dropped by an exporter that does nothing), W3C propagation, AsyncLocalStorage context;
- *  - "metrics": tsgrid/metrics (prom-client) counting every call, in a registry of its own;
- *  - "otel-sampled": the same with 1% of traces sampled (ParentBased(TraceIdRatioBased(0.01))),
- *    as production set-ups do: unsampled spans do not record, the context still propagates;
- *  - "otel+metrics": both (every span recorded).
- *  - "interceptor": one pass-through interceptor on each side (`(next) => (call) => next(call)`),
- *    the cost of the interceptor path itself.
- * "none" is the plain call path (no interceptors configured).
+ * Which observability integrations a bench row runs on both sides of a call ("none", the plain
+ * call path, or one of bench/lib/integrations.ts). The integrations' libraries (the OpenTelemetry
+ * SDK, prom-client) are imported only by the rows that use them, as a user who does not trace
+ * does not load them: merely loading the OTel SDK made V8 run ~10x more old-space Mark-Compacts
+ * under tsgrid's large-payload rows and cost them ~20% CPU (docs/performance.md, large payloads).
  */
-import { context } from "@opentelemetry/api";
-import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
-import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from "@opentelemetry/core";
-import {
-  BasicTracerProvider,
-  BatchSpanProcessor,
-  ParentBasedSampler,
-  TraceIdRatioBasedSampler,
-  type ReadableSpan,
-  type SpanExporter,
-} from "@opentelemetry/sdk-trace-base";
-import { Registry } from "prom-client";
-import type { ClientInterceptor, Interceptors, Manager, ServerInterceptor } from "tsgrid";
-import { GridMetrics } from "tsgrid/metrics";
-import { otelInterceptors } from "tsgrid/otel";
+import type { Interceptors, Manager } from "tsgrid";
 
 export const INSTRUMENTS = ["none", "interceptor", "otel", "otel-sampled", "metrics", "otel+metrics"] as const;
 export type Instrument = (typeof INSTRUMENTS)[number];
-
-/** Spans: counted (so nothing optimises them away), then dropped. */
-class DiscardExporter implements SpanExporter {
-  exported = 0;
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    this.exported += spans.length;
-    done({ code: ExportResultCode.SUCCESS });
-  }
-  shutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 export interface Instrumented {
   interceptors: Interceptors | undefined;
@@ -48,37 +17,11 @@ export interface Instrumented {
   close(): Promise<void>;
 }
 
-export function instrument(kind: string): Instrumented {
+const NONE: Instrumented = { interceptors: undefined, attach: () => {}, close: async () => {} };
+
+export async function instrument(kind: string): Promise<Instrumented> {
   if (!(INSTRUMENTS as readonly string[]).includes(kind)) throw new Error(`unknown instrument ${kind}`);
-  const client: ClientInterceptor[] = [];
-  const server: ServerInterceptor[] = [];
-  let provider: BasicTracerProvider | undefined;
-  let metrics: GridMetrics | undefined;
-  if (kind === "interceptor") {
-    client.push((next) => (call) => next(call));
-    server.push((next) => (call) => next(call));
-  }
-  if (kind === "otel" || kind === "otel-sampled" || kind === "otel+metrics") {
-    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-    provider = new BasicTracerProvider({
-      spanProcessors: [new BatchSpanProcessor(new DiscardExporter())],
-      ...(kind === "otel-sampled" && { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0.01) }) }),
-    });
-    const otel = otelInterceptors({ tracerProvider: provider, propagator: new W3CTraceContextPropagator() });
-    client.push(...otel.client);
-    server.push(...otel.server);
-  }
-  if (kind === "metrics" || kind === "otel+metrics") {
-    metrics = new GridMetrics({ registry: new Registry() });
-    client.push(...metrics.interceptors.client);
-    server.push(...metrics.interceptors.server);
-  }
-  return {
-    interceptors: kind === "none" ? undefined : { client, server },
-    attach: (manager) => void metrics?.observe(manager),
-    close: async () => {
-      metrics?.close();
-      await provider?.shutdown();
-    },
-  };
+  if (kind === "none") return NONE;
+  const { integrations } = await import("./integrations.js");
+  return integrations(kind);
 }

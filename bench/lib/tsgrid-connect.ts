@@ -19,7 +19,7 @@ export async function connectManager(
 ): Promise<{ conn: Connection; close(): Promise<void> }> {
   const secure = link.tls !== undefined;
   const server = gridAddress(serverPort, secure);
-  const instrumented = instrument(instrumentKind);
+  const instrumented = await instrument(instrumentKind);
   const manager = await startManager(gridAddress(clientPort, secure), [server, gridAddress(clientPort, secure)], instrumented.interceptors, link);
   instrumented.attach(manager);
   await waitConnected(manager);

@@ -36,7 +36,7 @@ runServerChild(async () => {
     // not this server's redial backoff); bounded: each try is a coin flip.
     let clientPort = await freePort();
     for (let i = 0; i < 32 && !shouldDial(gridAddress(clientPort, secure), gridAddress(port, secure)); i++) clientPort = await freePort();
-    const instrumented = instrument(process.argv[3] ?? "none");
+    const instrumented = await instrument(process.argv[3] ?? "none");
     const manager = await startManager(gridAddress(port, secure), [gridAddress(port, secure), gridAddress(clientPort, secure)], instrumented.interceptors, link);
     instrumented.attach(manager);
     return {
