@@ -47,9 +47,20 @@ export const LARGE: readonly (readonly [number, number])[] = [
   [16, KIB * KIB],
 ];
 
-/** The operations a row of `payload` bytes must do per phase, when not the usual minimum. */
-function minOps(payload: number): { minOps?: number } {
-  return payload >= KIB * KIB ? { minOps: 20 } : {};
+/**
+ * Warm-up of the single-call rows of 16 KiB and more, raw ws's included (`minWarmupMs`, as the
+ * stream rows). At a few hundred to a few thousand round trips a second, 300 ms is a few hundred
+ * calls: tsgrid's per-call code is still being optimized in the measured second while raw ws's
+ * (one `send`, the masking loop) is hot. Measured (load 1-2, the bench's client module and
+ * server child, 64 KiB, 128 in flight): 525-572 us of client CPU per round trip after 300 ms,
+ * 344-414 after 3 s, which is what a harness measures after 1,500 calls (351-354).
+ */
+const LARGE_WARMUP_MS = 3000;
+
+/** A row of `payload` bytes: its minimum operations per phase and warm-up, when not the usual. */
+function minOps(payload: number): { minOps?: number; minWarmupMs?: number } {
+  if (payload >= KIB * KIB) return { minOps: 20, minWarmupMs: LARGE_WARMUP_MS };
+  return payload >= 16 * KIB ? { minWarmupMs: LARGE_WARMUP_MS } : {};
 }
 
 export function sizeLabel(bytes: number): string {
@@ -179,7 +190,7 @@ export function buildRows(avail: Availability = {}): Row[] {
         title: `tsgrid single request, ${v.what}, ${inflight} in flight, ${sizeLabel(payload)}`,
         server: v.server,
         client: "tsgrid",
-        params: { mode: "single", payload, inflight },
+        params: { mode: "single", payload, inflight, ...minOps(payload) },
         unit: "round trips",
         quick: v.key === "tls" && inflight === 128,
         ...(v.skip ? { unavailable: v.skip } : {}),
