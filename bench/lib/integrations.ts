@@ -66,7 +66,7 @@ export function integrations(kind: string): Instrumented {
     server.push(...metrics.interceptors.server);
   }
   return {
-    interceptors: kind === "none" ? undefined : { client, server },
+    interceptors: { client, server },
     attach: (manager) => void metrics?.observe(manager),
     close: async () => {
       metrics?.close();

@@ -116,7 +116,8 @@ export class InboundQueue implements AsyncIterableIterator<Uint8Array> {
     if (this.size >= this.capacity) return Pushed.OverCredits;
     const budget = this.budget;
     if (budget !== undefined) {
-      // Inline (not budget.take): measured ~2x cheaper per message in a queue micro-benchmark.
+      // Inline here rather than a method of UnreadBudget: measured ~2x cheaper per message
+      // in a queue micro-benchmark.
       const n = msg.byteLength;
       if (budget.held > 0 && budget.held + n > budget.max) return Pushed.OverBudget;
       budget.held += n;

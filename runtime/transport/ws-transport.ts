@@ -93,14 +93,18 @@ class WsTransport implements MessageTransport {
     }
   }
 
-  // `_socket` is ws's (undocumented, stable since ws 1): without it, no cork. Node counts
-  // nested corks, and ws's own cork around each frame nests inside ours.
+  // Node counts nested corks, and ws's own cork around each frame nests inside ours.
   cork(): void {
-    (this.ws as unknown as { _socket?: { cork?(): void } })._socket?.cork?.();
+    this.socket()?.cork?.();
   }
 
   uncork(): void {
-    (this.ws as unknown as { _socket?: { uncork?(): void } })._socket?.uncork?.();
+    this.socket()?.uncork?.();
+  }
+
+  /** ws's `_socket` (undocumented, stable since ws 1): without it, no cork. */
+  private socket(): { cork?(): void; uncork?(): void } | undefined {
+    return (this.ws as unknown as { _socket?: { cork?(): void; uncork?(): void } })._socket;
   }
 
   pause(): void {
